@@ -1,0 +1,1 @@
+"""The user-side client: Python API and the ``cortexrnn-client`` CLI."""

@@ -1,0 +1,1 @@
+"""The science, importable without the server (no web, database or queue imports)."""

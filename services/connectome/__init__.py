@@ -1,0 +1,1 @@
+"""Connectome datasets: MICrONS ingest, synthetic cortex, derived matrices, the cache."""

@@ -1,0 +1,1 @@
+"""Settings, database models and sessions, the experiment spec: what every part shares."""

@@ -1,0 +1,87 @@
+"""Deployment settings, read from ``CORTEXRNN_*`` environment variables.
+
+Defaults are the embedded deployment: everything under ``~/.cortexrnn`` (or
+``CORTEXRNN_HOME``), SQLite, and a filesystem broker that needs no server.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "cortexrnn-embedded-dev-secret"
+
+
+class UnsafeSettingsError(ValueError):
+    """Settings that would be dangerous in a shared deployment."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CORTEXRNN_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".cortexrnn")
+    database_url: str = ""
+    broker_url: str = ""
+    store_dir: Path | None = None
+    artifacts_dir: Path | None = None
+    secret_key: str = DEV_SECRET
+    api_host: str = "127.0.0.1"
+    api_port: int = 8765
+    upload_max_bytes: int = 512 * 1024 * 1024
+    request_max_bytes: int = 1024 * 1024
+    heartbeat_timeout_s: float = 120.0
+    max_attempts: int = 3
+    checkpoint_every_steps: int = 50
+    allow_insecure: bool = False
+
+    @model_validator(mode="after")
+    def _fill_embedded_defaults(self) -> Settings:
+        self.home = self.home.expanduser()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.home / 'cortexrnn.db'}"
+        if not self.broker_url:
+            self.broker_url = "filesystem://"
+        if self.store_dir is None:
+            self.store_dir = self.home / "store"
+        if self.artifacts_dir is None:
+            self.artifacts_dir = self.home / "artifacts"
+        self._refuse_unsafe()
+        return self
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.home / "broker"
+
+    def _refuse_unsafe(self) -> None:
+        if self.allow_insecure or self.is_embedded:
+            return
+        if self.secret_key == DEV_SECRET or len(self.secret_key) < 16:
+            raise UnsafeSettingsError(
+                "CORTEXRNN_SECRET_KEY is the embedded default (or shorter than 16 characters) "
+                f"while CORTEXRNN_DATABASE_URL points at a shared database ({self.redacted_database_url}). "
+                "Set CORTEXRNN_SECRET_KEY to a long random value, e.g. "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
+            )
+
+    @property
+    def redacted_database_url(self) -> str:
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.database_url).render_as_string(hide_password=True)
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    """Forget cached settings (tests and CLIs that change the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,1 @@
+"""Celery app, tasks, scheduler and reconciler."""
