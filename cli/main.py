@@ -42,5 +42,22 @@ def _register_optional() -> None:
 
 _register_optional()
 
+
+def main() -> None:
+    """Console entry point: configuration and connection problems end with one clear line."""
+    from sqlalchemy.exc import OperationalError
+
+    from cortexrnn.shared.settings import UnsafeSettingsError
+
+    try:
+        app()
+    except UnsafeSettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    except OperationalError as exc:
+        typer.echo(f"error: cannot reach the database ({exc.orig}); check CORTEXRNN_DATABASE_URL", err=True)
+        raise SystemExit(3) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -4,7 +4,9 @@ that `cortexrnn.shared.migrate` builds (or CORTEXRNN_DATABASE_URL)."""
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import pool
+
+from cortexrnn.shared.db import make_engine
 
 from cortexrnn.shared.models import Base
 from cortexrnn.shared.settings import get_settings
@@ -24,7 +26,7 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = create_engine(_url(), poolclass=pool.NullPool)
+    engine = make_engine(_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
         # Batch mode lets ALTER-style migrations work on SQLite too.
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)

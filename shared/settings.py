@@ -48,7 +48,6 @@ class Settings(BaseSettings):
             self.store_dir = self.home / "store"
         if self.artifacts_dir is None:
             self.artifacts_dir = self.home / "artifacts"
-        self._refuse_unsafe()
         return self
 
     @property
@@ -59,9 +58,13 @@ class Settings(BaseSettings):
     def broker_dir(self) -> Path:
         return self.home / "broker"
 
-    def _refuse_unsafe(self) -> None:
+    def refuse_unsafe(self) -> Settings:
+        """Raise UnsafeSettingsError for settings that must not reach a shared deployment.
+
+        Checked outside validation so that the error never echoes the raw input (passwords).
+        """
         if self.allow_insecure or self.is_embedded:
-            return
+            return self
         if self.secret_key == DEV_SECRET or len(self.secret_key) < 16:
             raise UnsafeSettingsError(
                 "CORTEXRNN_SECRET_KEY is the embedded default (or shorter than 16 characters) "
@@ -69,6 +72,7 @@ class Settings(BaseSettings):
                 "Set CORTEXRNN_SECRET_KEY to a long random value, e.g. "
                 "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
             )
+        return self
 
     @property
     def redacted_database_url(self) -> str:
@@ -79,7 +83,7 @@ class Settings(BaseSettings):
 
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return Settings().refuse_unsafe()
 
 
 def reset_settings_cache() -> None:

@@ -1,0 +1,75 @@
+"""`cortexrnn users ...`: lab members and their API tokens."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from cortexrnn.shared.auth import AuthError, create_user, issue_token, revoke_tokens
+from cortexrnn.shared.db import session_scope
+from cortexrnn.shared.migrate import upgrade
+from cortexrnn.shared.models import ApiToken, User
+
+app = typer.Typer(help="Manage users and API tokens.", no_args_is_help=True)
+console = Console()
+
+
+def _user(session, name: str) -> User:  # noqa: ANN001
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise typer.BadParameter(f"no user named {name!r}; see `cortexrnn users list`")
+    return user
+
+
+@app.command("create")
+def create(name: str, admin: bool = typer.Option(False, "--admin", help="May cancel/retry anyone's work.")) -> None:
+    """Create a user and print their API token (shown once)."""
+    upgrade()
+    try:
+        with session_scope() as session:
+            _, token = create_user(session, name, admin=admin)
+    except AuthError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(token)
+
+
+@app.command("token")
+def token(name: str, label: str = typer.Option(None, help="A note to tell tokens apart.")) -> None:
+    """Issue an additional token for a user (printed once)."""
+    upgrade()
+    with session_scope() as session:
+        typer.echo(issue_token(session, _user(session, name), label=label))
+
+
+@app.command("revoke")
+def revoke(
+    prefix: str = typer.Option(None, help="The token prefix shown by `users list`."),
+    user: str = typer.Option(None, help="Revoke every token of this user."),
+) -> None:
+    """Revoke tokens; requests with them are refused from now on."""
+    upgrade()
+    with session_scope() as session:
+        try:
+            n = revoke_tokens(session, prefix=prefix, user=_user(session, user) if user else None)
+        except AuthError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+    typer.echo(f"revoked {n} token(s)")
+
+
+@app.command("list")
+def list_users() -> None:
+    """List users and their live tokens (prefixes only)."""
+    upgrade()
+    table = Table("user", "admin", "token prefix", "label", "last used")
+    with session_scope() as session:
+        for user in session.scalars(select(User).order_by(User.name)):
+            live = [t for t in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)) if t.revoked_at is None]
+            if not live:
+                table.add_row(user.name, "yes" if user.is_admin else "", "-", "", "")
+            for t in live:
+                table.add_row(user.name, "yes" if user.is_admin else "", t.prefix, t.label or "", str(t.last_used_at or ""))
+    console.print(table)

@@ -1,0 +1,100 @@
+"""Shared fixtures. Tests that need real services or the MICrONS example fields skip with a
+visible reason where those are absent; CI sets CORTEXRNN_REQUIRE_SERVICES=1 so that a
+missing service fails instead of skipping."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MICRONS_DIR = Path(os.environ.get("CORTEXRNN_MICRONS_DIR", REPO.parent / "shared" / "data" / "microns"))
+REQUIRE_SERVICES = os.environ.get("CORTEXRNN_REQUIRE_SERVICES") == "1"
+
+
+def _missing(reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (CORTEXRNN_REQUIRE_SERVICES=1, so this is an error here)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def microns_dir() -> Path:
+    """The folder holding the MICrONS example fields (6_6_2, 4_7_2, 5_3_4, 5_3_8)."""
+    if not (MICRONS_DIR / "6_6_2").is_dir():
+        pytest.skip(f"MICrONS example fields not found at {MICRONS_DIR} (set CORTEXRNN_MICRONS_DIR)")
+    return MICRONS_DIR
+
+
+@pytest.fixture()
+def cortexrnn_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An isolated embedded deployment: CORTEXRNN_HOME in a temporary folder."""
+    from cortexrnn.shared.db import get_engine, get_sessionmaker
+    from cortexrnn.shared.settings import reset_settings_cache
+
+    home = tmp_path / "cortexrnn-home"
+    monkeypatch.setenv("CORTEXRNN_HOME", str(home))
+    for var in ("CORTEXRNN_DATABASE_URL", "CORTEXRNN_BROKER_URL", "CORTEXRNN_STORE_DIR", "CORTEXRNN_ARTIFACTS_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    reset_settings_cache()
+    yield home
+    reset_settings_cache()
+    get_sessionmaker.cache_clear()
+    get_engine.cache_clear()
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    """URL of a Postgres server where tests may create throwaway databases."""
+    url = os.environ.get("CORTEXRNN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if not _port_open(u.host or "127.0.0.1", u.port or 5432):
+        _missing(f"PostgreSQL not reachable at {u.host}:{u.port} (set CORTEXRNN_TEST_POSTGRES_URL)")
+    return url
+
+
+@pytest.fixture()
+def postgres_url(postgres_admin_url: str) -> str:
+    """A fresh, empty Postgres database for one test, dropped afterwards."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"cortexrnn_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+    yield url
+    from cortexrnn.shared.db import get_engine, get_sessionmaker
+
+    for cached in (get_sessionmaker, get_engine):
+        cached.cache_clear()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("CORTEXRNN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    if not _port_open(u.hostname or "127.0.0.1", u.port or 6379):
+        _missing(f"Redis not reachable at {u.hostname}:{u.port} (set CORTEXRNN_TEST_REDIS_URL)")
+    return url
