@@ -44,6 +44,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(dt: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes for timezone-aware columns; they are UTC."""
+    return dt if dt is None or dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
@@ -70,7 +75,7 @@ RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     RunState.PENDING: frozenset({RunState.QUEUED, RunState.SUCCEEDED, RunState.CANCELLED, RunState.FAILED}),
     RunState.QUEUED: frozenset({RunState.RUNNING, RunState.PENDING, RunState.CANCELLED, RunState.LOST, RunState.FAILED}),
     RunState.RUNNING: frozenset(
-        {RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.PENDING, RunState.LOST}
+        {RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.PENDING, RunState.QUEUED, RunState.LOST}
     ),
     RunState.SUCCEEDED: frozenset(),
     RunState.FAILED: frozenset({RunState.PENDING}),  # retry

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     request_max_bytes: int = 1024 * 1024
     heartbeat_timeout_s: float = 120.0
     max_attempts: int = 3
+    default_queue: str = "cpu"  # Celery queue new packs go to: "cpu" or "gpu"
+    max_pack_size: int = 32  # networks trained together in one population
+    dispatch_timeout_s: float = 300.0  # a dispatched pack no worker claimed by then is sent again
     checkpoint_every_steps: int = 50
     allow_insecure: bool = False
 

@@ -1,0 +1,139 @@
+"""Scheduler and reconciler against a real database (SQLite here, Postgres when reachable)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from cortexrnn.shared.db import get_sessionmaker
+from cortexrnn.shared.migrate import upgrade
+from cortexrnn.shared.models import Experiment, Pack, Run, RunState, User, utcnow
+from cortexrnn.worker.scheduler import claim_pack, schedule_once
+
+SETTINGS = dict(queue="cpu", max_pack_size=8, heartbeat_timeout_s=60, dispatch_timeout_s=300, max_attempts=3)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def session_factory(request, tmp_path):  # noqa: ANN001
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'sched.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    upgrade(url=url)
+    return get_sessionmaker(url)
+
+
+def _submit(session, user: User, n_runs: int, *, when=None, priority: int = 0) -> Experiment:  # noqa: ANN001
+    created = when or utcnow()
+    exp = Experiment(owner_id=user.id, spec={}, spec_hash="h", priority=priority, created_at=created)
+    session.add(exp)
+    session.flush()
+    for i in range(n_runs):
+        session.add(Run(experiment_id=exp.id, owner_id=user.id, condition="c", seed=i, task="go_no_go",
+                        run_hash=f"{exp.id}-{i}", pack_key="k", priority=priority, created_at=created))
+    session.commit()
+    return exp
+
+
+def _finish_pack(session, pack_id: int) -> None:  # noqa: ANN001
+    runs = claim_pack(session, pack_id, "w1")
+    assert runs
+    for run in runs:
+        run.transition(RunState.SUCCEEDED)
+    session.get(Pack, pack_id).state = RunState.SUCCEEDED.value
+    session.commit()
+
+
+def test_fair_share_lets_a_small_user_in_before_a_big_users_fifth_pack(session_factory) -> None:  # noqa: ANN001
+    with session_factory() as s:
+        alice, bob = User(name="alice"), User(name="bob")
+        s.add_all([alice, bob])
+        s.commit()
+        t0 = utcnow()
+        _submit(s, alice, 40, when=t0)
+        _submit(s, bob, 2, when=t0 + timedelta(seconds=1))
+        order: list[str] = []
+        sent: list[int] = []
+        for _ in range(7):
+            report = schedule_once(s, lambda pid, q: sent.append(pid), slots=1, **SETTINGS)
+            if not report.dispatched:
+                break
+            (pack_id,) = report.dispatched
+            owner = s.scalar(select(User.name).join(Run, Run.owner_id == User.id).where(Run.pack_id == pack_id).limit(1))
+            order.append(owner)
+            _finish_pack(s, pack_id)
+        assert sent == sorted(sent)
+        assert order[:2] == ["alice", "bob"]
+        assert order.count("alice") == 5 and order.count("bob") == 1
+        assert order.index("bob") < 4  # before alice's fifth pack
+
+
+def test_only_free_slots_are_filled_and_packs_group_runs(session_factory) -> None:  # noqa: ANN001
+    with session_factory() as s:
+        alice = User(name="alice")
+        s.add(alice)
+        s.commit()
+        _submit(s, alice, 20)
+        sent: list[int] = []
+        report = schedule_once(s, lambda pid, q: sent.append(pid), slots=2, **SETTINGS)
+        assert len(report.dispatched) == 2 == len(sent)
+        sizes = [len(list(s.scalars(select(Run).where(Run.pack_id == p)))) for p in sent]
+        assert sizes == [8, 8]
+        # Nothing more while both slots are busy.
+        assert schedule_once(s, sent.append, slots=2, **SETTINGS).dispatched == []
+        states = {r.state for r in s.scalars(select(Run))}
+        assert states == {"queued", "pending"}
+
+
+def test_a_claimed_pack_cannot_be_claimed_twice(session_factory) -> None:  # noqa: ANN001
+    with session_factory() as s:
+        alice = User(name="alice")
+        s.add(alice)
+        s.commit()
+        _submit(s, alice, 3)
+        (pack_id,) = schedule_once(s, lambda *a: None, slots=1, **SETTINGS).dispatched
+        assert len(claim_pack(s, pack_id, "w1")) == 3
+        assert claim_pack(s, pack_id, "w2") is None
+        assert {r.worker for r in s.scalars(select(Run))} == {"w1"}
+
+
+def test_lost_worker_requeues_the_same_pack_then_gives_up(session_factory) -> None:  # noqa: ANN001
+    with session_factory() as s:
+        alice = User(name="alice")
+        s.add(alice)
+        s.commit()
+        exp = _submit(s, alice, 2)
+        (pack_id,) = schedule_once(s, lambda *a: None, slots=1, **SETTINGS).dispatched
+        for attempt in range(1, 4):
+            assert claim_pack(s, pack_id, f"w{attempt}")
+            s.get(Pack, pack_id).heartbeat_at = utcnow() - timedelta(seconds=61)
+            s.commit()
+            sent: list[int] = []
+            report = schedule_once(s, lambda pid, q: sent.append(pid), slots=1, **SETTINGS)
+            runs = list(s.scalars(select(Run).where(Run.experiment_id == exp.id)))
+            if attempt < 3:
+                assert sent == [pack_id] and report.dispatched == []
+                assert {r.state for r in runs} == {"queued"} and {r.pack_id for r in runs} == {pack_id}
+                assert {r.attempt for r in runs} == {attempt}
+            else:
+                assert sent == [] and sorted(report.lost_runs) == sorted(r.id for r in runs)
+                assert {r.state for r in runs} == {"lost"}
+                assert all("lost 3 times" in r.error for r in runs)
+                assert s.get(Experiment, exp.id).status == "failed"
+
+
+def test_an_unclaimed_dispatch_is_sent_again_after_the_timeout(session_factory) -> None:  # noqa: ANN001
+    with session_factory() as s:
+        alice = User(name="alice")
+        s.add(alice)
+        s.commit()
+        _submit(s, alice, 2)
+        (pack_id,) = schedule_once(s, lambda *a: None, slots=1, **SETTINGS).dispatched
+        sent: list[int] = []
+        assert schedule_once(s, lambda pid, q: sent.append(pid), slots=1, **SETTINGS).redispatched == []
+        s.get(Pack, pack_id).dispatched_at = utcnow() - timedelta(seconds=301)
+        s.commit()
+        schedule_once(s, lambda pid, q: sent.append(pid), slots=1, **SETTINGS)
+        assert sent == [pack_id]
