@@ -1,0 +1,68 @@
+"""The synthetic cortex: deterministic, distance-dependent and like-to-like wiring."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import pdist, squareform
+
+from cortexrnn.services.connectome import content_sha256, synthesize_cortex
+
+
+@pytest.fixture(scope="module")
+def cortex():
+    return synthesize_cortex(600, seed=3)
+
+
+def test_deterministic_by_seed(cortex) -> None:
+    again = synthesize_cortex(600, seed=3)
+    assert content_sha256(again) == content_sha256(cortex)
+    np.testing.assert_array_equal(again.spikes.times, cortex.spikes.times)
+    other = synthesize_cortex(600, seed=4)
+    assert content_sha256(other) != content_sha256(cortex)
+
+
+def test_volume_layers_and_sparsity(cortex) -> None:
+    pos_um = cortex.positions_nm / 1000
+    assert pos_um.min() >= 0
+    assert np.all(pos_um.max(axis=0) <= [1000, 900, 500])
+    assert pos_um[:, 1].max() > 700  # deep layers present
+    # Layer by depth: L6 neurons are deeper than L2/3 neurons.
+    t = cortex.neurons["cell_type"]
+    assert pos_um[(t == "L6-IT").to_numpy(), 1].min() > pos_um[(t == "L2/3-IT").to_numpy(), 1].max()
+    density = cortex.n_connections / (600 * 599)
+    assert 0.003 < density < 0.03
+    assert cortex.synapse_counts.diagonal().sum() == 0
+    assert cortex.n_synapses >= cortex.n_connections
+    for m in cortex.functional.values():
+        assert m.shape == (600, 600) and np.isfinite(m).all()
+
+
+def test_connection_rate_falls_with_distance(cortex) -> None:
+    d = squareform(pdist(cortex.positions_nm / 1000))
+    a = cortex.synapse_counts.toarray() > 0
+    off = ~np.eye(600, dtype=bool)
+    near = off & (d < 150)
+    far = off & (d > 400)
+    assert a[near].mean() > 3 * a[far].mean()
+
+
+def test_connected_pairs_more_correlated(cortex) -> None:
+    a = cortex.synapse_counts.toarray() > 0
+    off = ~np.eye(600, dtype=bool)
+    corr = cortex.functional["correlation"]
+    assert corr[a].mean() > corr[off & ~a].mean() + 0.03
+    # Controls for distance: within a distance band the effect remains.
+    d = squareform(pdist(cortex.positions_nm / 1000))
+    band = off & (d > 100) & (d < 300)
+    assert corr[band & a].mean() > corr[band & ~a].mean()
+
+
+@pytest.mark.slow
+def test_default_size_is_fast() -> None:
+    import time
+
+    t0 = time.perf_counter()
+    c = synthesize_cortex(2000, seed=0)
+    assert c.n_neurons == 2000
+    assert time.perf_counter() - t0 < 20  # a few seconds on one core; generous for shared CI
