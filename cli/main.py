@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cortexrnn.cli import db as db_commands
+from cortexrnn.cli import datasets, db, demo, run, serve, users
 
 app = typer.Typer(
     name="cortexrnn",
@@ -12,35 +12,11 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(db_commands.app, name="db")
-
-
-def _register_optional() -> None:
-    # Command groups are added as their modules land; each module owns its own Typer app.
-    import importlib
-
-    for module_name, group in [
-        ("cortexrnn.cli.users", "users"),
-        ("cortexrnn.cli.datasets", "datasets"),
-    ]:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        app.add_typer(module.app, name=group)
-    for module_name in ["cortexrnn.cli.run", "cortexrnn.cli.serve"]:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        module.register(app)
-
-
-_register_optional()
+app.add_typer(db.app, name="db")
+app.add_typer(users.app, name="users")
+app.add_typer(datasets.app, name="datasets")
+for module in (run, serve, demo):
+    module.register(app)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cortexrnn.shared.models import (
+    Dataset,
     Experiment,
     ExperimentStatus,
     Run,
@@ -39,8 +40,47 @@ class Submission:
     n_cached: int
 
 
+class SpecDatasetError(ValueError):
+    """The spec names a dataset or a selection the store cannot satisfy."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def resolve_dataset(session: Session, spec: ExperimentSpec) -> Dataset:
+    """The dataset row the spec names, checked against its neuron selection; the embedded
+    default is created on first use."""
+    from cortexrnn.services.connectome.errors import DatasetError
+    from cortexrnn.services.connectome.selection import select
+    from cortexrnn.shared.datasets_registry import (
+        DEFAULT_DATASET_NAME,
+        ensure_default_dataset,
+        get_dataset_by_name,
+        get_store,
+    )
+
+    row = get_dataset_by_name(session, spec.dataset)
+    if row is None and spec.dataset == DEFAULT_DATASET_NAME:
+        ensure_default_dataset()
+        row = get_dataset_by_name(session, spec.dataset)
+    if row is None:
+        raise SpecDatasetError("dataset", f"unknown dataset {spec.dataset!r}; list them with GET /v1/datasets "
+                                          "(`cortexrnn-client datasets list`)")
+    store = get_store()
+    if not store.has(row.content_sha256):
+        raise SpecDatasetError("dataset", f"dataset {spec.dataset!r} is registered but its files are missing "
+                                          "from the store; ask an admin to re-ingest it")
+    try:
+        select(store.get(row.content_sha256), spec.sampling)
+    except DatasetError as exc:
+        raise SpecDatasetError("sampling", str(exc)) from None
+    return row
+
+
 def create_experiment(
-    session: Session, owner: User, spec: ExperimentSpec, *, idempotency_key: str | None = None
+    session: Session, owner: User, spec: ExperimentSpec, *, idempotency_key: str | None = None,
+    dataset_sha: str | None = None,
 ) -> Submission:
     """Store an experiment and one row per run; runs whose inputs already succeeded are
     answered from that result (cached) unless the spec says `force: true`."""
@@ -75,7 +115,7 @@ def create_experiment(
     session.flush()
 
     runs = spec.expand_runs()
-    hashes = [spec.run_hash(r) for r in runs]
+    hashes = [spec.run_hash(r, dataset_sha) for r in runs]
     done: dict[str, int] = {}
     if not spec.force:
         for run_hash, run_id in session.execute(

@@ -10,7 +10,6 @@ SQLite the database write lock taken at the start of the tick.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone

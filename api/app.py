@@ -1,0 +1,74 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session, sessionmaker
+
+from cortexrnn.api.errors import error_body, install_error_handlers
+from cortexrnn.api.routers import datasets, experiments, health, queue, results, runs
+from cortexrnn.shared.db import get_sessionmaker
+from cortexrnn.shared.settings import Settings, get_settings
+
+log = logging.getLogger("cortexrnn.api")
+
+UPLOAD_PATHS = ("/v1/datasets",)
+
+
+def _default_broker_check(settings: Settings) -> Callable[[], str]:
+    def check() -> str:
+        if settings.broker_url.startswith("filesystem://"):
+            return "ok" if settings.broker_dir.parent.exists() else "broker folder missing"
+        if settings.broker_url.startswith("redis://"):
+            import redis
+
+            try:
+                redis.Redis.from_url(settings.broker_url, socket_connect_timeout=1, socket_timeout=1).ping()
+                return "ok"
+            except Exception as exc:  # noqa: BLE001 - any failure means not ready
+                return f"unreachable: {type(exc).__name__}"
+        return "ok"
+
+    return check
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    session_factory: sessionmaker[Session] | None = None,
+    broker_check: Callable[[], str] | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="CortexRNN",
+        version="1",
+        description="Train RNNs with cortical priors and measure what they learn. "
+        "Every request needs `Authorization: Bearer <token>` except the health endpoints.",
+    )
+    app.state.settings = settings
+    app.state.sessionmaker = session_factory or get_sessionmaker(settings.database_url)
+    app.state.broker_check = broker_check or _default_broker_check(settings)
+    app.state.event_interval_s = 1.0
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def limit_request_size(request: Request, call_next):  # noqa: ANN001, ANN202
+        limit = settings.upload_max_bytes if request.url.path.startswith(UPLOAD_PATHS) else settings.request_max_bytes
+        length = request.headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                return JSONResponse(error_body(400, "Content-Length must be a number"), status_code=400)
+            if int(length) > limit:
+                return JSONResponse(error_body(413, f"request body of {length} bytes exceeds the limit of {limit} bytes"),
+                                    status_code=413)
+        elif request.method in ("POST", "PUT", "PATCH") and request.headers.get("transfer-encoding") == "chunked":
+            return JSONResponse(error_body(411, "send a Content-Length header with request bodies"), status_code=411)
+        return await call_next(request)
+
+    for router in (health.router, experiments.router, results.router, runs.router, queue.router, datasets.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,76 @@
+"""/v1/datasets: upload (safe formats only), list, show."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from sqlalchemy import select
+
+from cortexrnn.api.deps import SessionDep, UserDep
+from cortexrnn.api.errors import ApiError, not_found
+from cortexrnn.api.schemas import DatasetOut, ErrorResponse
+from cortexrnn.api.uploads import bundle_root, safe_extract
+from cortexrnn.services.connectome.errors import DatasetError
+from cortexrnn.shared.datasets_registry import get_dataset_by_name, get_store, register_dataset
+from cortexrnn.shared.models import Dataset
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+ERRORS = {400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
+          409: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+@router.post("", status_code=201, response_model=DatasetOut, responses=ERRORS)
+def upload(
+    request: Request,
+    session: SessionDep,
+    user: UserDep,
+    file: Annotated[UploadFile, File(description="A .zip of converted field folders or CAVE tables.")],
+    name: Annotated[str, Form(max_length=128)],
+    format: Annotated[str, Form(pattern="^(auto|folder|cave)$")] = "auto",
+) -> DatasetOut:
+    """Register a dataset from an archive of safe numeric files. Pickled object arrays are
+    refused: convert them on your machine with `cortexrnn-client datasets upload`."""
+    from cortexrnn.services.connectome.formats import detect_format, ingest_safe
+
+    if not NAME_RE.match(name):
+        raise ApiError(422, "name: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                       [{"path": "name", "message": "invalid dataset name"}])
+    if get_dataset_by_name(session, name) is not None:
+        raise ApiError(409, f"name: a dataset called {name!r} exists already; choose another name")
+    settings = request.app.state.settings
+    with tempfile.TemporaryDirectory(prefix="cortexrnn-upload-") as tmp:
+        archive = Path(tmp) / "upload.zip"
+        with open(archive, "wb") as out:
+            shutil.copyfileobj(file.file, out, length=1 << 20)
+        unpacked = Path(tmp) / "unpacked"
+        unpacked.mkdir()
+        safe_extract(archive, unpacked, max_total_bytes=settings.upload_max_bytes * 4)
+        root = bundle_root(unpacked)
+        try:
+            fmt = detect_format([root]) if format == "auto" else format
+            connectome = ingest_safe([root], name=name, fmt=fmt)
+            sha = get_store().put(connectome)
+            row = register_dataset(session, connectome, sha, owner_id=user.id)
+        except DatasetError as exc:
+            raise ApiError(400, str(exc).replace(str(root), "<upload>")) from None
+    session.commit()
+    return DatasetOut.model_validate(row)
+
+
+@router.get("", response_model=list[DatasetOut], responses=ERRORS)
+def list_datasets(session: SessionDep, _: UserDep) -> list[DatasetOut]:
+    return [DatasetOut.model_validate(d) for d in session.scalars(select(Dataset).order_by(Dataset.name))]
+
+
+@router.get("/{name}", response_model=DatasetOut, responses=ERRORS)
+def get_dataset(name: str, session: SessionDep, _: UserDep) -> DatasetOut:
+    row = get_dataset_by_name(session, name)
+    if row is None:
+        raise not_found("dataset", repr(name))
+    return DatasetOut.model_validate(row)

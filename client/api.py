@@ -1,0 +1,421 @@
+"""`Client`: the CortexRNN REST API from Python, on httpx.
+
+    from cortexrnn.client import Client
+    client = Client()                      # url and token from the environment / login / embedded server
+    exp = client.submit("examples/quickstart.yaml")
+    exp.wait()                             # follows the event stream; raises RunsFailed if a run failed
+    df = exp.summary()                     # the stats table as a pandas DataFrame
+    exp.report("report.html")
+
+Safe requests are retried with exponential backoff on connection errors and 502/503/504:
+GETs always, POSTs only when they carry an Idempotency-Key (submissions do, one key per
+submission reused by every retry), anything when the connection was refused before the
+request was sent.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cortexrnn.api.schemas import (
+    DatasetOut,
+    ExperimentDetail,
+    ExperimentOut,
+    ExperimentPage,
+    QueueOut,
+    RunDetail,
+    RunMetrics,
+    RunOut,
+    SubmitResponse,
+)
+from cortexrnn.client.config import ClientConfig, resolve
+from cortexrnn.client.errors import (
+    ClientError,
+    NotFound,
+    RunsFailed,
+    SpecInvalid,
+    Unreachable,
+    UsageError,
+    error_from_response,
+    unreachable,
+)
+from cortexrnn.client.sse import Event, parse_events
+from cortexrnn.shared.spec import ExperimentSpec, SpecError, load_spec, parse_spec
+
+RETRY_STATUSES = {429, 502, 503, 504}
+# Raised before a byte of the request left: safe to resend whatever the method.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
+SpecLike = ExperimentSpec | dict[str, Any] | str | Path
+
+
+def validate_spec(spec: SpecLike) -> ExperimentSpec:
+    """The spec as a validated model, from a model, a mapping or a YAML/JSON file path.
+    Raises SpecInvalid listing every field path that is wrong."""
+    try:
+        if isinstance(spec, ExperimentSpec):
+            return spec
+        if isinstance(spec, str | Path):
+            return load_spec(spec)
+        return parse_spec(spec)
+    except SpecError as exc:
+        fields = [{"path": path, "message": msg} for path, msg in exc.errors]
+        raise SpecInvalid(f"{exc.source}: invalid experiment spec", fields=fields) from None
+
+
+class Client:
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retries: int = 3,
+        backoff: float = 0.4,
+        transport: httpx.BaseTransport | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        """`url`/`token` default to CORTEXRNN_URL/CORTEXRNN_TOKEN, the login file, then the
+        embedded server (see cortexrnn.client.config). Tests pass `transport` or a ready
+        `http_client` (e.g. starlette's TestClient) to talk to an app in-process."""
+        self.config: ClientConfig = resolve(url, token)
+        self.url = self.config.url
+        self.token = self.config.token
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(timeout=timeout, transport=transport, follow_redirects=True)
+        self._timeout = timeout
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": "cortexrnn-client"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        headers.update(extra or {})
+        return headers
+
+    def _sleep(self, attempt: int, response: httpx.Response | None = None) -> None:
+        delay = self.backoff * (2**attempt)
+        if response is not None:
+            after = response.headers.get("retry-after", "")
+            if after.isdigit():
+                delay = max(delay, float(after))
+        time.sleep(min(delay, 30.0))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        files: Any = None,
+        data: Any = None,
+        ok: tuple[int, ...] = (),
+    ) -> httpx.Response:
+        """Send one request with the retry policy; non-2xx raises the matching ClientError
+        (statuses in `ok` are returned instead)."""
+        headers = self._headers(headers)
+        safe = method in ("GET", "HEAD") or "Idempotency-Key" in headers
+        url = self.url + path
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        last_exc: Exception | None = None
+        for attempt in range(self.retries + 1):
+            final = attempt == self.retries
+            try:
+                response = self._http.request(method, url, params=params, json=json, headers=headers,
+                                              files=files, data=data)
+            except NOT_SENT as exc:
+                last_exc = exc
+            except httpx.TransportError as exc:
+                if not safe:
+                    raise unreachable(self.url, exc) from None
+                last_exc = exc
+            else:
+                if response.status_code in RETRY_STATUSES and safe and not final:
+                    self._sleep(attempt, response)
+                    continue
+                if response.is_success or response.status_code in ok:
+                    return response
+                raise error_from_response(response, url=self.url)
+            if not final:
+                self._sleep(attempt)
+        assert last_exc is not None
+        raise unreachable(self.url, last_exc) from None
+
+    def get_json(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params=params).json()
+
+    # -- service ----------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        return self.get_json("/healthz")
+
+    def ready(self) -> dict[str, Any]:
+        return self.request("GET", "/readyz", ok=(503,)).json()
+
+    def whoami(self) -> str:
+        """The user name this token belongs to: GET /v1/me where the server has it, else the
+        name stored by `login --user` (or `local` for the embedded admin token)."""
+        try:
+            return str(self.get_json("/v1/me")["name"])
+        except NotFound:
+            pass
+        if self.config.user:
+            return self.config.user
+        raise UsageError("cannot tell which user this token belongs to (the server has no /v1/me); "
+                         "run `cortexrnn-client login --user NAME` or use `list --owner NAME`")
+
+    def queue(self) -> QueueOut:
+        return QueueOut.model_validate(self.get_json("/v1/queue"))
+
+    # -- experiments ------------------------------------------------------------------------
+    def submit(
+        self,
+        spec: SpecLike,
+        *,
+        name: str | None = None,
+        priority: str | int | None = None,
+        force: bool | None = None,
+        idempotency_key: str | None = None,
+    ) -> Experiment:
+        """Validate locally, then submit; returns the experiment (`.submission` holds the
+        server's answer: run count, cached runs, whether it was new)."""
+        model = validate_spec(spec)
+        overrides: dict[str, Any] = {}
+        if name is not None:
+            overrides["name"] = name
+        if priority is not None:
+            overrides["priority"] = int(priority) if isinstance(priority, str) and priority.lstrip("-").isdigit() \
+                else priority
+        if force is not None:
+            overrides["force"] = force
+        if overrides:
+            model = validate_spec({**model.model_dump(mode="json", exclude_unset=True), **overrides})
+        body = model.model_dump(mode="json", exclude_unset=True)
+        key = idempotency_key or uuid.uuid4().hex
+        response = self.request("POST", "/v1/experiments", json=body, headers={"Idempotency-Key": key})
+        submission = SubmitResponse.model_validate(response.json())
+        return Experiment(self, submission.id, submission=submission, idempotency_key=key)
+
+    def experiment(self, experiment_id: int) -> Experiment:
+        return Experiment(self, int(experiment_id))
+
+    def get_experiment(self, experiment_id: int) -> ExperimentDetail:
+        return ExperimentDetail.model_validate(self.get_json(f"/v1/experiments/{int(experiment_id)}"))
+
+    def list_experiments(
+        self,
+        *,
+        owner: str | None = None,
+        status: str | None = None,
+        tag: str | None = None,
+        name: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> ExperimentPage:
+        data = self.get_json("/v1/experiments", owner=owner, status=status, tag=tag, name=name,
+                             offset=offset, limit=limit)
+        return ExperimentPage.model_validate(data)
+
+    def cancel(self, experiment_id: int) -> ExperimentOut:
+        return ExperimentOut.model_validate(self.request("POST", f"/v1/experiments/{int(experiment_id)}/cancel").json())
+
+    def retry(self, experiment_id: int) -> ExperimentOut:
+        return ExperimentOut.model_validate(self.request("POST", f"/v1/experiments/{int(experiment_id)}/retry").json())
+
+    def delete(self, experiment_id: int) -> None:
+        self.request("DELETE", f"/v1/experiments/{int(experiment_id)}")
+
+    def runs(self, experiment_id: int, state: str | None = None) -> list[RunOut]:
+        data = self.get_json(f"/v1/experiments/{int(experiment_id)}/runs", state=state)
+        return [RunOut.model_validate(r) for r in data]
+
+    def summary_json(self, experiment_id: int, *, metric: str | None = None, task: str | None = None) -> dict[str, Any]:
+        """The stats tables: summary (n, mean, sd, t and bootstrap CIs), kruskal, pairwise
+        (Mann-Whitney U, Holm-corrected p) and anova; `metric`/`task` narrow them on the server."""
+        return self.get_json(f"/v1/experiments/{int(experiment_id)}/summary", metric=metric, task=task)
+
+    def report_html(self, experiment_id: int) -> bytes:
+        response = self.request("GET", f"/v1/experiments/{int(experiment_id)}/report",
+                                headers={"Accept": "text/html"})
+        return response.content
+
+    def events(self, experiment_id: int, *, reconnects: int | None = None) -> Iterator[Event]:
+        """The experiment's server-sent events until `done`; reconnects (with backoff) when
+        the stream breaks. A reconnect starts with every run's current state again."""
+        reconnects = self.retries if reconnects is None else reconnects
+        path = f"/v1/experiments/{int(experiment_id)}/events"
+        failures = 0
+        while True:
+            try:
+                timeout = httpx.Timeout(self._timeout, read=None)  # the server pings every 15 s
+                with self._http.stream("GET", self.url + path, headers=self._headers({"Accept": "text/event-stream"}),
+                                       timeout=timeout) as response:
+                    if not response.is_success:
+                        response.read()
+                        if response.status_code in RETRY_STATUSES and failures < reconnects:
+                            failures += 1
+                            self._sleep(failures - 1, response)
+                            continue
+                        raise error_from_response(response, url=self.url)
+                    for event in parse_events(response.iter_lines()):
+                        failures = 0
+                        yield event
+                        if event.event == "done":
+                            return
+            except httpx.TransportError as exc:
+                if failures >= reconnects:
+                    raise unreachable(self.url, exc) from None
+                failures += 1
+                self._sleep(failures - 1)
+                continue
+            # The server closed the stream without `done` (restart, proxy timeout): follow again.
+            if failures >= reconnects:
+                raise Unreachable(f"the event stream of experiment {experiment_id} keeps closing; "
+                                  f"check the server at {self.url}")
+            failures += 1
+            self._sleep(failures - 1)
+
+    # -- runs -------------------------------------------------------------------------------
+    def run(self, run_id: int) -> RunDetail:
+        return RunDetail.model_validate(self.get_json(f"/v1/runs/{int(run_id)}"))
+
+    def metrics(self, run_id: int, names: list[str] | None = None) -> RunMetrics:
+        return RunMetrics.model_validate(self.get_json(f"/v1/runs/{int(run_id)}/metrics", name=names))
+
+    def download_weights(self, run_id: int, path: str | Path) -> Path:
+        response = self.request("GET", f"/v1/runs/{int(run_id)}/weights", headers={"Accept": "application/octet-stream"})
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(response.content)
+        return path
+
+    # -- datasets ---------------------------------------------------------------------------
+    def datasets(self) -> list[DatasetOut]:
+        return [DatasetOut.model_validate(d) for d in self.get_json("/v1/datasets")]
+
+    def dataset(self, name: str) -> DatasetOut:
+        from urllib.parse import quote
+
+        return DatasetOut.model_validate(self.get_json(f"/v1/datasets/{quote(name, safe='')}"))
+
+    def upload_dataset(self, path: str | Path, name: str, *, format: str = "auto",
+                       on_step: Callable[[str], None] | None = None) -> DatasetOut:
+        """Convert the user's field folders (pickled .npy included) or CAVE tables to safe
+        numeric files on this machine, zip them and upload. `path` may also be a ready .zip."""
+        from cortexrnn.client.datasets import packed_upload
+        from cortexrnn.client.errors import Refused
+
+        try:  # fail before converting and packing when the name is taken
+            self.dataset(name)
+        except NotFound:
+            pass
+        else:
+            raise Refused(f"name: a dataset called {name!r} exists already; choose another name")
+        with packed_upload(Path(path), format, on_step=on_step) as (archive, fmt):
+            with open(archive, "rb") as fh:
+                # Uploads are never retried: the server's name check makes a resend a 409.
+                response = self.request("POST", "/v1/datasets", files={"file": (archive.name, fh, "application/zip")},
+                                        data={"name": name, "format": fmt})
+        return DatasetOut.model_validate(response.json())
+
+
+class Experiment:
+    """A submitted experiment; every method asks the server (nothing is cached locally)."""
+
+    def __init__(self, client: Client, experiment_id: int, *, submission: SubmitResponse | None = None,
+                 idempotency_key: str | None = None) -> None:
+        self.client = client
+        self.id = int(experiment_id)
+        self.submission = submission
+        self.idempotency_key = idempotency_key
+
+    def __repr__(self) -> str:
+        return f"Experiment(id={self.id}, url={self.client.url!r})"
+
+    def status(self) -> ExperimentDetail:
+        return self.client.get_experiment(self.id)
+
+    def runs(self, state: str | None = None) -> list[RunOut]:
+        return self.client.runs(self.id, state)
+
+    def events(self) -> Iterator[Event]:
+        return self.client.events(self.id)
+
+    def wait(self, *, raise_on_failure: bool = True, on_event: Callable[[Event], None] | None = None) -> ExperimentDetail:
+        """Follow the event stream until every run has finished. Raises RunsFailed when the
+        experiment ended failed or cancelled (unless `raise_on_failure=False`)."""
+        for event in self.events():
+            if on_event is not None:
+                on_event(event)
+        final = self.status()
+        if raise_on_failure and final.status != "succeeded":
+            raise RunsFailed(failure_line(final))
+        return final
+
+    def cancel(self) -> ExperimentOut:
+        return self.client.cancel(self.id)
+
+    def retry(self) -> ExperimentOut:
+        return self.client.retry(self.id)
+
+    def delete(self) -> None:
+        self.client.delete(self.id)
+
+    def summary_json(self, metric: str | None = None, task: str | None = None) -> dict[str, Any]:
+        return self.client.summary_json(self.id, metric=metric, task=task)
+
+    def summary(self):  # noqa: ANN201 - pandas is imported lazily
+        """The stats table (task x condition x measure: n, mean, sd, 95 % CI) as a DataFrame."""
+        from cortexrnn.client.tables import stats_frame
+
+        return stats_frame(self.summary_json())
+
+    def compare(self, metric: str, task: str | None = None):  # noqa: ANN201
+        """Pairwise comparisons of conditions on one measure, with corrected p-values."""
+        from cortexrnn.client.tables import comparison_frame
+
+        return comparison_frame(self.summary_json(metric, task), metric, task)
+
+    def results(self):  # noqa: ANN201
+        """One row per run: condition, seed, task, state and its final measures."""
+        from cortexrnn.client.tables import results_frame
+
+        return results_frame(self.client, self.id)
+
+    def report(self, path: str | Path = "report.html") -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(self.client.report_html(self.id))
+        return path
+
+    def download(self, directory: str | Path, *, on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
+        from cortexrnn.client.download import download_experiment
+
+        return download_experiment(self.client, self.id, Path(directory), on_step=on_step)
+
+
+def failure_line(detail: ExperimentOut) -> str:
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(detail.counts.items()))
+    return (f"experiment {detail.id} ended {detail.status} ({counts}); see `cortexrnn-client status {detail.id}`, "
+            f"then `cortexrnn-client retry {detail.id}`")
+
+
+__all__ = ["Client", "ClientError", "Experiment", "validate_spec"]

@@ -1,0 +1,122 @@
+"""One experiment condition (a choice on each prior axis) and the paper-fidelity switches.
+
+A `Condition` is the small record the spec carries per arm of an ablation; `Fidelity`
+selects, deviation by deviation, whether the released code's behaviour (SCIENCE.md §5) is
+reproduced. The default is the corrected behaviour.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+InitKind = Literal[
+    "orthogonal", "he_normal", "glorot_normal", "functional", "functional-permuted",
+    "functional-offdiag-shuffled", "diagonal", "anatomical",
+]
+FunctionalSource = Literal["correlation+sttc", "sttc", "precision+sttc"]
+SpaceKind = Literal["none", "grid", "real", "real-shuffled"]
+CommunicabilityKind = Literal["none", "direct", "emd"]
+SignKind = Literal["free", "positive", "dale"]
+
+FUNCTIONAL_INITS = ("functional", "functional-permuted", "functional-offdiag-shuffled", "diagonal")
+
+
+class Condition(BaseModel):
+    """One arm: weight init, space, communicability, regulariser strengths, sign."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    init: InitKind = "orthogonal"
+    # Which functional matrices the bio init multiplies (SCIENCE.md §2 and its variants).
+    functional_source: FunctionalSource = "correlation+sttc"
+    space: SpaceKind = "none"
+    # Grid for space == "grid"; None: two layers of the most square x*y grid (12 x 13 x 2 at N = 312,
+    # the paper's). The grid must hold at least N points; units take the first N in raster order.
+    grid_shape: tuple[int, int, int] | None = None
+    communicability: CommunicabilityKind = "none"
+    communicability_grad: bool = True  # False: C is a detached weighting
+    lam: float = Field(0.3, ge=0.0, le=1e6, allow_inf_nan=False)  # lambda of sum |W| * D * C
+    lam_emd: float = Field(0.1, ge=0.0, le=1e6, allow_inf_nan=False)  # lambda_EMD of the C* term
+    sign: SignKind = "free"
+    # For sign == "dale" on datasets without cell types: fraction of excitatory units.
+    excitatory_fraction: float = Field(0.8, gt=0.0, le=1.0, allow_inf_nan=False)
+
+    @field_validator("grid_shape")
+    @classmethod
+    def _grid_positive(cls, value: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
+        if value is not None and any(v < 1 for v in value):
+            raise ValueError(f"every grid dimension must be >= 1, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Condition:
+        if self.grid_shape is not None and self.space != "grid":
+            raise ValueError(f"grid_shape is set but space is '{self.space}' (grid_shape only applies to space: grid)")
+        return self
+
+    @property
+    def has_regulariser(self) -> bool:
+        return self.lam > 0 or (self.communicability == "emd" and self.lam_emd > 0)
+
+
+FidelityBase = Literal["paper", "corrected"]
+
+FIDELITY_SWITCHES: dict[str, str] = {
+    "reshape_positions": "§5.1 real coordinates built with positions.reshape(3, -1) instead of positions.T",
+    "l1_without_lambda": "§5.2 the baseline W regulariser is sum |W| without lambda (strength 1.0)",
+    "unnormalised_distances": "§5.3 grid distances at unit spacing, real distances min-max normalised (~12x apart)",
+    "report_train_accuracy": "§5.4 the reported accuracy is the last epoch's training accuracy (noise on)",
+    "keep_functional_diagonal": "§5.5 the functional init keeps its diagonal (corr = STTC = 1 there)",
+    "emd_strength_epsilon": "§5.6 the connectome's C for C* replaces zero strengths by 1e-10",
+}
+
+
+class Fidelity(BaseModel):
+    """Which of the released code's six deviations (SCIENCE.md §5) to reproduce.
+
+    Accepts the shorthands "paper" (all six) and "corrected" (none, the default), or a mapping
+    with an optional `base` plus individual switches, e.g. {base: paper, reshape_positions: false}.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reshape_positions: bool = False
+    l1_without_lambda: bool = False
+    unnormalised_distances: bool = False
+    report_train_accuracy: bool = False
+    keep_functional_diagonal: bool = False
+    emd_strength_epsilon: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            data = {"base": data}
+        if isinstance(data, dict) and "base" in data:
+            data = dict(data)
+            base = data.pop("base")
+            if base not in ("paper", "corrected"):
+                raise ValueError(f"fidelity base must be 'paper' or 'corrected', got {base!r}")
+            filled = {name: base == "paper" for name in FIDELITY_SWITCHES}
+            filled.update(data)
+            data = filled
+        return data
+
+    @classmethod
+    def paper(cls) -> Fidelity:
+        return cls.model_validate("paper")
+
+    @classmethod
+    def corrected(cls) -> Fidelity:
+        return cls()
+
+    @property
+    def label(self) -> str:
+        on = [name for name in FIDELITY_SWITCHES if getattr(self, name)]
+        if not on:
+            return "corrected"
+        if len(on) == len(FIDELITY_SWITCHES):
+            return "paper"
+        return "custom(" + ",".join(on) + ")"

@@ -1,0 +1,212 @@
+"""The report's figures, each returned as PNG bytes (matplotlib, Agg backend, headless)."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy import stats as sst
+
+from ..topology import cnm_modularity, top_fraction_graph
+
+DPI = 110
+
+
+def _png(fig: plt.Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _colors(conditions: list[str]) -> dict[str, tuple[float, ...]]:
+    cmap = plt.get_cmap("tab10" if len(conditions) <= 10 else "tab20")
+    return {c: cmap(i % cmap.N) for i, c in enumerate(conditions)}
+
+
+def _mean_ci(g: pd.DataFrame, x: str) -> pd.DataFrame:
+    """Per x: mean and 95 % t interval over seeds."""
+    rows = []
+    for xv, grp in g.groupby(x, sort=True):
+        v = grp["value"].to_numpy(float)
+        v = v[np.isfinite(v)]
+        if not len(v):
+            continue
+        m = float(v.mean())
+        half = (
+            float(sst.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+            if len(v) > 1
+            else 0.0
+        )
+        rows.append((xv, m, m - half, m + half))
+    return pd.DataFrame(rows, columns=[x, "mean", "low", "high"])
+
+
+def learning_curves(curves: pd.DataFrame, task: str) -> bytes:
+    """Loss and accuracy against epoch for one task: mean ± 95 % CI over seeds per condition;
+    training dashed, held-out test solid."""
+    g = curves[curves["task"] == task]
+    conds = sorted(g["condition"].unique())
+    col = _colors(conds)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, kind in zip(axes, ("loss", "acc")):
+        for cond in conds:
+            for split, style in (("train", "--"), ("test", "-")):
+                sub = g[(g["condition"] == cond) & (g["name"] == f"{split}_{kind}")]
+                if sub.empty:
+                    continue
+                per_epoch = sub.groupby(["seed", "epoch"], as_index=False)[
+                    "value"
+                ].last()
+                s = _mean_ci(per_epoch, "epoch")
+                if s.empty:  # every value undefined (e.g. a metric null for all seeds)
+                    continue
+                ax.plot(
+                    s["epoch"],
+                    s["mean"],
+                    style,
+                    color=col[cond],
+                    label=f"{cond} {split}",
+                )
+                ax.fill_between(
+                    s["epoch"], s["low"], s["high"], color=col[cond], alpha=0.15, lw=0
+                )
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy" if kind == "acc" else "loss")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, ncol=2, loc="lower right")
+    fig.suptitle(
+        f"Learning curves — {task} (mean ± 95 % CI over seeds; dashed: train, solid: test)"
+    )
+    return _png(fig)
+
+
+def metric_bars(summary: pd.DataFrame, task: str, metrics: list[str]) -> bytes:
+    """One panel per metric: condition means with 95 % t-interval error bars."""
+    g = summary[(summary["task"] == task) & (summary["metric"].isin(metrics))]
+    metrics = [m for m in metrics if m in set(g["metric"])]
+    ncol = min(3, max(1, len(metrics)))
+    nrow = int(np.ceil(len(metrics) / ncol)) or 1
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(4.2 * ncol, 3.4 * nrow), squeeze=False
+    )
+    conds = sorted(g["condition"].unique())
+    col = _colors(conds)
+    for ax, metric in zip(axes.ravel(), metrics):
+        s = g[g["metric"] == metric].set_index("condition").reindex(conds)
+        x = np.arange(len(conds))
+        err = np.vstack([s["mean"] - s["t_low"], s["t_high"] - s["mean"]]).clip(min=0)
+        err = np.nan_to_num(err)
+        ax.bar(x, s["mean"], yerr=err, color=[col[c] for c in conds], capsize=3)
+        ax.set_xticks(x, conds, rotation=45, ha="right", fontsize=8)
+        ax.set_title(metric, fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in axes.ravel()[len(metrics) :]:
+        ax.axis("off")
+    fig.suptitle(f"Final metrics — {task} (mean, 95 % t CI over seeds)")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def trajectories(curves: pd.DataFrame, task: str, names: list[str]) -> bytes:
+    """Per-epoch topology metrics: mean ± 95 % CI over seeds per condition."""
+    g = curves[(curves["task"] == task) & (curves["name"].isin(names))]
+    names = [n for n in names if n in set(g["name"])]
+    ncol = min(3, max(1, len(names)))
+    nrow = int(np.ceil(len(names) / ncol)) or 1
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False
+    )
+    conds = sorted(g["condition"].unique())
+    col = _colors(conds)
+    for ax, name in zip(axes.ravel(), names):
+        for cond in conds:
+            sub = g[(g["condition"] == cond) & (g["name"] == name)]
+            if sub.empty:
+                continue
+            s = _mean_ci(
+                sub.groupby(["seed", "epoch"], as_index=False)["value"].last(), "epoch"
+            )
+            if s.empty:  # every value undefined (e.g. a metric null for all seeds)
+                continue
+            ax.plot(s["epoch"], s["mean"], color=col[cond], label=cond)
+            ax.fill_between(
+                s["epoch"], s["low"], s["high"], color=col[cond], alpha=0.15, lw=0
+            )
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(names) :]:
+        ax.axis("off")
+    if names:
+        axes.ravel()[0].legend(fontsize=7)
+    fig.suptitle(f"Topology over training — {task} (mean ± 95 % CI over seeds)")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def module_order(final: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, sorted labels): neurons grouped by the CNM modules of the final matrix's
+    top-10 % graph."""
+    n = final.shape[0]
+    adj, _ = top_fraction_graph(np.nan_to_num(np.asarray(final, float)))
+    if not adj.any():
+        return np.arange(n), np.zeros(n, dtype=int)
+    _, labels = cnm_modularity(adj)
+    order = np.argsort(labels, kind="stable")
+    return order, labels[order]
+
+
+def weight_heatmaps(initial: np.ndarray, final: np.ndarray, title: str) -> bytes:
+    """Initial and final W side by side, both ordered by the final matrix's modules."""
+    order, labels = module_order(final)
+    bounds = np.flatnonzero(np.diff(labels)) + 0.5
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
+    for ax, mat, label in zip(axes, (initial, final), ("initial", "final")):
+        m = np.asarray(mat, float)[np.ix_(order, order)]
+        lim = float(np.nanpercentile(np.abs(m), 99)) or 1.0
+        im = ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+        for b in bounds:
+            ax.axhline(b, color="k", lw=0.5)
+            ax.axvline(b, color="k", lw=0.5)
+        ax.set_title(f"{label} W (post × pre), sorted by final modules", fontsize=9)
+        ax.set_xlabel("pre")
+        ax.set_ylabel("post")
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.suptitle(title)
+    return _png(fig)
+
+
+def neurons_in_space(
+    positions: np.ndarray, final: np.ndarray, title: str, top: int = 200
+) -> bytes:
+    """Soma positions (x–y and x–z projections) with the `top` strongest learned connections."""
+    pos = np.asarray(positions, float)
+    w = np.abs(np.asarray(final, float)).copy()
+    np.fill_diagonal(w, 0.0)
+    k = min(top, int((w > 0).sum()))
+    flat = np.argsort(w, axis=None)[::-1][:k]
+    post, pre = np.unravel_index(flat, w.shape)
+    strength = w[post, pre] / (w[post, pre].max() if k else 1.0)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    for ax, (i, j, li, lj) in zip(axes, ((0, 1, "x", "y"), (0, 2, "x", "z"))):
+        for a, b, s in zip(pre, post, strength):
+            ax.plot(
+                [pos[a, i], pos[b, i]],
+                [pos[a, j], pos[b, j]],
+                color="tab:red",
+                alpha=0.15 + 0.6 * s,
+                lw=0.4 + 1.2 * s,
+            )
+        ax.scatter(pos[:, i], pos[:, j], s=8, color="k", zorder=3)
+        ax.set_xlabel(li)
+        ax.set_ylabel(lj)
+        ax.set_aspect("equal", adjustable="datalim")
+    fig.suptitle(f"{title}: neurons and their {k} strongest learned connections")
+    return _png(fig)

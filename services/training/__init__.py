@@ -1,0 +1,1 @@
+"""Population trainer: P networks at once, checkpoints, divergence, callbacks."""

@@ -1,0 +1,86 @@
+"""An experiment's results as the tidy tables the statistics and the report take, read from
+the database (runs answered from the cache read their original's rows)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cortexrnn.shared.experiments import result_run_id
+from cortexrnn.shared.models import Artifact, MetricPoint, Run, RunState, RunSummary
+
+CURVE_NAMES = ("train_loss", "train_acc", "test_loss", "test_acc")
+KEY = ["condition", "task", "seed"]
+
+
+@dataclass
+class ExperimentResults:
+    metrics: pd.DataFrame  # condition, task, seed, metric, value (+ run_id, reason)
+    curves: pd.DataFrame  # condition, task, seed, step, epoch, name, value
+    runs: list[Run]  # succeeded runs that have results
+
+    @property
+    def empty(self) -> bool:
+        return self.metrics.empty
+
+
+def _finished(session: Session, experiment_id: int) -> list[Run]:
+    return list(session.scalars(
+        select(Run).where(Run.experiment_id == experiment_id, Run.state == RunState.SUCCEEDED.value).order_by(Run.id)
+    ))
+
+
+def load_results(session: Session, experiment_id: int, *, curves: bool = True) -> ExperimentResults:
+    runs = _finished(session, experiment_id)
+    source = {result_run_id(r): r for r in runs}
+    ids = list(source)
+    rows = []
+    for s in session.scalars(select(RunSummary).where(RunSummary.run_id.in_(ids))):
+        r = source[s.run_id]
+        rows.append(dict(condition=r.condition, task=r.task, seed=r.seed, run_id=r.id, metric=s.name,
+                         value=s.value, reason=s.reason))
+    metrics = pd.DataFrame(rows, columns=[*KEY, "run_id", "metric", "value", "reason"])
+    curve_rows = []
+    if curves and ids:
+        wanted = select(MetricPoint).where(MetricPoint.run_id.in_(ids))
+        for p in session.scalars(wanted):
+            if p.name in CURVE_NAMES or p.name.startswith("topo_"):
+                r = source[p.run_id]
+                curve_rows.append(dict(condition=r.condition, task=r.task, seed=r.seed, step=p.step, epoch=p.epoch,
+                                       name=p.name, value=p.value))
+    return ExperimentResults(metrics, pd.DataFrame(curve_rows, columns=[*KEY, "step", "epoch", "name", "value"]), runs)
+
+
+def weights_for_report(session: Session, runs: list[Run], limit: int = 6) -> tuple[dict, dict]:
+    """Initial and final recurrent matrices (and neuron positions) of up to `limit` runs,
+    one per condition first so that the report shows each condition."""
+    chosen: list[Run] = []
+    seen: set[str] = set()
+    for r in runs:
+        if r.condition not in seen:
+            chosen.append(r)
+            seen.add(r.condition)
+    chosen = chosen[:limit]
+    weights, positions = {}, {}
+    for r in chosen:
+        art = session.scalar(select(Artifact).where(Artifact.run_id == result_run_id(r), Artifact.kind == "weights"))
+        if art is None or not Path(art.path).is_file():
+            continue
+        with np.load(art.path, allow_pickle=False) as z:
+            if "w_init" not in z or "W" not in z:
+                continue
+            key = (r.condition, r.task, r.seed)
+            weights[key] = {"initial": z["w_init"], "final": z["W"]}
+            if "positions_um" in z:
+                positions[key] = z["positions_um"]
+    return weights, positions
+
+
+def tidy_for_stats(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a value, in the [condition, task, seed, metric, value] shape stats expect."""
+    return metrics.dropna(subset=["value"])[[*KEY, "metric", "value"]].reset_index(drop=True)

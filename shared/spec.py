@@ -1,0 +1,380 @@
+"""The experiment spec: the one definition used by the API, the worker, the client and
+`cortexrnn run`. Pure pydantic (no database, no torch).
+
+An experiment expands to runs = conditions x seeds x tasks. `canonical_hash()` identifies the
+experiment's inputs, `run_hash(run)` one run's (what dedupe compares), `pack_key(run)` what
+runs must share to be trained together as one population. Labels that do not change results
+(name, tags, priority, force) are excluded from all three; defaults are filled, keys sorted,
+and CODE_VERSION is included so that a change of the science code invalidates old results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cortexrnn.services.connectome.selection import NeuronSelection
+from cortexrnn.services.model.config import ModelConfig
+from cortexrnn.services.priors.conditions import Condition, Fidelity
+from cortexrnn.services.priors.presets import expand_preset
+from cortexrnn.services.tasks.registry import canonical_task_name, get_task
+from cortexrnn.services.training.config import TrainingConfig
+
+# Bump when the science code changes what a run with the same inputs computes.
+CODE_VERSION = "2026.11.1"
+
+MAX_SEEDS = 1000
+MAX_CONDITIONS = 128
+MAX_TASKS = 16
+MAX_NEURONS = 5000
+MAX_RUNS = 20_000
+MAX_SEED_VALUE = 2**31 - 1
+
+PRIORITY_LEVELS: dict[str, int] = {"low": -10, "normal": 0, "high": 10}
+_FORBIDDEN_NAME_CHARS = set('/\\\0\n\r\t"')
+
+
+class SpecError(ValueError):
+    """A spec that cannot be used; `errors` holds (field path, message) pairs."""
+
+    def __init__(self, source: str, errors: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.errors = errors
+        lines = "\n".join(f"  {path or '(top level)'}: {msg}" for path, msg in errors)
+        super().__init__(f"{source}: invalid experiment spec\n{lines}")
+
+
+def _check_name(value: str, what: str, max_len: int) -> str:
+    if not value or value != value.strip():
+        raise ValueError(f"{what} must be non-empty without leading or trailing spaces, got {value!r}")
+    if len(value) > max_len:
+        raise ValueError(f"{what} is longer than {max_len} characters")
+    bad = sorted(set(value) & _FORBIDDEN_NAME_CHARS)
+    if bad or not value.isprintable():
+        raise ValueError(f"{what} {value!r} contains a character that is not allowed (/, \\, quotes, control characters)")
+    return value
+
+
+class TaskEntry(BaseModel):
+    """One task of the experiment: its registry name, parameter overrides, and a label that
+    names its runs (default: the task name)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = Field(None, max_length=64)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return canonical_task_name(value)
+
+    @model_validator(mode="after")
+    def _params_valid(self) -> TaskEntry:
+        try:
+            get_task(self.name, **self.params)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(str(exc)) from None
+        if self.label is not None:
+            _check_name(self.label, "task label", 64)
+        return self
+
+    @property
+    def run_label(self) -> str:
+        return self.label or self.name
+
+    def canonical(self) -> dict[str, Any]:
+        """Name and every parameter with its default filled (labels excluded)."""
+        params = asdict(get_task(self.name, **self.params))
+        return {"name": self.name, "params": json.loads(json.dumps(params, default=list))}
+
+
+class RunSpec(BaseModel):
+    """One run: a condition, a seed and a task."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    condition_name: str
+    condition: Condition
+    seed: int
+    task: TaskEntry
+
+    @property
+    def task_name(self) -> str:
+        return self.task.run_label
+
+
+def _sha256(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class ExperimentSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str | None = Field(None, max_length=200)
+    tags: list[str] = Field(default_factory=list, max_length=32)
+    dataset: str = Field("synthetic-cortex", min_length=1, max_length=200)
+    sampling: NeuronSelection = Field(default_factory=NeuronSelection)
+    tasks: list[TaskEntry] = Field(default_factory=lambda: [TaskEntry(name="go_no_go")], min_length=1, max_length=MAX_TASKS)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    seeds: int | list[int] = 1
+    conditions: dict[str, Condition] = Field(default_factory=lambda: {"baseline": Condition()})
+    fidelity: Fidelity = Field(default_factory=Fidelity)
+    priority: Literal["low", "normal", "high"] | int = "normal"
+    force: bool = False
+
+    # -- validation ------------------------------------------------------------------------
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: list[str]) -> list[str]:
+        for t in tags:
+            _check_name(t, "tag", 64)
+        return tags
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, value: str) -> str:
+        # A registered dataset's name; `cortexrnn run` also accepts a local folder path here
+        # (the service only ever looks names up).
+        if not value or value != value.strip() or not value.isprintable() or set(value) & {'"', "\0"}:
+            raise ValueError(f"dataset must be a dataset name (or, for `cortexrnn run`, a folder path), got {value!r}")
+        return value
+
+    @field_validator("sampling")
+    @classmethod
+    def _sampling_size(cls, sel: NeuronSelection) -> NeuronSelection:
+        if sel.n_neurons is not None and sel.n_neurons > MAX_NEURONS:
+            raise ValueError(f"n_neurons={sel.n_neurons} is above the limit of {MAX_NEURONS} units per network")
+        return sel
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seeds_type(cls, value: Any) -> Any:
+        is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+        if not (is_int(value) or (isinstance(value, list) and all(is_int(v) for v in value))):
+            raise ValueError(f"seeds must be a count (integer) or a list of integer seeds, got {value!r}")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, seeds: int | list[int]) -> int | list[int]:
+        if isinstance(seeds, int):
+            if not 1 <= seeds <= MAX_SEEDS:
+                raise ValueError(f"seeds must be a count between 1 and {MAX_SEEDS}, or a list of seeds; got {seeds}")
+            return seeds
+        if not seeds:
+            raise ValueError("seeds must not be an empty list")
+        if len(seeds) > MAX_SEEDS:
+            raise ValueError(f"at most {MAX_SEEDS} seeds, got {len(seeds)}")
+        bad = [s for s in seeds if not 0 <= s <= MAX_SEED_VALUE]
+        if bad:
+            raise ValueError(f"seeds must be integers in [0, {MAX_SEED_VALUE}], got {bad[:5]}")
+        if len(set(seeds)) != len(seeds):
+            dup = sorted({s for s in seeds if seeds.count(s) > 1})
+            raise ValueError(f"seeds are repeated: {dup[:5]}")
+        return seeds
+
+    @field_validator("conditions", mode="before")
+    @classmethod
+    def _preset(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = {"preset": value}
+        if isinstance(value, dict) and isinstance(value.get("preset"), str) and set(value) <= {"preset", "override"}:
+            expanded = expand_preset(value["preset"])
+            override = value.get("override") or {}
+            if not isinstance(override, dict):
+                raise ValueError("conditions.override must be a mapping of condition fields applied to every preset condition")
+            unknown = sorted(set(override) - set(Condition.model_fields))
+            if unknown:
+                raise ValueError(f"conditions.override: unknown condition field(s) {', '.join(unknown)}")
+            if override:
+                expanded = {
+                    name: Condition.model_validate({**c.model_dump(), **override}) for name, c in expanded.items()
+                }
+            return expanded
+        return value
+
+    @field_validator("conditions")
+    @classmethod
+    def _condition_names(cls, value: dict[str, Condition]) -> dict[str, Condition]:
+        if not value:
+            raise ValueError("at least one condition is needed (or `preset: paper-2026`)")
+        if len(value) > MAX_CONDITIONS:
+            raise ValueError(f"at most {MAX_CONDITIONS} conditions, got {len(value)}")
+        for name in value:
+            _check_name(name, "condition name", 128)
+        return value
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _priority(cls, value: Any) -> Any:
+        ok = (isinstance(value, str) and value in PRIORITY_LEVELS) or (
+            isinstance(value, int) and not isinstance(value, bool) and -100 <= value <= 100
+        )
+        if not ok:
+            raise ValueError(f"priority must be low, normal, high or an integer in [-100, 100], got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _sizes(self) -> ExperimentSpec:
+        labels = [t.run_label for t in self.tasks]
+        dup = sorted({lab for lab in labels if labels.count(lab) > 1})
+        if dup:
+            raise ValueError(f"tasks: {', '.join(dup)} listed more than once; give repeated tasks distinct `label`s")
+        n = self.n_runs
+        if n > MAX_RUNS:
+            raise ValueError(
+                f"{len(self.conditions)} conditions x {len(self.seed_list)} seeds x {len(self.tasks)} tasks = {n} runs, "
+                f"above the limit of {MAX_RUNS} per experiment; split it"
+            )
+        return self
+
+    # -- expansion -------------------------------------------------------------------------
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.conditions) * len(self.seed_list) * len(self.tasks)
+
+    @property
+    def priority_value(self) -> int:
+        return PRIORITY_LEVELS[self.priority] if isinstance(self.priority, str) else int(self.priority)
+
+    def expand_runs(self) -> list[RunSpec]:
+        """conditions x seeds x tasks, in the spec's condition order, then seed, then task."""
+        return [
+            RunSpec(condition_name=name, condition=cond, seed=seed, task=task)
+            for name, cond in self.conditions.items()
+            for seed in self.seed_list
+            for task in self.tasks
+        ]
+
+    # -- hashing ---------------------------------------------------------------------------
+    def _shared_inputs(self, task: TaskEntry) -> dict[str, Any]:
+        return {
+            "code_version": CODE_VERSION,
+            "dataset": self.dataset,
+            "sampling": self.sampling.model_dump(mode="json"),
+            "model": self.model.model_dump(mode="json"),
+            "training": self.training.model_dump(mode="json"),
+            "task": task.canonical(),
+        }
+
+    def canonical(self) -> dict[str, Any]:
+        """Everything that determines results, defaults filled, labels excluded."""
+        return {
+            "code_version": CODE_VERSION,
+            "dataset": self.dataset,
+            "sampling": self.sampling.model_dump(mode="json"),
+            "tasks": [t.canonical() for t in self.tasks],
+            "model": self.model.model_dump(mode="json"),
+            "training": self.training.model_dump(mode="json"),
+            "seeds": self.seed_list,
+            "conditions": {k: v.model_dump(mode="json") for k, v in self.conditions.items()},
+            "fidelity": self.fidelity.model_dump(mode="json"),
+        }
+
+    def canonical_hash(self) -> str:
+        return _sha256(self.canonical())
+
+    def run_hash(self, run: RunSpec, dataset_sha: str | None = None) -> str:
+        """The canonical inputs of one run. The condition's name is a label and is excluded:
+        the same condition under another name is the same run. Pass `dataset_sha` where the
+        dataset's content hash is known to tie the run to content rather than a name."""
+        inputs = self._shared_inputs(run.task)
+        inputs.update(
+            condition=run.condition.model_dump(mode="json"),
+            seed=run.seed,
+            fidelity=self.fidelity.model_dump(mode="json"),
+        )
+        if dataset_sha is not None:
+            inputs["dataset_sha"] = dataset_sha
+        return _sha256(inputs)
+
+    def pack_key(self, run: RunSpec) -> str:
+        """What runs must share to train as one population: dataset, selection (hence N),
+        task, model and training settings. Condition, seed and fidelity are per network."""
+        return _sha256(self._shared_inputs(run.task))
+
+
+# -- loading -------------------------------------------------------------------------------
+
+_BRACKET_TAG = re.compile(r"^(list|dict|literal|function-[a-z-]+|tagged-union)\[.*\]$")
+_TYPE_TAG = re.compile(r"^(int|str|float|bool|none)$")
+_UNION_FIELDS = {"seeds", "priority"}
+
+
+def _path_of(loc: tuple[Any, ...]) -> str:
+    """'conditions.full.lam', 'tasks[1].name': pydantic's loc without its union-branch tags."""
+    parts: list[str] = []
+    prev: Any = None
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif _BRACKET_TAG.match(str(item)) or (prev in _UNION_FIELDS and _TYPE_TAG.match(str(item))):
+            pass
+        else:
+            parts.append(("." if parts else "") + str(item))
+        prev = item
+    return "".join(parts)
+
+
+def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for err in exc.errors(include_url=False):
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        item = (_path_of(tuple(err["loc"])), msg)
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def parse_spec(data: Any, source: str = "spec") -> ExperimentSpec:
+    """Validate a mapping (e.g. parsed YAML or a JSON request body) into a spec."""
+    if not isinstance(data, dict):
+        raise SpecError(source, [("", f"the spec must be a mapping of fields, got {type(data).__name__}")])
+    try:
+        return ExperimentSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(source, validation_errors(exc)) from None
+
+
+def load_spec(path: str | Path) -> ExperimentSpec:
+    """Read and validate a YAML (or JSON) spec file; errors name the file and field paths."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(str(p), [("", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(str(p), [("", f"cannot read the file ({exc})")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(str(p), [("", f"not valid YAML: {where}{problem}")]) from None
+    if data is None:
+        raise SpecError(str(p), [("", "the file is empty")])
+    return parse_spec(data, str(p))

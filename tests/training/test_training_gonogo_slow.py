@@ -1,0 +1,30 @@
+"""The paper's full condition learns go/no-go on the real field 6_6_2 (SCIENCE.md §3-4)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cortexrnn.services.connectome.local import ingest_field_folders
+from cortexrnn.services.model.config import ModelConfig
+from cortexrnn.services.priors.builder import build_network_priors
+from cortexrnn.services.priors.conditions import Condition
+from cortexrnn.services.tasks import get_task
+from cortexrnn.services.training.config import TrainingConfig
+from cortexrnn.services.training.trainer import train_population
+
+
+@pytest.mark.slow
+@pytest.mark.microns
+def test_full_condition_reaches_90_percent_on_go_no_go(microns_dir) -> None:
+    torch.set_num_threads(2)
+    connectome = ingest_field_folders([microns_dir / "6_6_2"], "6_6_2")
+    cond = Condition(init="functional", space="real", communicability="direct")
+    seeds = [0, 1, 2]
+    priors = build_network_priors(connectome, None, [(cond, s) for s in seeds])
+    assert priors[0].n_units == 312
+    res = train_population(priors, seeds, get_task("go_no_go"), ModelConfig(),
+                           TrainingConfig(checkpoint_every_steps=None))  # the paper's 10 epochs x 40 steps
+    accs = [n.epochs[-1]["test_acc"] for n in res.networks]
+    assert all(n.status == "completed" for n in res.networks)
+    assert sum(a >= 0.9 for a in accs) >= 2, f"held-out accuracies after 10 epochs: {accs}"

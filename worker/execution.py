@@ -1,0 +1,290 @@
+"""What a worker does with one pack id: claim it, train it with the shared pack code, and
+write everything back to the database and the artifact store.
+
+Database writes that fail because the database is briefly away are retried; a run that
+cannot be computed (bad selection, diverged network) fails with a reason a user can read,
+and the worker goes on serving."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import OperationalError
+
+from cortexrnn.shared.db import session_scope
+from cortexrnn.shared.experiments import refresh_experiment_status
+from cortexrnn.shared.models import (
+    Artifact,
+    Experiment,
+    MetricPoint,
+    Pack,
+    Run,
+    RunState,
+    RunSummary,
+    utcnow,
+)
+from cortexrnn.shared.settings import Settings, get_settings
+from cortexrnn.worker.runtime import Heartbeat
+from cortexrnn.worker.scheduler import claim_pack
+
+log = logging.getLogger("cortexrnn.worker")
+T = TypeVar("T")
+
+PROGRESS_EVERY_S = 1.0
+HEARTBEAT_EVERY_S = 3.0
+SUMMARY_FIELDS = ("diverged_step", "steps_to_criterion", "steps_trained", "train_loss", "train_acc", "test_loss",
+                  "test_acc", "accuracy", "lam_effective", "wall_s")
+
+
+def with_db_retry(fn: Callable[[], T], *, attempts: int = 8, first_wait: float = 0.5) -> T:
+    """Run a database transaction, retrying while the database is unreachable."""
+    wait = first_wait
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except OperationalError:
+            if attempt == attempts:
+                raise
+            log.warning("database unavailable (attempt %d/%d); retrying in %.1f s", attempt, attempts, wait)
+            time.sleep(wait)
+            wait = min(wait * 2, 10.0)
+    raise AssertionError("unreachable")
+
+
+@functools.lru_cache(maxsize=4)
+def _connectome(sha: str):  # noqa: ANN202 - a Connectome; loaded once per worker process
+    from cortexrnn.shared.datasets_registry import get_store
+
+    return get_store().get(sha)
+
+
+def _fail_runs(run_ids: list[int], pack_id: int, message: str) -> None:
+    def tx() -> None:
+        with session_scope() as s:
+            for run in s.scalars(select(Run).where(Run.id.in_(run_ids))):
+                if run.state == RunState.RUNNING.value:
+                    run.transition(RunState.FAILED)
+                    run.error = message
+            s.get(Pack, pack_id).state = RunState.FAILED.value
+            _refresh(s, run_ids)
+
+    with_db_retry(tx)
+
+
+def _refresh(session, run_ids: list[int]) -> None:  # noqa: ANN001
+    for eid in set(session.scalars(select(Run.experiment_id).where(Run.id.in_(run_ids)))):
+        refresh_experiment_status(session, session.get(Experiment, eid))
+
+
+class _LiveState:
+    """Progress and cancel flags shared between the training loop and the heartbeat thread."""
+
+    def __init__(self, run_ids: list[int], total: int) -> None:
+        self.run_ids = run_ids
+        self.total = total
+        self.step = 0
+        self.rows: list[dict[str, object]] = []
+        self.cancel = False
+        self.lock = threading.Lock()
+
+
+def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: Settings | None = None) -> str:
+    """Train one pack end to end; returns a one-word outcome for the log."""
+    from cortexrnn.services.connectome.errors import DatasetError
+    from cortexrnn.services.runner.pack import prepare_inputs, train_pack
+    from cortexrnn.services.training.results import TrainingCallbacks
+    from cortexrnn.shared.datasets_registry import get_dataset_by_name, get_store
+    from cortexrnn.shared.spec import ExperimentSpec
+
+    settings = settings or get_settings()
+
+    def claim() -> tuple[list[dict[str, Any]], dict[str, Any], str | None] | None:
+        with session_scope() as s:
+            runs = claim_pack(s, pack_id, worker_name)
+            if runs is None:
+                return None
+            if not runs:
+                pack = s.get(Pack, pack_id)
+                pack.state = RunState.CANCELLED.value
+                return [], {}, None
+            experiment = s.get(Experiment, runs[0].experiment_id)
+            dataset = get_dataset_by_name(s, experiment.spec.get("dataset", ""))
+            rows = [dict(id=r.id, condition=r.condition, seed=r.seed, task=r.task, run_hash=r.run_hash) for r in runs]
+            return rows, experiment.spec, dataset.content_sha256 if dataset else None
+
+    claimed = with_db_retry(claim)
+    if claimed is None:
+        log.info("pack %s: already claimed or gone", pack_id)
+        return "skipped"
+    rows, spec_json, dataset_sha = claimed
+    if not rows:
+        return "empty"
+    run_ids = [r["id"] for r in rows]
+    log.info("pack %s: %d runs on %s", pack_id, len(rows), device)
+
+    try:
+        spec = ExperimentSpec.model_validate(spec_json)
+        by_key = {(r.condition_name, r.seed, r.task_name): r for r in spec.expand_runs()}
+        run_specs = [by_key[(r["condition"], r["seed"], r["task"])] for r in rows]
+        if dataset_sha is None:
+            raise DatasetError(f"dataset {spec.dataset!r} is no longer registered")
+        inputs = prepare_inputs(spec, _connectome(dataset_sha))
+    except (DatasetError, ValueError, KeyError) as exc:
+        _fail_runs(run_ids, pack_id, f"cannot prepare the pack: {exc}")
+        return "failed"
+
+    pack_dir = Path(settings.artifacts_dir) / "packs" / str(pack_id)
+    pack_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = pack_dir / "checkpoint.pt"
+    live = _LiveState(run_ids, spec.training.total_steps)
+    eval_every = spec.training.eval_every_steps or spec.training.steps_per_epoch
+    last_write = [0.0]
+
+    def write_progress(final: bool = False) -> None:
+        with live.lock:
+            step, rows_now = live.step, list(live.rows)
+        def tx() -> None:
+            with session_scope() as s:
+                now = utcnow()
+                s.execute(update(Pack).where(Pack.id == pack_id).values(heartbeat_at=now))
+                for rid, row in zip(run_ids, rows_now or [{}] * len(run_ids), strict=True):
+                    s.execute(update(Run).where(Run.id == rid, Run.state == RunState.RUNNING.value).values(
+                        heartbeat_at=now, step=step, total_steps=live.total,
+                        progress=min(step / max(live.total, 1), 0.999)))
+                    if step and step % eval_every == 0 and row.get("test_acc") is not None:
+                        s.add(MetricPoint(run_id=rid, step=step, epoch=step / spec.training.steps_per_epoch,
+                                          name="eval_test_acc", value=_num(row["test_acc"])))
+                flags = list(s.scalars(select(Run.cancel_requested).where(Run.id.in_(run_ids))))
+                live.cancel = bool(flags) and all(flags)
+        with_db_retry(tx)
+
+    def progress(step: int, total: int, rows_now: list[dict[str, object]]) -> None:
+        with live.lock:
+            live.step, live.rows = step, rows_now
+        now = time.monotonic()
+        if now - last_write[0] >= PROGRESS_EVERY_S or step % eval_every == 0 or step == total:
+            last_write[0] = now
+            write_progress()
+
+    def beat() -> None:
+        def tx() -> None:
+            with session_scope() as s:
+                now = utcnow()
+                s.execute(update(Pack).where(Pack.id == pack_id).values(heartbeat_at=now))
+                s.execute(update(Run).where(Run.id.in_(run_ids)).values(heartbeat_at=now))
+                flags = list(s.scalars(select(Run.cancel_requested).where(Run.id.in_(run_ids))))
+                live.cancel = bool(flags) and all(flags)
+        tx()
+
+    callbacks = TrainingCallbacks(progress=progress, should_cancel=lambda: live.cancel)
+    try:
+        with Heartbeat(beat, HEARTBEAT_EVERY_S):
+            result, outcomes = train_pack(
+                spec, inputs, run_specs, [r["run_hash"] for r in rows], device=device, callbacks=callbacks,
+                checkpoint=checkpoint, cache=get_store().cached, n_nulls=settings.final_nulls,
+                epoch_metrics=True,
+            )
+    except Exception as exc:  # noqa: BLE001 - a science failure fails the runs, not the worker
+        log.exception("pack %s failed", pack_id)
+        _fail_runs(run_ids, pack_id, f"training failed: {type(exc).__name__}: {exc}")
+        return "failed"
+
+    if result.cancelled:
+        def tx_cancel() -> None:
+            with session_scope() as s:
+                for run in s.scalars(select(Run).where(Run.id.in_(run_ids))):
+                    if run.state == RunState.RUNNING.value:
+                        run.transition(RunState.CANCELLED)
+                        run.error = f"cancelled at step {result.step} of {result.total_steps}; retry resumes it"
+                        run.checkpoint_path = str(checkpoint)
+                        run.pack_id = None  # a retry forms a new pack
+                s.get(Pack, pack_id).state = RunState.CANCELLED.value
+                _refresh(s, run_ids)
+        with_db_retry(tx_cancel)
+        return "cancelled"
+
+    weights_paths = [_save_weights(settings, rid, o.weights) for rid, o in zip(run_ids, outcomes, strict=True)]
+
+    def tx_results() -> None:
+        with session_scope() as s:
+            s.execute(delete(MetricPoint).where(MetricPoint.run_id.in_(run_ids)))
+            s.execute(delete(RunSummary).where(RunSummary.run_id.in_(run_ids)))
+            s.execute(delete(Artifact).where(Artifact.run_id.in_(run_ids), Artifact.kind == "weights"))
+            for rid, outcome, (wpath, wsha, wsize) in zip(run_ids, outcomes, weights_paths, strict=True):
+                s.add_all(_metric_points(rid, outcome, spec.training.steps_per_epoch))
+                s.add_all(_summaries(rid, outcome))
+                s.add(Artifact(run_id=rid, kind="weights", path=str(wpath), sha256=wsha, size_bytes=wsize))
+                run = s.get(Run, rid)
+                if run.state != RunState.RUNNING.value:
+                    continue  # cancelled or requeued meanwhile; results are kept for the record
+                run.progress, run.step, run.total_steps = 1.0, result.step, result.total_steps
+                run.checkpoint_path = str(checkpoint)
+                if outcome.status == "diverged":
+                    run.transition(RunState.FAILED)
+                    run.error = (f"diverged: the loss became NaN or infinite at step {outcome.row['diverged_step']}; "
+                                 "lower training.lr or the regulariser strength")
+                else:
+                    run.transition(RunState.SUCCEEDED)
+            s.get(Pack, pack_id).state = RunState.SUCCEEDED.value
+            _refresh(s, run_ids)
+
+    with_db_retry(tx_results)
+    log.info("pack %s done in %.1f s", pack_id, result.wall_s)
+    return "done"
+
+
+def _num(v: object) -> float | None:
+    try:
+        f = float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return f if np.isfinite(f) else None
+
+
+def _metric_points(run_id: int, o: Any, steps_per_epoch: int) -> list[MetricPoint]:
+    points = []
+    for e in o.curves:
+        for name in ("train_loss", "train_acc", "reg", "test_loss", "test_acc"):
+            points.append(MetricPoint(run_id=run_id, step=int(e["step"]), epoch=float(e["epoch"]), name=name,
+                                      value=_num(e.get(name))))
+    for ev in o.evals:
+        for name in ("test_loss", "test_acc"):
+            points.append(MetricPoint(run_id=run_id, step=int(ev["step"]), epoch=ev["step"] / steps_per_epoch,
+                                      name=f"eval_{name}", value=_num(ev.get(name))))
+    for name, series in (("step_loss", o.steps["loss"]), ("step_acc", o.steps["acc"])):
+        for i, v in enumerate(series):
+            points.append(MetricPoint(run_id=run_id, step=i + 1, epoch=(i + 1) / steps_per_epoch, name=name,
+                                      value=_num(v)))
+    for r in o.epoch_metrics:
+        points.append(MetricPoint(run_id=run_id, step=int(r["epoch"]) * steps_per_epoch, epoch=float(r["epoch"]),
+                                  name=f"topo_{r['metric']}", value=_num(r["value"])))
+    return points
+
+
+def _summaries(run_id: int, o: Any) -> list[RunSummary]:
+    out = [RunSummary(run_id=run_id, name=k, value=_num(o.row.get(k))) for k in SUMMARY_FIELDS]
+    for name, value in o.metrics.items():
+        v = _num(value)
+        reason = o.reasons.get(name) if v is None else None
+        out.append(RunSummary(run_id=run_id, name=name, value=v, reason=(reason or None) and str(reason)[:256]))
+    return out
+
+
+def _save_weights(settings: Settings, run_id: int, arrays: dict[str, np.ndarray]) -> tuple[Path, str, int]:
+    from cortexrnn.services.runner.outputs import save_weights
+
+    folder = Path(settings.artifacts_dir) / "runs" / str(run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "weights.npz"
+    save_weights(path, arrays)
+    data = path.read_bytes()
+    return path, hashlib.sha256(data).hexdigest(), len(data)
