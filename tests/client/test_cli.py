@@ -109,11 +109,12 @@ def test_list_filters(cli, tmp_path) -> None:  # noqa: ANN001
     assert bad.exit_code == 2 and "--status" in bad.stderr
 
 
-def test_list_mine_uses_the_login_user(cli, server, tmp_path) -> None:  # noqa: ANN001
+def test_list_mine_asks_the_server_who_the_token_is(cli, server, tmp_path) -> None:  # noqa: ANN001
     submitted_id(cli, tmp_path, name="alpha")
     cli("submit", str(write_spec(tmp_path / "b.yaml", name="beta")), user="bob")
-    unknown = cli("list", "--mine")
-    assert unknown.exit_code == 2 and "login --user" in unknown.stderr
+    mine = cli("list", "--mine")  # alice's token; GET /v1/me says whose it is
+    assert mine.exit_code == 0, mine.output
+    assert "alpha" in mine.stdout and "beta" not in mine.stdout
     login = cli("login", "--url", "http://testserver", "--token", server.tokens["bob"], "--user", "bob", user=None)
     assert login.exit_code == 0, login.output
     mine = cli("list", "--mine", user=None)  # url and token now come from the login file

@@ -19,10 +19,17 @@ from cortexrnn.services.priors.conditions import FIDELITY_SWITCHES
 
 PAPER = Fidelity.paper()
 CORRECTED = Fidelity()
+NO_DEVIATION = Fidelity(**{name: False for name in FIDELITY_SWITCHES})
 
 
 def only(switch: str) -> Fidelity:
-    return Fidelity(**{switch: True})
+    """The released code's behaviour for `switch` alone, every other switch off."""
+    return Fidelity(**{**NO_DEVIATION.model_dump(), switch: True})
+
+
+def test_the_corrected_default_keeps_only_the_functional_diagonal() -> None:
+    assert Fidelity.model_validate("corrected") == CORRECTED == only("keep_functional_diagonal")
+    assert CORRECTED.label == "corrected" and PAPER.label == "paper"
 
 
 def radius(w: np.ndarray) -> float:
@@ -106,8 +113,9 @@ def test_functional_diagonal_switch(field_662) -> None:
     w_paper = build_network_prior(field_662, None, Condition(init="functional"), only("keep_functional_diagonal"), 1).w_init
     diag_share = (np.diag(w_paper) ** 2).sum() / (w_paper ** 2).sum()
     assert diag_share > 0.95  # ~99 % of the squared norm, SCIENCE.md §5.5
-    w_star = build_network_prior(field_662, None, Condition(init="functional"), CORRECTED, 1).w_init
-    w_perm = build_network_prior(field_662, None, Condition(init="functional-permuted"), CORRECTED, 1).w_init
+    # Without the diagonal (keep_functional_diagonal: false) the off-diagonal structure is all there is.
+    w_star = build_network_prior(field_662, None, Condition(init="functional"), NO_DEVIATION, 1).w_init
+    w_perm = build_network_prior(field_662, None, Condition(init="functional-permuted"), NO_DEVIATION, 1).w_init
     assert np.all(np.diag(w_star) == 0) and np.all(np.diag(w_perm) == 0)
     # Corrected W* carries the functional structure of these neurons; W! does not.
     r_star = spearmanr(offdiag(w_star), offdiag(corr))[0]

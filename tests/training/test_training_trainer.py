@@ -171,3 +171,21 @@ def test_records_snapshots_epochs_and_early_stop() -> None:
         assert n.steps_trained == n.steps_to_criterion
         frozen = n.snapshots[1 + (n.steps_to_criterion - 1) // cfg.steps_per_epoch :]
         assert all(np.array_equal(s, frozen[0]) for s in frozen)
+
+
+def test_fixed_training_set_is_revisited_each_epoch_in_a_new_order() -> None:
+    from cortexrnn.services.training.trainer import PopulationTrainer
+
+    cfg = _cfg()
+    tr = PopulationTrainer(_priors(2), [1, 2], TASK, MODEL, cfg)
+    spe = cfg.steps_per_epoch
+    orders = [[tr._batch_index(e * spe + j, 0)[0] for j in range(spe)] for e in range(3)]
+    assert all(sorted(o) == list(range(spe)) for o in orders)
+    assert orders[0] != orders[1] != orders[2]
+    # the same batch index gives the same trials in every epoch
+    x0, _ = tr._train_batch(0)
+    later = next(e * spe + j for e in (1, 2) for j in range(spe) if orders[e][j] == orders[0][0])
+    x1, _ = tr._train_batch(later)
+    assert torch.equal(x0[:, 0], x1[:, 0])
+    fresh = PopulationTrainer(_priors(2), [1, 2], TASK, MODEL, _cfg(trial_stream="fresh"))
+    assert [fresh._batch_index(s, 0)[0] for s in range(25)] == list(range(25))
