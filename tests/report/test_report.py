@@ -180,7 +180,9 @@ def test_report_renders_in_headless_chromium(tmp_path: Path, report_html: str) -
     page.write_text(report_html, encoding="utf-8")
     shot = tmp_path / "shot.png"
     subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}", "--window-size=1200,3000",
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,3000",
          page.as_uri()], check=True, timeout=120, capture_output=True,
     )  # fmt: skip
     img = np.asarray(Image.open(shot).convert("L"))
