@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from cortexrnn.api.errors import ApiError
 from cortexrnn.shared.auth import authenticate
 from cortexrnn.shared.models import User
+
+# Ids are BIGINT (SQLite INTEGER): a larger number in a URL would overflow the database driver
+# (a 500); bounding the path parameter makes it a 422 that names the parameter.
+MAX_ID = 2**63 - 1
+ExperimentId = Annotated[int, Path(ge=1, le=MAX_ID, description="The experiment's id.")]
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="The run's id.")]
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `cortexrnn users create`.")
 

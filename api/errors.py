@@ -41,7 +41,10 @@ def field_errors(errors: list[dict[str, Any]], *, drop_prefix: tuple[str, ...] =
         loc = [str(p) for p in err.get("loc", ())]
         while loc and loc[0] in drop_prefix:
             loc = loc[1:]
-        out.append({"path": ".".join(loc) or "(body)", "message": str(err.get("msg", "invalid"))})
+        message = str(err.get("msg", "invalid"))
+        # pydantic prefixes our validators' messages; the user only needs what follows.
+        message = message.removeprefix("Value error, ")
+        out.append({"path": ".".join(loc) or "(body)", "message": message})
     return out
 
 

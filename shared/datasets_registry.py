@@ -6,6 +6,8 @@ by sha256.
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -26,7 +28,14 @@ DEFAULT_SEED = 0
 
 
 def get_store() -> ConnectomeStore:
-    return ConnectomeStore(get_settings().store_dir)
+    """The store of the configured folder; one object per folder, so that datasets it has
+    loaded stay in memory (every submission checks its selection against the dataset)."""
+    return _store_at(str(get_settings().store_dir))
+
+
+@functools.lru_cache(maxsize=8)
+def _store_at(root: str) -> ConnectomeStore:
+    return ConnectomeStore(Path(root))
 
 
 def get_dataset_by_name(session: Session, name: str) -> Dataset | None:

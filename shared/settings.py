@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     default_queue: str = "cpu"  # Celery queue new packs go to: "cpu" or "gpu"
     max_pack_size: int = 32  # networks trained together in one population
     dispatch_timeout_s: float = 300.0
+    # Workers on hosts without the store fetch datasets from the API by content hash.
+    api_url: str | None = None
+    worker_token: str | None = None
     final_nulls: int = 1000  # null graphs for small-worldness of each run's final matrix  # a dispatched pack no worker claimed by then is sent again
     checkpoint_every_steps: int = 50
     allow_insecure: bool = False

@@ -7,7 +7,6 @@ and the worker goes on serving."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import threading
@@ -33,6 +32,7 @@ from cortexrnn.shared.models import (
     utcnow,
 )
 from cortexrnn.shared.settings import Settings, get_settings
+from cortexrnn.worker.datasets import load_connectome
 from cortexrnn.worker.runtime import Heartbeat
 from cortexrnn.worker.scheduler import claim_pack
 
@@ -58,13 +58,6 @@ def with_db_retry(fn: Callable[[], T], *, attempts: int = 8, first_wait: float =
             time.sleep(wait)
             wait = min(wait * 2, 10.0)
     raise AssertionError("unreachable")
-
-
-@functools.lru_cache(maxsize=4)
-def _connectome(sha: str):  # noqa: ANN202 - a Connectome; loaded once per worker process
-    from cortexrnn.shared.datasets_registry import get_store
-
-    return get_store().get(sha)
 
 
 def _fail_runs(run_ids: list[int], pack_id: int, message: str) -> None:
@@ -137,7 +130,7 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
         run_specs = [by_key[(r["condition"], r["seed"], r["task"])] for r in rows]
         if dataset_sha is None:
             raise DatasetError(f"dataset {spec.dataset!r} is no longer registered")
-        inputs = prepare_inputs(spec, _connectome(dataset_sha))
+        inputs = prepare_inputs(spec, load_connectome(dataset_sha))
     except (DatasetError, ValueError, KeyError) as exc:
         _fail_runs(run_ids, pack_id, f"cannot prepare the pack: {exc}")
         return "failed"
@@ -148,6 +141,7 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
     live = _LiveState(run_ids, spec.training.total_steps)
     eval_every = spec.training.eval_every_steps or spec.training.steps_per_epoch
     last_write = [0.0]
+    first_step = [True]
 
     def write_progress(final: bool = False) -> None:
         with live.lock:
@@ -168,6 +162,10 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
         with_db_retry(tx)
 
     def progress(step: int, total: int, rows_now: list[dict[str, object]]) -> None:
+        if first_step[0]:
+            first_step[0] = False
+            if step > 1:  # the trainer restored a checkpoint: operators see that work was kept
+                log.info("pack %s: resumed from its checkpoint at step %d of %d", pack_id, step - 1, total)
         with live.lock:
             live.step, live.rows = step, rows_now
         now = time.monotonic()
@@ -198,7 +196,7 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
         _fail_runs(run_ids, pack_id, f"training failed: {type(exc).__name__}: {exc}")
         return "failed"
 
-    if result.cancelled:
+    if result is not None and result.cancelled:
         def tx_cancel() -> None:
             with session_scope() as s:
                 for run in s.scalars(select(Run).where(Run.id.in_(run_ids))):
@@ -212,18 +210,25 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
         with_db_retry(tx_cancel)
         return "cancelled"
 
-    weights_paths = [_save_weights(settings, rid, o.weights) for rid, o in zip(run_ids, outcomes, strict=True)]
+    weights_paths = [_save_weights(settings, rid, o.weights) if o.error is None else None
+                     for rid, o in zip(run_ids, outcomes, strict=True)]
 
     def tx_results() -> None:
         with session_scope() as s:
             s.execute(delete(MetricPoint).where(MetricPoint.run_id.in_(run_ids)))
             s.execute(delete(RunSummary).where(RunSummary.run_id.in_(run_ids)))
             s.execute(delete(Artifact).where(Artifact.run_id.in_(run_ids), Artifact.kind == "weights"))
-            for rid, outcome, (wpath, wsha, wsize) in zip(run_ids, outcomes, weights_paths, strict=True):
+            for rid, outcome, saved in zip(run_ids, outcomes, weights_paths, strict=True):
+                run = s.get(Run, rid)
+                if outcome.error is not None:
+                    if run.state == RunState.RUNNING.value:
+                        run.transition(RunState.FAILED)
+                        run.error = outcome.error
+                    continue
                 s.add_all(_metric_points(rid, outcome, spec.training.steps_per_epoch))
                 s.add_all(_summaries(rid, outcome))
+                wpath, wsha, wsize = saved
                 s.add(Artifact(run_id=rid, kind="weights", path=str(wpath), sha256=wsha, size_bytes=wsize))
-                run = s.get(Run, rid)
                 if run.state != RunState.RUNNING.value:
                     continue  # cancelled or requeued meanwhile; results are kept for the record
                 run.progress, run.step, run.total_steps = 1.0, result.step, result.total_steps
@@ -238,7 +243,7 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
             _refresh(s, run_ids)
 
     with_db_retry(tx_results)
-    log.info("pack %s done in %.1f s", pack_id, result.wall_s)
+    log.info("pack %s done in %.1f s", pack_id, result.wall_s if result else 0.0)
     return "done"
 
 

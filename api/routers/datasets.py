@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from cortexrnn.api.deps import SessionDep, UserDep
 from cortexrnn.api.errors import ApiError, not_found
 from cortexrnn.api.schemas import DatasetOut, ErrorResponse
-from cortexrnn.api.uploads import bundle_root, safe_extract
+from cortexrnn.api.uploads import bundle_root, safe_extract, upload_error
 from cortexrnn.services.connectome.errors import DatasetError
 from cortexrnn.shared.datasets_registry import get_dataset_by_name, get_store, register_dataset
 from cortexrnn.shared.models import Dataset
@@ -42,7 +43,8 @@ def upload(
         raise ApiError(422, "name: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
                        [{"path": "name", "message": "invalid dataset name"}])
     if get_dataset_by_name(session, name) is not None:
-        raise ApiError(409, f"name: a dataset called {name!r} exists already; choose another name")
+        raise ApiError(409, f"name: a dataset called {name!r} exists already; choose another name",
+                       [{"path": "name", "message": "a dataset with this name exists already"}])
     settings = request.app.state.settings
     with tempfile.TemporaryDirectory(prefix="cortexrnn-upload-") as tmp:
         archive = Path(tmp) / "upload.zip"
@@ -58,7 +60,7 @@ def upload(
             sha = get_store().put(connectome)
             row = register_dataset(session, connectome, sha, owner_id=user.id)
         except DatasetError as exc:
-            raise ApiError(400, str(exc).replace(str(root), "<upload>")) from None
+            raise upload_error(400, str(exc).replace(str(root), "<upload>")) from None
     session.commit()
     return DatasetOut.model_validate(row)
 
@@ -74,3 +76,19 @@ def get_dataset(name: str, session: SessionDep, _: UserDep) -> DatasetOut:
     if row is None:
         raise not_found("dataset", repr(name))
     return DatasetOut.model_validate(row)
+
+
+@router.get("/by-sha/{sha}/{filename}", responses={**ERRORS, 200: {"content": {"application/octet-stream": {}}}})
+def stored_file(sha: str, filename: str, session: SessionDep, _: UserDep) -> FileResponse:
+    """One file of a stored dataset, by content hash: how workers on other hosts fill their
+    local store (`manifest.json`, `arrays.npz`, `neurons.parquet`)."""
+    from cortexrnn.services.connectome.store import ConnectomeStore
+
+    if filename not in ConnectomeStore.STORED_FILES:
+        raise ApiError(404, f"filename: not a stored dataset file; one of {list(ConnectomeStore.STORED_FILES)}")
+    if session.scalar(select(Dataset).where(Dataset.content_sha256 == sha)) is None:
+        raise not_found("dataset with sha256", sha)
+    path = get_store().dataset_dir(sha) / filename
+    if not path.is_file():
+        raise ApiError(404, f"dataset {sha} is registered but missing from the server's store")
+    return FileResponse(path, media_type="application/octet-stream", filename=filename)

@@ -8,9 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sse_starlette.sse import EventSourceResponse
 
-from cortexrnn.api.deps import SessionDep, UserDep, require_owner
+from cortexrnn.api.deps import ExperimentId, SessionDep, UserDep, require_owner
 from cortexrnn.api.errors import ApiError, not_found
 from cortexrnn.api.schemas import ErrorResponse, ExperimentDetail, ExperimentOut, ExperimentPage, RunOut, SubmitResponse
 from cortexrnn.shared.experiments import (
@@ -53,7 +54,26 @@ def _out(session, experiment: Experiment, *, detail: bool = False) -> Experiment
     return ExperimentOut(**data)
 
 
-@router.post("", status_code=201, response_model=SubmitResponse, responses=ERRORS)
+def _link(path: str, method: str, description: str) -> dict:
+    ref = "#/paths/" + path.replace("/", "~1") + "/" + method
+    return {"operationRef": ref, "parameters": {"experiment_id": "$response.body#/id"}, "description": description}
+
+
+# OpenAPI links: what a client (or a stateful fuzzer) can do next with the id it got back.
+SUBMIT_LINKS = {
+    "GetExperiment": _link("/v1/experiments/{experiment_id}", "get", "The experiment's status and progress."),
+    "ListRuns": _link("/v1/experiments/{experiment_id}/runs", "get", "Its runs."),
+    "CancelExperiment": _link("/v1/experiments/{experiment_id}/cancel", "post", "Cancel its unfinished runs."),
+    "RetryExperiment": _link("/v1/experiments/{experiment_id}/retry", "post", "Retry its failed or cancelled runs."),
+    "DeleteExperiment": _link("/v1/experiments/{experiment_id}", "delete", "Delete it once finished."),
+}
+
+
+@router.post("", status_code=201, response_model=SubmitResponse,
+             responses={**ERRORS, 200: {"model": SubmitResponse, "description": "An idempotent retry: the "
+                                        "experiment first submitted with this Idempotency-Key.",
+                                        "links": SUBMIT_LINKS},
+                        201: {"links": SUBMIT_LINKS}})
 def submit(
     spec: ExperimentSpec,
     session: SessionDep,
@@ -63,15 +83,24 @@ def submit(
 ) -> SubmitResponse:
     """Validate and store an experiment; 201 with its id and run count. Retrying with the
     same `Idempotency-Key` header returns the first experiment (200) instead of a copy."""
-    try:
-        dataset = resolve_dataset(session, spec)
-        sub = create_experiment(session, user, spec, idempotency_key=idempotency_key,
-                                dataset_sha=dataset.content_sha256)
-    except SpecDatasetError as exc:
-        raise ApiError(422, f"{exc.path}: {exc}", [{"path": exc.path, "message": str(exc)}]) from None
-    except IdempotencyConflict as exc:
-        raise ApiError(409, str(exc)) from None
-    session.commit()
+    idempotency_key = idempotency_key or None  # an empty header is no key (it would be stored as one)
+    for attempt in (1, 2):
+        try:
+            dataset = resolve_dataset(session, spec)
+            sub = create_experiment(session, user, spec, idempotency_key=idempotency_key,
+                                    dataset_sha=dataset.content_sha256)
+            session.commit()
+            break
+        except SpecDatasetError as exc:
+            raise ApiError(422, f"{exc.path}: {exc}", [{"path": exc.path, "message": str(exc)}]) from None
+        except IdempotencyConflict as exc:
+            raise ApiError(409, str(exc)) from None
+        except IntegrityError:
+            # A concurrent request with the same key was stored first: the second pass finds it
+            # and answers as an idempotent retry.
+            session.rollback()
+            if idempotency_key is None or attempt == 2:
+                raise
     if not sub.created:
         response.status_code = 200
     e = sub.experiment
@@ -106,12 +135,12 @@ def list_experiments(
 
 
 @router.get("/{experiment_id}", response_model=ExperimentDetail, responses=ERRORS)
-def get_experiment(experiment_id: int, session: SessionDep, _: UserDep) -> ExperimentDetail:
+def get_experiment(experiment_id: ExperimentId, session: SessionDep, _: UserDep) -> ExperimentDetail:
     return _out(session, _get(session, experiment_id), detail=True)
 
 
 @router.post("/{experiment_id}/cancel", response_model=ExperimentOut, responses=ERRORS)
-def cancel(experiment_id: int, session: SessionDep, user: UserDep) -> ExperimentOut:
+def cancel(experiment_id: ExperimentId, session: SessionDep, user: UserDep) -> ExperimentOut:
     """Cancel every unfinished run: waiting runs at once, running ones at their next step
     (they keep their checkpoint, so `retry` resumes them)."""
     experiment = _get(session, experiment_id)
@@ -129,7 +158,7 @@ def cancel(experiment_id: int, session: SessionDep, user: UserDep) -> Experiment
 
 
 @router.post("/{experiment_id}/retry", response_model=ExperimentOut, responses=ERRORS)
-def retry(experiment_id: int, session: SessionDep, user: UserDep) -> ExperimentOut:
+def retry(experiment_id: ExperimentId, session: SessionDep, user: UserDep) -> ExperimentOut:
     """Put failed, lost and cancelled runs back in the queue (from their checkpoint where one exists)."""
     experiment = _get(session, experiment_id)
     require_owner(user, experiment.owner_id, "experiment")
@@ -148,7 +177,7 @@ def retry(experiment_id: int, session: SessionDep, user: UserDep) -> ExperimentO
 
 
 @router.delete("/{experiment_id}", status_code=204, responses=ERRORS)
-def delete(experiment_id: int, session: SessionDep, user: UserDep) -> Response:
+def delete(experiment_id: ExperimentId, session: SessionDep, user: UserDep) -> Response:
     """Delete a finished experiment and its results (cancel it first if it is active)."""
     experiment = _get(session, experiment_id)
     require_owner(user, experiment.owner_id, "experiment")
@@ -173,7 +202,7 @@ def delete(experiment_id: int, session: SessionDep, user: UserDep) -> Response:
 
 @router.get("/{experiment_id}/runs", response_model=list[RunOut], responses=ERRORS)
 def runs(
-    experiment_id: int, session: SessionDep, _: UserDep,
+    experiment_id: ExperimentId, session: SessionDep, _: UserDep,
     state: str | None = Query(None, pattern="^(pending|queued|running|succeeded|failed|cancelled|lost)$"),
 ) -> list[RunOut]:
     _get(session, experiment_id)
@@ -184,7 +213,7 @@ def runs(
 
 
 @router.get("/{experiment_id}/events", responses=ERRORS)
-async def events(experiment_id: int, request: Request, _: UserDep) -> EventSourceResponse:
+async def events(experiment_id: ExperimentId, request: Request, _: UserDep) -> EventSourceResponse:
     """Server-sent events: `progress` (percent, counts, ETA), `run` (a run changed state or
     progress) and a final `done` when every run has finished."""
     sessionmaker = request.app.state.sessionmaker

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 
-from cortexrnn.api.deps import SessionDep, UserDep
+from cortexrnn.api.deps import ExperimentId, SessionDep, UserDep
 from cortexrnn.api.errors import ApiError, not_found
 from cortexrnn.api.schemas import ErrorResponse
 from cortexrnn.shared.models import Experiment, Run
@@ -38,7 +38,7 @@ def _experiment(session, experiment_id: int) -> Experiment:  # noqa: ANN001
 
 @router.get("/{experiment_id}/summary", responses=ERRORS)
 def summary(
-    experiment_id: int, session: SessionDep, _: UserDep,
+    experiment_id: ExperimentId, session: SessionDep, _: UserDep,
     metric: list[str] | None = Query(None, description="Only these metrics (repeat the parameter)."),
     task: str | None = Query(None, max_length=64),
     n_boot: int = Query(2000, ge=100, le=20000, description="Bootstrap resamples for the CIs."),
@@ -67,7 +67,7 @@ def summary(
 
 
 @router.get("/{experiment_id}/results", responses=ERRORS)
-def results_table(experiment_id: int, session: SessionDep, _: UserDep) -> dict[str, Any]:
+def results_table(experiment_id: ExperimentId, session: SessionDep, _: UserDep) -> dict[str, Any]:
     """One row per run: its state and every summary value (null where undefined, with the
     reason in `reasons`). Cached runs carry their original's values."""
     from cortexrnn.shared.experiments import result_run_id
@@ -90,7 +90,7 @@ def results_table(experiment_id: int, session: SessionDep, _: UserDep) -> dict[s
 
 
 @router.get("/{experiment_id}/report", response_class=HTMLResponse, responses=ERRORS)
-def report(experiment_id: int, request: Request, session: SessionDep, _: UserDep) -> HTMLResponse:
+def report(experiment_id: ExperimentId, request: Request, session: SessionDep, _: UserDep) -> HTMLResponse:
     """A self-contained HTML report (figures embedded) of the runs finished so far."""
     from cortexrnn.services.report import build_report
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
-from cortexrnn.api.deps import SessionDep, UserDep
+from cortexrnn.api.deps import RunId, SessionDep, UserDep
 from cortexrnn.api.errors import ApiError, not_found
 from cortexrnn.api.schemas import ErrorResponse, MetricSeries, RunDetail, RunMetrics
 from cortexrnn.shared.experiments import result_run_id
@@ -26,7 +26,7 @@ def _get(session, run_id: int) -> Run:  # noqa: ANN001
 
 
 @router.get("/{run_id}", response_model=RunDetail, responses=ERRORS)
-def get_run(run_id: int, session: SessionDep, _: UserDep) -> RunDetail:
+def get_run(run_id: RunId, session: SessionDep, _: UserDep) -> RunDetail:
     run = _get(session, run_id)
     rows = list(session.scalars(select(RunSummary).where(RunSummary.run_id == result_run_id(run))))
     data = {c: getattr(run, c) for c in RunDetail.model_fields if c not in ("summary", "summary_reasons")}
@@ -36,7 +36,7 @@ def get_run(run_id: int, session: SessionDep, _: UserDep) -> RunDetail:
 
 @router.get("/{run_id}/metrics", response_model=RunMetrics, responses=ERRORS)
 def metrics(
-    run_id: int, session: SessionDep, _: UserDep,
+    run_id: RunId, session: SessionDep, _: UserDep,
     name: list[str] | None = Query(None, description="Only these series (repeat the parameter)."),
 ) -> RunMetrics:
     run = _get(session, run_id)
@@ -53,7 +53,7 @@ def metrics(
 
 
 @router.get("/{run_id}/weights", responses={**ERRORS, 200: {"content": {"application/octet-stream": {}}}})
-def weights(run_id: int, session: SessionDep, _: UserDep) -> FileResponse:
+def weights(run_id: RunId, session: SessionDep, _: UserDep) -> FileResponse:
     """The run's weights as .npz: initial, after every epoch, final (numeric arrays only)."""
     run = _get(session, run_id)
     artifact = session.scalar(

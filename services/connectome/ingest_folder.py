@@ -147,11 +147,16 @@ def _as_int(label: object) -> int:
 def _read_connectome_csv(path: Path, root_ids: np.ndarray) -> sp.csr_matrix:
     if not path.exists():
         raise DatasetError(f"{path}: missing file")
+    n = len(root_ids)
+    with open(path, newline="") as fh:  # refuse an oversized table before parsing all of it
+        n_header = len(fh.readline().split(","))
+    if n_header > n + 1:
+        raise DatasetError(f"{path}: the header has {n_header - 1} neuron columns but root_ids has {n} neurons "
+                           "(N mismatch between files)")
     try:
         df = pd.read_csv(path, index_col=0)
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DatasetError(f"{path}: not a readable csv ({exc})") from None
-    n = len(root_ids)
     for col in df.columns:
         if not pd.api.types.is_numeric_dtype(df[col]):
             raise DatasetError(f"{path}: column {col!r} is not numeric")

@@ -180,6 +180,8 @@ def run_experiment(
 def _write_run_files(out: Path, o: RunOutcome) -> dict[str, Any]:
     """Write one run's files under out/runs/<run_id>/ and weights/; return its runs.csv row."""
     run_id = o.key["run_id"]
+    if o.error is not None:
+        return o.row
     rdir = out / "runs" / run_id
     rdir.mkdir(parents=True, exist_ok=True)
     pd.DataFrame([{**o.key, **e} for e in o.curves]).to_csv(rdir / "curves.csv", index=False)

@@ -66,10 +66,18 @@ class RunOutcome:
     reasons: dict[str, str]  # why a metric is null
     epoch_metrics: list[dict[str, Any]]  # epoch, metric, value, reason
     weights: dict[str, np.ndarray] = field(default_factory=dict)
+    error: str | None = None  # why a run could not be trained (its prior could not be built)
 
     @property
     def status(self) -> str:
         return str(self.row["status"])
+
+
+def failed_outcome(run: RunSpec, run_hash: str, error: str, key: dict[str, Any] | None = None) -> RunOutcome:
+    key = key or {"condition": run.condition_name, "seed": run.seed, "task": run.task_name}
+    return RunOutcome(run=run, key=key, row={**key, "run_hash": run_hash, "status": "failed", "error": error},
+                      curves=[], evals=[], steps={"loss": np.array([]), "acc": np.array([]), "reg": np.array([])},
+                      metrics={}, reasons={}, epoch_metrics=[], error=error)
 
 
 def topology_metrics(
@@ -136,7 +144,10 @@ def train_pack(
     on_measured: Any = None,
 ) -> tuple[Any, list[RunOutcome]]:
     """Build the priors of `runs` (one task, one pack key), train them as one population and
-    measure every network. Returns the trainer's PackResult and one RunOutcome per run."""
+    measure every network. Returns the trainer's PackResult (None if no prior could be built)
+    and one RunOutcome per run, in order. A run whose prior cannot be built (e.g. a C* target
+    with no synapses among the selected neurons) fails alone; the others still train."""
+    from cortexrnn.services.connectome.errors import DatasetError
     from cortexrnn.services.training.trainer import train_population
 
     tasks = {r.task.canonical()["name"] for r in runs}
@@ -144,15 +155,32 @@ def train_pack(
         raise ValueError(f"a pack trains one task, got {sorted(tasks)}")
     task_entry = runs[0].task
     task = get_task(task_entry.name, **task_entry.params)
-    priors = build_network_priors(inputs.connectome, inputs.indices, [(r.condition, r.seed) for r in runs],
-                                  spec.fidelity, cache)
-    result = train_population(priors, [r.seed for r in runs], task, spec.model, spec.training, device,
-                              callbacks, checkpoint)
+    wanted = [(r.condition, r.seed) for r in runs]
+    errors: dict[int, str] = {}
+    try:
+        priors = build_network_priors(inputs.connectome, inputs.indices, wanted, spec.fidelity, cache)
+    except (ValueError, DatasetError):
+        priors = []
+        for j, w in enumerate(wanted):  # one at a time, to tell which runs cannot be built
+            try:
+                priors += build_network_priors(inputs.connectome, inputs.indices, [w], spec.fidelity, cache)
+            except (ValueError, DatasetError) as exc:
+                errors[j] = f"cannot build the prior of condition {runs[j].condition_name!r}: {exc}"
+    members = [j for j in range(len(runs)) if j not in errors]
+    result = None
+    if members:
+        result = train_population(priors, [runs[j].seed for j in members], task, spec.model, spec.training, device,
+                                  callbacks, checkpoint)
+    trained = dict(zip(members, zip(result.networks, priors, strict=True), strict=True)) if result else {}
     outcomes = []
-    for j, (run, net, prior) in enumerate(zip(runs, result.networks, priors, strict=True)):
+    for j, run in enumerate(runs):
+        key = keys[j] if keys else None
+        if j in errors:
+            outcomes.append(failed_outcome(run, run_hashes[j], errors[j], key))
+            continue
         if on_measured is not None:
             on_measured(j)
+        net, prior = trained[j]
         outcomes.append(measure_run(spec, run, run_hashes[j], net, prior, inputs, n_nulls=n_nulls,
-                                    epoch_metrics=epoch_metrics, wall_share=result.wall_s / len(runs),
-                                    key=keys[j] if keys else None))
+                                    epoch_metrics=epoch_metrics, wall_share=result.wall_s / len(members), key=key))
     return result, outcomes

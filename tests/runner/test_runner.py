@@ -162,3 +162,21 @@ def test_cortexrnn_run_cli_on_a_field_folder(tmp_path: Path, microns_dir: Path) 
     assert result.exit_code == 0, result.output
     runs = pd.read_csv(tmp_path / "f" / "runs.csv")
     assert len(runs) == 1 and json.loads((tmp_path / "f" / "experiment.json").read_text())["n_units"] == 88
+
+
+def test_a_run_whose_prior_cannot_be_built_fails_alone(tmp_path: Path, small_cortex) -> None:
+    """C* needs synapses among the selected neurons; without them only the C* runs fail."""
+    import scipy.sparse as sp
+
+    from cortexrnn.services.connectome.types import Connectome
+
+    bare = Connectome("no-synapses", small_cortex.neurons, sp.csr_matrix(small_cortex.synapse_counts.shape, dtype=np.int64),
+                      None, small_cortex.functional, None, {})
+    spec = parse_spec(tiny_spec(conditions={"W": {}, "W*D*C*": {"init": "functional", "space": "real",
+                                                                 "communicability": "emd"}}))
+    res = run_experiment(spec, bare, tmp_path / "out", n_nulls=5, write_report=False)
+    runs = res.runs.set_index("condition")
+    assert set(runs.loc["W", "status"]) == {"completed"}
+    failed = runs.loc["W*D*C*"]
+    assert set(failed["status"]) == {"failed"}
+    assert all("cannot build the prior of condition 'W*D*C*'" in e and "synapses" in e for e in failed["error"])
