@@ -137,7 +137,8 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
 
     pack_dir = Path(settings.artifacts_dir) / "packs" / str(pack_id)
     pack_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = pack_dir / "checkpoint.pt"
+    # Keyed by the runs it holds: a pack retried whole resumes, one retried in part starts afresh.
+    checkpoint = pack_dir / f"checkpoint-{hashlib.sha256(repr(sorted(run_ids)).encode()).hexdigest()[:16]}.pt"
     live = _LiveState(run_ids, spec.training.total_steps)
     eval_every = spec.training.eval_every_steps or spec.training.steps_per_epoch
     last_write = [0.0]
@@ -150,7 +151,9 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
             with session_scope() as s:
                 now = utcnow()
                 s.execute(update(Pack).where(Pack.id == pack_id).values(heartbeat_at=now))
-                for rid, row in zip(run_ids, rows_now or [{}] * len(run_ids), strict=True):
+                # Runs whose prior could not be built are not in the trainer's rows.
+                per_run = rows_now if len(rows_now) == len(run_ids) else [{}] * len(run_ids)
+                for rid, row in zip(run_ids, per_run, strict=True):
                     s.execute(update(Run).where(Run.id == rid, Run.state == RunState.RUNNING.value).values(
                         heartbeat_at=now, step=step, total_steps=live.total,
                         progress=min(step / max(live.total, 1), 0.999)))
@@ -203,8 +206,7 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
                     if run.state == RunState.RUNNING.value:
                         run.transition(RunState.CANCELLED)
                         run.error = f"cancelled at step {result.step} of {result.total_steps}; retry resumes it"
-                        run.checkpoint_path = str(checkpoint)
-                        run.pack_id = None  # a retry forms a new pack
+                        run.checkpoint_path = str(checkpoint)  # a retry sends the same pack again
                 s.get(Pack, pack_id).state = RunState.CANCELLED.value
                 _refresh(s, run_ids)
         with_db_retry(tx_cancel)

@@ -64,7 +64,7 @@ def _pick_next_run(session: Session) -> Run | None:
     """Fair share: the user with the fewest runs in flight goes first; among equals, the one
     served longest ago; then priority, then age."""
     pending = list(session.scalars(
-        select(Run).where(Run.state == RunState.PENDING.value, Run.pack_id.is_(None))
+        select(Run).where(Run.state == RunState.PENDING.value)
         .order_by(Run.priority.desc(), Run.created_at, Run.id)
     ))
     if not pending:
@@ -91,7 +91,17 @@ def _pick_next_run(session: Session) -> Run | None:
 
 
 def _form_pack(session: Session, head: Run, queue: str, max_pack_size: int) -> Pack:
-    """The head run and the pending runs that can train with it (same experiment, same pack key)."""
+    """The head run and the pending runs that can train with it (same experiment, same pack key).
+
+    A retried run still belongs to its earlier pack: that pack goes out again with its
+    pending runs, so that a whole retried pack resumes from its checkpoint."""
+    if head.pack_id is not None:
+        pack = session.get(Pack, head.pack_id)
+        pack.state, pack.worker, pack.attempt, pack.queue = RunState.QUEUED.value, None, 0, queue
+        pack.dispatched_at = utcnow()
+        for run in session.scalars(select(Run).where(Run.pack_id == pack.id, Run.state == RunState.PENDING.value)):
+            run.transition(RunState.QUEUED)
+        return pack
     mates = list(session.scalars(
         select(Run).where(Run.state == RunState.PENDING.value, Run.pack_id.is_(None),
                           Run.experiment_id == head.experiment_id, Run.pack_key == head.pack_key)

@@ -137,3 +137,27 @@ def test_an_unclaimed_dispatch_is_sent_again_after_the_timeout(session_factory) 
         s.commit()
         schedule_once(s, lambda pid, q: sent.append(pid), slots=1, **SETTINGS)
         assert sent == [pack_id]
+
+
+def test_a_retried_pack_goes_out_again_whole(session_factory) -> None:  # noqa: ANN001
+    """Failed (or cancelled) runs keep their pack; a retry re-dispatches that pack, so a
+    pack retried whole resumes from its checkpoint."""
+    with session_factory() as s:
+        alice = User(name="alice")
+        s.add(alice)
+        s.commit()
+        exp = _submit(s, alice, 3)
+        (pack_id,) = schedule_once(s, lambda *a: None, slots=1, **SETTINGS).dispatched
+        for run in claim_pack(s, pack_id, "w1"):
+            run.transition(RunState.FAILED)
+        s.get(Pack, pack_id).state = RunState.FAILED.value
+        s.commit()
+        for run in s.scalars(select(Run).where(Run.experiment_id == exp.id)):  # what POST .../retry does
+            run.transition(RunState.PENDING)
+        s.commit()
+        sent: list[int] = []
+        report = schedule_once(s, lambda pid, q: sent.append(pid), slots=1, **SETTINGS)
+        assert report.dispatched == [pack_id] == sent
+        assert {r.state for r in s.scalars(select(Run))} == {"queued"}
+        assert s.get(Pack, pack_id).state == "queued"
+        assert len(claim_pack(s, pack_id, "w2")) == 3
