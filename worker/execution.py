@@ -87,6 +87,7 @@ class _LiveState:
         self.step = 0
         self.rows: list[dict[str, object]] = []
         self.cancel = False
+        self.moved = False  # the pack was requeued to another worker (we looked dead): stop
         self.lock = threading.Lock()
 
 
@@ -144,13 +145,25 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
     last_write = [0.0]
     first_step = [True]
 
-    def write_progress(final: bool = False) -> None:
+    def touch(s, now) -> bool:  # noqa: ANN001
+        """Heartbeat the pack if it is still ours; read the cancel flags. False: it moved on."""
+        ours = s.execute(update(Pack).where(Pack.id == pack_id, Pack.worker == worker_name,
+                                            Pack.state == RunState.RUNNING.value).values(heartbeat_at=now)).rowcount
+        if not ours:
+            live.moved = live.cancel = True
+            return False
+        flags = list(s.scalars(select(Run.cancel_requested).where(Run.id.in_(run_ids))))
+        live.cancel = bool(flags) and all(flags)
+        return True
+
+    def write_progress() -> None:
         with live.lock:
             step, rows_now = live.step, list(live.rows)
         def tx() -> None:
             with session_scope() as s:
                 now = utcnow()
-                s.execute(update(Pack).where(Pack.id == pack_id).values(heartbeat_at=now))
+                if not touch(s, now):
+                    return
                 # Runs whose prior could not be built are not in the trainer's rows.
                 per_run = rows_now if len(rows_now) == len(run_ids) else [{}] * len(run_ids)
                 for rid, row in zip(run_ids, per_run, strict=True):
@@ -160,8 +173,6 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
                     if step and step % eval_every == 0 and row.get("test_acc") is not None:
                         s.add(MetricPoint(run_id=rid, step=step, epoch=step / spec.training.steps_per_epoch,
                                           name="eval_test_acc", value=_num(row["test_acc"])))
-                flags = list(s.scalars(select(Run.cancel_requested).where(Run.id.in_(run_ids))))
-                live.cancel = bool(flags) and all(flags)
         with_db_retry(tx)
 
     def progress(step: int, total: int, rows_now: list[dict[str, object]]) -> None:
@@ -177,14 +188,10 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
             write_progress()
 
     def beat() -> None:
-        def tx() -> None:
-            with session_scope() as s:
-                now = utcnow()
-                s.execute(update(Pack).where(Pack.id == pack_id).values(heartbeat_at=now))
-                s.execute(update(Run).where(Run.id.in_(run_ids)).values(heartbeat_at=now))
-                flags = list(s.scalars(select(Run.cancel_requested).where(Run.id.in_(run_ids))))
-                live.cancel = bool(flags) and all(flags)
-        tx()
+        with session_scope() as s:
+            now = utcnow()
+            if touch(s, now):
+                s.execute(update(Run).where(Run.id.in_(run_ids), Run.worker == worker_name).values(heartbeat_at=now))
 
     callbacks = TrainingCallbacks(progress=progress, should_cancel=lambda: live.cancel)
     try:
@@ -198,6 +205,12 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
         log.exception("pack %s failed", pack_id)
         _fail_runs(run_ids, pack_id, f"training failed: {type(exc).__name__}: {exc}")
         return "failed"
+
+    if live.moved:
+        # We were taken for dead (e.g. paused past the heartbeat timeout) and the pack went to
+        # another worker; it owns the results now, so nothing of ours is written.
+        log.warning("pack %s was requeued to another worker while this one trained; stopping", pack_id)
+        return "superseded"
 
     if result is not None and result.cancelled:
         def tx_cancel() -> None:
@@ -217,6 +230,10 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
 
     def tx_results() -> None:
         with session_scope() as s:
+            pack = s.get(Pack, pack_id, with_for_update=True)
+            if pack.worker != worker_name or pack.state != RunState.RUNNING.value:
+                live.moved = True  # requeued to another worker after our last heartbeat
+                return
             s.execute(delete(MetricPoint).where(MetricPoint.run_id.in_(run_ids)))
             s.execute(delete(RunSummary).where(RunSummary.run_id.in_(run_ids)))
             s.execute(delete(Artifact).where(Artifact.run_id.in_(run_ids), Artifact.kind == "weights"))
@@ -245,6 +262,9 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
             _refresh(s, run_ids)
 
     with_db_retry(tx_results)
+    if live.moved:
+        log.warning("pack %s was requeued to another worker before its results were written; dropped ours", pack_id)
+        return "superseded"
     log.info("pack %s done in %.1f s", pack_id, result.wall_s if result else 0.0)
     return "done"
 

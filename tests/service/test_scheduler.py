@@ -161,3 +161,55 @@ def test_a_retried_pack_goes_out_again_whole(session_factory) -> None:  # noqa: 
         assert {r.state for r in s.scalars(select(Run))} == {"queued"}
         assert s.get(Pack, pack_id).state == "queued"
         assert len(claim_pack(s, pack_id, "w2")) == 3
+
+
+def test_a_worker_taken_for_dead_stops_and_writes_nothing(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """A worker paused past the heartbeat timeout finds its pack requeued at its next
+    heartbeat: it stops training and leaves the results to the new holder."""
+    import threading
+
+    from cortexrnn.shared.db import session_scope
+    from cortexrnn.shared.experiments import create_experiment
+    from cortexrnn.shared.settings import get_settings, reset_settings_cache
+    from cortexrnn.shared.spec import parse_spec
+    from cortexrnn.worker import execution
+    from cortexrnn.worker.execution import execute_pack
+
+    monkeypatch.setenv("CORTEXRNN_HOME", str(tmp_path / "home"))
+    reset_settings_cache()
+    upgrade()
+    spec = parse_spec({"sampling": {"strategy": "random", "n_neurons": 12, "seed": 0}, "seeds": 1,
+                       "training": {"epochs": 60, "train_trials": 64, "batch_size": 32, "test_trials": 32},
+                       "conditions": {"W": {}}})
+    from cortexrnn.shared.experiments import resolve_dataset
+
+    with session_scope() as s:
+        sha = resolve_dataset(s, spec).content_sha256  # creates the default dataset first
+    with session_scope() as s:
+        alice = User(name="alice")
+        s.add(alice)
+        s.flush()
+        create_experiment(s, alice, spec, dataset_sha=sha)
+    with session_scope() as s:
+        (pack_id,) = schedule_once(s, lambda *a: None, slots=1, **SETTINGS).dispatched
+    monkeypatch.setattr(execution, "HEARTBEAT_EVERY_S", 0.2)
+
+    def steal() -> None:  # what the reconciler does when the heartbeat is too old
+        import time
+
+        time.sleep(1.5)
+        with session_scope() as s:
+            pack = s.get(Pack, pack_id)
+            pack.worker, pack.attempt = "another-worker", 1
+    thief = threading.Thread(target=steal)
+    thief.start()
+    outcome = execute_pack(pack_id, "paused-worker", settings=get_settings())
+    thief.join()
+    assert outcome == "superseded"
+    with session_scope() as s:
+        runs = list(s.scalars(select(Run).where(Run.pack_id == pack_id)))
+        assert {r.state for r in runs} == {"running"}  # untouched: the new holder finishes them
+        from cortexrnn.shared.models import RunSummary
+
+        assert s.scalar(select(RunSummary)) is None
+    reset_settings_cache()
