@@ -225,13 +225,14 @@ class Run(Base):
     def run_state(self) -> RunState:
         return RunState(self.state)
 
-    def transition(self, new: RunState) -> None:
-        """Move to `new`, refusing transitions the state machine does not allow."""
+    def transition(self, new: RunState, now: datetime | None = None) -> None:
+        """Move to `new`, refusing transitions the state machine does not allow. `now` lets
+        the runs of one pack share their timestamps."""
         current = RunState(self.state)
         if new not in RUN_TRANSITIONS[current]:
             raise InvalidTransition(f"run {self.id}: {current.value} -> {new.value} is not allowed")
         self.state = new.value
-        now = utcnow()
+        now = now or utcnow()
         if new is RunState.QUEUED:
             self.queued_at = now
         elif new is RunState.RUNNING:

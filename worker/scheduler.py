@@ -211,10 +211,11 @@ def claim_pack(session: Session, pack_id: int, worker: str) -> list[Run] | None:
         session.rollback()
         return None
     runs = list(session.scalars(select(Run).where(Run.pack_id == pack_id).order_by(Run.id)))
+    now = utcnow()
     for run in runs:
         if run.state == RunState.QUEUED.value:
-            run.transition(RunState.RUNNING)
+            run.transition(RunState.RUNNING, now)
             run.worker = worker
-            run.heartbeat_at = utcnow()
+            run.heartbeat_at = now
     session.commit()
     return [r for r in runs if r.state == RunState.RUNNING.value]

@@ -87,9 +87,10 @@ def _base_env(home: Path) -> dict[str, str]:
     return env
 
 
-def start_embedded(tmp_path: Path, workers: int = 1) -> Deployment:
+def start_embedded(tmp_path: Path, workers: int = 1, **settings: str) -> Deployment:
+    """`settings`: extra CORTEXRNN_* variables, e.g. CORTEXRNN_MAX_PACK_SIZE="8"."""
     home = tmp_path / "home"
-    env = _base_env(home)
+    env = {**_base_env(home), **settings}
     port = free_port()
     log = tmp_path / "serve.log"
     home.mkdir(parents=True)

@@ -179,7 +179,8 @@ def test_a_worker_taken_for_dead_stops_and_writes_nothing(tmp_path, monkeypatch)
     reset_settings_cache()
     upgrade()
     spec = parse_spec({"sampling": {"strategy": "random", "n_neurons": 12, "seed": 0}, "seeds": 1,
-                       "training": {"epochs": 60, "train_trials": 64, "batch_size": 32, "test_trials": 32},
+                       "training": {"epochs": 5000, "train_trials": 64, "batch_size": 32, "test_trials": 32,
+                                    "checkpoint_every_steps": None},
                        "conditions": {"W": {}}})
     from cortexrnn.shared.experiments import resolve_dataset
 
@@ -197,7 +198,12 @@ def test_a_worker_taken_for_dead_stops_and_writes_nothing(tmp_path, monkeypatch)
     def steal() -> None:  # what the reconciler does when the heartbeat is too old
         import time
 
-        time.sleep(1.5)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # once training is under way
+            with session_scope() as s:
+                if max(r.step for r in s.scalars(select(Run).where(Run.pack_id == pack_id))) > 0:
+                    break
+            time.sleep(0.05)
         with session_scope() as s:
             pack = s.get(Pack, pack_id)
             pack.worker, pack.attempt = "another-worker", 1

@@ -1,0 +1,40 @@
+"""Fair share with real short runs: user A's 40 queued runs and user B's 2 submitted after
+them on one worker slot; B's runs start before A's fifth pack."""
+
+from __future__ import annotations
+
+import subprocess
+
+import httpx
+import pytest
+
+from tests.integration.conftest import BIN, start_embedded, tiny_spec
+
+pytestmark = pytest.mark.slow
+
+SHORT = {"epochs": 1, "train_trials": 32, "test_trials": 16, "batch_size": 32, "checkpoint_every_steps": None}
+
+
+def test_a_small_user_starts_before_a_big_users_fifth_pack(tmp_path) -> None:  # noqa: ANN001
+    dep = start_embedded(tmp_path, workers=1, CORTEXRNN_MAX_PACK_SIZE="8", CORTEXRNN_FINAL_NULLS="5")
+    try:
+        tokens = {name: subprocess.run([BIN / "cortexrnn", "users", "create", name], env=dep.env, check=True,
+                                       capture_output=True, text=True).stdout.strip() for name in ("anna", "ben")}
+        small = {"sampling": {"strategy": "random", "n_neurons": 8, "seed": 3}, "training": SHORT}
+        a_spec = tiny_spec(name="anna-big", seeds=20, **small)  # 2 conditions x 20 seeds = 40 runs, 5 packs
+        b_spec = tiny_spec(name="ben-small", seeds=1, **small)  # 2 runs
+        with httpx.Client(base_url=dep.url, timeout=60) as c:
+            a = c.post("/v1/experiments", json=a_spec, headers={"Authorization": f"Bearer {tokens['anna']}"}).json()
+            b = c.post("/v1/experiments", json=b_spec, headers={"Authorization": f"Bearer {tokens['ben']}"}).json()
+        assert a["n_runs"] == 40 and b["n_runs"] == 2
+        assert dep.wait(b["id"], timeout=300)["status"] == "succeeded"
+        assert dep.wait(a["id"], timeout=300)["status"] == "succeeded"
+        with dep.client as c:
+            a_runs = c.get(f"/v1/experiments/{a['id']}/runs").json()
+            b_runs = c.get(f"/v1/experiments/{b['id']}/runs").json()
+        pack_starts = sorted({r["started_at"] for r in a_runs})
+        assert len(pack_starts) == 5, pack_starts  # 40 runs in packs of 8, one start per pack
+        b_start = max(r["started_at"] for r in b_runs)
+        assert b_start < pack_starts[4], (b_start, pack_starts)
+    finally:
+        dep.stop()
