@@ -29,8 +29,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 HEARTBEAT_TIMEOUT_S = 5.0
 SCHEDULER_INTERVAL_S = 0.5
 CHECKPOINT_EVERY = 50
-TOTAL_STEPS = 3000
-LAST_SAFE_STEPS = 900  # no kill targeted this close to the end
+TOTAL_STEPS = 6000  # long enough for three kills even on a quiet, fast machine
+LAST_SAFE_STEPS = 1500  # no kill targeted this close to the end
 KILLS = 3
 
 
@@ -75,7 +75,7 @@ def test_sigkill_at_random_steps_resumes_bit_identically(tmp_path, postgres_url,
                 pack_id = int(rng.choice(sorted(packs)))
                 worker, attempt = packs[pack_id]
                 low = _pack_step(monitor, pack_id) + CHECKPOINT_EVERY + 10
-                high = min(low + TOTAL_STEPS // 3, TOTAL_STEPS - LAST_SAFE_STEPS)
+                high = min(low + TOTAL_STEPS // 6, TOTAL_STEPS - LAST_SAFE_STEPS)
                 if low >= high:
                     time.sleep(0.5)
                     continue
