@@ -19,5 +19,5 @@ for folder in FOLDERS:
 setup(
     packages=packages,
     package_dir=package_dir,
-    package_data={"cortexrnn.migrations": ["*.ini", "*.mako", "versions/*.py"]},
+    package_data={"cortexrnn.migrations": ["*.mako"]},
 )
