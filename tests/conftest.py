@@ -98,3 +98,27 @@ def redis_url() -> str:
     if not _port_open(u.hostname or "127.0.0.1", u.port or 6379):
         _missing(f"Redis not reachable at {u.hostname}:{u.port} (set CORTEXRNN_TEST_REDIS_URL)")
     return url
+
+
+def seeded_app(*, event_interval_s: float = 0.05, tiny_dataset: bool = True):  # noqa: ANN201
+    """The real app on the configured (test) database, migrated, with users alice, bob and
+    root (admin) and, optionally, a small synthetic cortex registered as 'tiny'.
+    Returns (app, tokens by user name)."""
+    from cortexrnn.api.app import create_app
+    from cortexrnn.services.connectome.synthetic import synthesize_cortex
+    from cortexrnn.shared.auth import create_user
+    from cortexrnn.shared.datasets_registry import store_and_register
+    from cortexrnn.shared.db import session_scope
+    from cortexrnn.shared.migrate import upgrade
+    from cortexrnn.shared.settings import get_settings
+
+    upgrade()
+    tokens = {}
+    with session_scope() as s:
+        for name, admin in (("alice", False), ("bob", False), ("root", True)):
+            tokens[name] = create_user(s, name, admin=admin)[1]
+    if tiny_dataset:
+        store_and_register(synthesize_cortex(80, 3, name="tiny"))
+    app = create_app(get_settings(), broker_check=lambda: "ok")
+    app.state.event_interval_s = event_interval_s
+    return app, tokens

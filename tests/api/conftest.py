@@ -7,10 +7,7 @@ from dataclasses import dataclass
 import pytest
 from fastapi.testclient import TestClient
 
-from cortexrnn.shared.auth import create_user
-from cortexrnn.shared.db import session_scope
-from cortexrnn.shared.migrate import upgrade
-from cortexrnn.shared.settings import get_settings
+from tests.conftest import seeded_app
 
 
 @dataclass
@@ -33,15 +30,7 @@ class Api:
 
 @pytest.fixture()
 def api(cortexrnn_home) -> Api:  # noqa: ANN001
-    from cortexrnn.api.app import create_app
-
-    upgrade()
-    tokens = {}
-    with session_scope() as s:
-        for name, admin in (("alice", False), ("bob", False), ("root", True)):
-            tokens[name] = create_user(s, name, admin=admin)[1]
-    app = create_app(get_settings(), broker_check=lambda: "ok")
-    app.state.event_interval_s = 0.05
+    app, tokens = seeded_app(tiny_dataset=False)
     with TestClient(app) as client:
         yield Api(client, tokens)
 

@@ -30,27 +30,14 @@ class Server:
 
 @pytest.fixture()
 def server(cortexrnn_home, tmp_path, monkeypatch) -> Server:  # noqa: ANN001
-    from cortexrnn.api.app import create_app
-    from cortexrnn.services.connectome.synthetic import synthesize_cortex
-    from cortexrnn.shared.auth import create_user
-    from cortexrnn.shared.datasets_registry import store_and_register
-    from cortexrnn.shared.db import session_scope
-    from cortexrnn.shared.migrate import upgrade
-    from cortexrnn.shared.settings import get_settings
+    from tests.conftest import seeded_app
 
     # Never read or write the real user's login file.
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     for var in ("CORTEXRNN_URL", "CORTEXRNN_TOKEN", "CORTEXRNN_CLIENT_CONFIG", "CORTEXRNN_API_HOST",
                 "CORTEXRNN_API_PORT"):
         monkeypatch.delenv(var, raising=False)
-    upgrade()
-    tokens = {}
-    with session_scope() as s:
-        for name, admin in (("alice", False), ("bob", False), ("root", True)):
-            tokens[name] = create_user(s, name, admin=admin)[1]
-    store_and_register(synthesize_cortex(80, 3, name="tiny"))
-    app = create_app(get_settings(), broker_check=lambda: "ok")
-    app.state.event_interval_s = 0.02
+    app, tokens = seeded_app(event_interval_s=0.02)
     with TestClient(app) as http:
         yield Server(http, tokens)
 

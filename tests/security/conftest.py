@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.api.conftest import Api, api, assert_error, small_spec, tiny_dataset  # noqa: F401 - fixtures re-exported
+from tests.conftest import seeded_app
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,8 @@ class ModuleApi(Api):
 def module_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleApi]:
     """One app for a whole module, with users alice, bob and root (admin), the `tiny` dataset
     and an experiment of alice's, so that refusals are checked against a store with content."""
-    from cortexrnn.api.app import create_app
-    from cortexrnn.services.connectome.synthetic import synthesize_cortex
-    from cortexrnn.shared.auth import create_user
-    from cortexrnn.shared.datasets_registry import store_and_register
-    from cortexrnn.shared.db import get_engine, get_sessionmaker, session_scope
-    from cortexrnn.shared.migrate import upgrade
-    from cortexrnn.shared.settings import get_settings, reset_settings_cache
+    from cortexrnn.shared.db import get_engine, get_sessionmaker
+    from cortexrnn.shared.settings import reset_settings_cache
 
     home = tmp_path_factory.mktemp("security-home")
     uploads = tmp_path_factory.mktemp("security-uploads")
@@ -70,14 +66,7 @@ def module_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleApi]:
         reset_settings_cache()
         get_sessionmaker.cache_clear()
         get_engine.cache_clear()
-        upgrade()
-        tokens = {}
-        with session_scope() as s:
-            for name, admin in (("alice", False), ("bob", False), ("root", True)):
-                tokens[name] = create_user(s, name, admin=admin)[1]
-        store_and_register(synthesize_cortex(80, 3, name="tiny"))
-        app = create_app(get_settings(), broker_check=lambda: "ok")
-        app.state.event_interval_s = 0.05
+        app, tokens = seeded_app()
         with TestClient(app) as client:
             api_ = ModuleApi(client, tokens, uploads)
             r = api_.post("/v1/experiments", json=small_spec(name="alice-first"))
