@@ -177,13 +177,14 @@ def build_report(
         f"<h1>{html.escape(title)}</h1>"
         f'<p class="note">Generated {dt.datetime.now(dt.UTC).isoformat(timespec="seconds")} — '
         f"{len(conditions)} conditions, {len(tasks)} tasks, {n_runs} runs, {len(present)} metrics.</p>"
-        '<nav><a href="#spec">Spec</a><a href="#statistics">Statistics</a><a href="#figures">Figures</a></nav>'
+        '<nav><a href="#figures">Figures</a><a href="#statistics">Statistics</a><a href="#spec">Spec</a></nav>'
     )
     spec_html = f'<section id="spec"><h2>Spec</h2><pre>{html.escape(_spec_text(spec))}</pre></section>'
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
-        f"{head}{spec_html}{stats_html}{figures_html}</body></html>\n"
+        # Figures first: they are what people open a report for; the spec is reference.
+        f"{head}{figures_html}{stats_html}{spec_html}</body></html>\n"
     )
 
 

@@ -108,6 +108,8 @@ def test_report_is_well_formed_html_with_required_sections(report_html: str) -> 
     assert p.errors == []
     assert p.stack == []
     assert {"spec", "statistics", "figures"} <= p.ids
+    # Figures first, the spec (reference) last.
+    assert report_html.index('id="figures"') < report_html.index('id="statistics"') < report_html.index('id="spec"')
     for heading in (
         "Summary by condition",
         "Kruskal–Wallis",
