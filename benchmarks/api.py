@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import httpx
+from cortexrnn.cli.local_server import free_port, wait_ready
 from sqlalchemy import create_engine, text
 
 BIN = Path(sys.executable).parent
@@ -34,12 +34,6 @@ ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SPEC = {"name": "bench", "sampling": {"strategy": "random", "n_neurons": 16, "seed": 0}, "tasks": ["go_no_go"],
         "training": {"epochs": 1, "train_trials": 64, "test_trials": 32, "batch_size": 32}, "seeds": 1,
         "conditions": {"W": {"init": "orthogonal"}}}
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def hammer(url: str, headers: dict[str, str], path: str, seconds: float, clients: int) -> dict[str, float]:
@@ -92,7 +86,7 @@ def main() -> None:
             subprocess.run([BIN / "cortexrnn", "db", "upgrade"], env=env, check=True, capture_output=True)
             token = subprocess.run([BIN / "cortexrnn", "users", "create", "bench"], env=env, check=True,
                                    capture_output=True, text=True).stdout.strip()
-            port = _port()
+            port = free_port()
             url = f"http://127.0.0.1:{port}"
             procs.append(subprocess.Popen([BIN / "cortexrnn", "serve", "--port", str(port), "--workers", "0",
                                            "--scheduler-interval", "0.2"], env=env, stdout=subprocess.DEVNULL,
@@ -101,13 +95,7 @@ def main() -> None:
                                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                           start_new_session=True))
             headers = {"Authorization": f"Bearer {token}"}
-            for _ in range(600):
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.1)
+            wait_ready(url, procs[0], timeout=60, interval=0.1)
             with httpx.Client(base_url=url, headers=headers, timeout=60) as c:
                 first = c.post("/v1/experiments", json=SPEC).json()["id"]  # builds the default dataset once
                 latencies = []

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +28,8 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import httpx
+
+from cortexrnn.cli.local_server import free_port, wait_ready
 
 BIN = Path(sys.executable).parent
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -60,12 +61,6 @@ class Tally:
             self.errors[k] += v
         self.examples.extend(other.examples[: max(0, 5 - len(self.examples))])
         self.submitted += other.submitted
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def client_loop(url: str, token: str, index: int, deadline: float, tally: Tally) -> None:
@@ -178,18 +173,12 @@ def main() -> int:
             subprocess.run([BIN / "cortexrnn", "db", "upgrade"], env=env, check=True, capture_output=True)
             tokens = [subprocess.run([BIN / "cortexrnn", "users", "create", f"load{i}"], env=env, check=True,
                                      capture_output=True, text=True).stdout.strip() for i in range(args.users)]
-            port = _port()
+            port = free_port()
             url = f"http://127.0.0.1:{port}"
             log = open(Path(home) / "serve.log", "w")  # noqa: SIM115 - read after the run
             proc = subprocess.Popen([BIN / "cortexrnn", "serve", "--port", str(port), "--workers", "0"], env=env,
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            for _ in range(600):
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.1)
+            wait_ready(url, proc, timeout=60, path="/healthz", interval=0.1)
             # The first submission builds the default synthetic cortex; keep it out of the timing.
             with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {tokens[0]}"}, timeout=120) as c:
                 warm = c.post("/v1/experiments", json={**SPEC, "name": "warm-up"})

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import typer
+
+from cortexrnn.cli.local_server import ServerNotReady, free_port, wait_ready
 
 BIN = Path(sys.executable).parent
 
@@ -20,24 +20,16 @@ def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def demo(
     spec: Path = typer.Option(Path("examples/quickstart.yaml"), help="The experiment to run."),
     report: Path = typer.Option(Path("report.html"), "-o", "--report", help="Where to write the HTML report."),
     workers: int = typer.Option(1, min=1, help="Worker processes."),
 ) -> None:
     """Run an experiment through the whole embedded service and write its report."""
-    import httpx
-
     if not spec.is_file():
         typer.echo(f"error: {spec} not found; run this from the checkout or pass --spec", err=True)
         raise typer.Exit(2)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "CORTEXRNN_URL": url}
     env.pop("CORTEXRNN_TOKEN", None)  # the client finds the embedded server's local token
@@ -46,20 +38,11 @@ def demo(
                               start_new_session=True)
     try:
         typer.echo(f"starting the embedded server on {url} ...")
-        deadline = time.monotonic() + 120
-        while True:
-            if server.poll() is not None:
-                typer.echo("error: the server did not start; run `cortexrnn serve` to see why", err=True)
-                raise typer.Exit(3)
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                typer.echo("error: the server did not become ready within 2 minutes", err=True)
-                raise typer.Exit(3)
-            time.sleep(0.5)
+        try:
+            wait_ready(url, server, timeout=120, interval=0.5)
+        except ServerNotReady as exc:
+            typer.echo(f"error: {exc}; run `cortexrnn serve` to see why", err=True)
+            raise typer.Exit(3) from None
         client = str(BIN / "cortexrnn-client")
         submitted = subprocess.run([client, "submit", str(spec), "-q"], env=env, capture_output=True, text=True)
         if submitted.returncode != 0:

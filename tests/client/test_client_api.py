@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import socket
 import stat
 import threading
 import time
@@ -15,13 +14,13 @@ import pytest
 
 from cortexrnn.client.api import Client
 from cortexrnn.client.errors import AuthFailed, NotFound, Refused, RunsFailed, SpecInvalid, Unreachable, UsageError
+from cortexrnn.cli.local_server import free_port
 from tests.client.conftest import ACCURACY, URL, finish_runs, small_spec, write_spec
 
 
 def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on (free now, so closed)."""
+    return free_port()
 
 
 def test_submit_status_runs(server, tmp_path) -> None:  # noqa: ANN001

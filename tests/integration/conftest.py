@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,13 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cortexrnn.cli.local_server import ServerNotReady, free_port, wait_ready
+
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -67,17 +62,10 @@ class Deployment:
 
 
 def _wait_ready(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited: {log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"server not ready: {log.read_text()[-3000:]}")
+    try:
+        wait_ready(url, proc, timeout=60, interval=0.3)
+    except ServerNotReady as exc:
+        raise AssertionError(f"{exc}: {log.read_text()[-3000:]}") from None
 
 
 def _base_env(home: Path) -> dict[str, str]:

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.conftest import BIN, Deployment, _wait_ready, free_port
+from cortexrnn.cli.local_server import free_port
+from tests.integration.conftest import BIN, Deployment, _wait_ready
 
 
 def lab_env(home: Path, database_url: str, broker_url: str, **settings: str) -> dict[str, str]:
