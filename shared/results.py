@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from cortexrnn.shared.experiments import result_run_id
@@ -47,12 +47,14 @@ def load_results(session: Session, experiment_id: int, *, curves: bool = True) -
     metrics = pd.DataFrame(rows, columns=[*KEY, "run_id", "metric", "value", "reason"])
     curve_rows = []
     if curves and ids:
-        wanted = select(MetricPoint).where(MetricPoint.run_id.in_(ids))
+        wanted = select(MetricPoint).where(
+            MetricPoint.run_id.in_(ids),
+            or_(MetricPoint.name.in_(CURVE_NAMES), MetricPoint.name.startswith("topo_", autoescape=True)),
+        )
         for p in session.scalars(wanted):
-            if p.name in CURVE_NAMES or p.name.startswith("topo_"):
-                r = source[p.run_id]
-                curve_rows.append(dict(condition=r.condition, task=r.task, seed=r.seed, step=p.step, epoch=p.epoch,
-                                       name=p.name, value=p.value))
+            r = source[p.run_id]
+            curve_rows.append(dict(condition=r.condition, task=r.task, seed=r.seed, step=p.step, epoch=p.epoch,
+                                   name=p.name, value=p.value))
     return ExperimentResults(metrics, pd.DataFrame(curve_rows, columns=[*KEY, "step", "epoch", "name", "value"]), runs)
 
 

@@ -116,7 +116,7 @@ def list_experiments(
     status: str | None = Query(None, pattern="^(active|succeeded|failed|cancelled)$"),
     tag: str | None = Query(None, max_length=64),
     name: str | None = Query(None, max_length=200),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**31 - 1),
     limit: int = Query(50, ge=1, le=500),
 ) -> ExperimentPage:
     stmt = select(Experiment)
@@ -126,11 +126,13 @@ def list_experiments(
         stmt = stmt.where(Experiment.status == status)
     if name:
         stmt = stmt.where(Experiment.name.contains(name, autoescape=True))
-    experiments = list(session.scalars(stmt.order_by(Experiment.id.desc())))
+    stmt = stmt.order_by(Experiment.id.desc())
     if tag:  # tags are a JSON list; filtering here keeps one query for SQLite and Postgres
-        experiments = [e for e in experiments if tag in (e.tags or [])]
-    total = len(experiments)
-    page = experiments[offset : offset + limit]
+        experiments = [e for e in session.scalars(stmt) if tag in (e.tags or [])]
+        total, page = len(experiments), experiments[offset : offset + limit]
+    else:  # the common case pages in the database
+        total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+        page = list(session.scalars(stmt.offset(offset).limit(limit)))
     return ExperimentPage(items=[_out(session, e) for e in page], total=total, offset=offset, limit=limit)
 
 
