@@ -46,7 +46,10 @@ def serve(
     token_file = ensure_local_admin() if settings.is_embedded else None
     host = host or settings.api_host
     port = port or settings.api_port
-    children = [_spawn_worker(i, settings.default_queue) for i in range(workers)]
+    # One torch thread per core split over the workers: two 2-thread processes on 2 cores run
+    # several times slower than two 1-thread ones (PERFORMANCE.md).
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    children = [_spawn_worker(i, settings.default_queue, threads) for i in range(workers)]
     stop = threading.Event()
     sched = threading.Thread(target=_scheduler_loop, args=(stop, scheduler_interval), daemon=True)
     sched.start()
@@ -68,9 +71,10 @@ def serve(
                 child.kill()
 
 
-def _spawn_worker(index: int, queue: str) -> subprocess.Popen:
+def _spawn_worker(index: int, queue: str, threads: int) -> subprocess.Popen:
     name = f"local-{index}@{socket.gethostname()}-{os.getpid()}"
-    cmd = [sys.executable, "-m", "cortexrnn.cli.main", "worker", "--name", name, "--queues", queue]
+    cmd = [sys.executable, "-m", "cortexrnn.cli.main", "worker", "--name", name, "--queues", queue,
+           "--threads", str(threads)]
     return subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
 
 

@@ -188,6 +188,7 @@ def submit(
     priority: str = typer.Option(None, "--priority", help="low | normal | high | an integer in [-100, 100]."),
     name: str = typer.Option(None, "--name", help="Override the spec's name."),
     force: bool = typer.Option(False, "--force", help="Train again even where identical runs already succeeded."),
+    seeds: int = typer.Option(None, "--seeds", min=1, help="Override the spec's seeds with 0..N-1 (e.g. 5 of the paper's 20)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only validate the spec locally; submit nothing."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print only the experiment id."),
 ) -> None:
@@ -195,6 +196,8 @@ def submit(
     from cortexrnn.client.api import validate_spec
 
     model = validate_spec(spec)
+    if seeds is not None:
+        model = validate_spec({**model.model_dump(mode="json", exclude_unset=True), "seeds": seeds})
     if dry_run:
         typer.echo(f"{spec}: valid; {len(model.conditions)} conditions x {len(model.seed_list)} seeds x "
                    f"{len(model.tasks)} tasks = {model.n_runs} runs")
@@ -571,7 +574,7 @@ def replication(
             save(data, label, df, meta)
             typer.echo(f"{label}: experiment {ident}, {df['seed'].nunique() if len(df) else 0} seeds, {len(df)} values")
     try:
-        text = render_from(data)
+        text = render_from(data, output.parent / "replication-figures")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,8 @@ KEY = ["condition", "task", "seed"]
 
 def fetch_tidy(client: Any, experiment_id: int) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Succeeded runs' summary values as [condition, task, seed, metric, value], and meta."""
+    from cortexrnn.services.priors.conditions import CORRECTED_SWITCHES, PAPER_SWITCHES
+
     body = client.get_json(f"/v1/experiments/{experiment_id}/results")
     rows = [
         {"condition": r["condition"], "task": r["task"], "seed": r["seed"], "metric": m, "value": v}
@@ -23,20 +25,33 @@ def fetch_tidy(client: Any, experiment_id: int) -> tuple[pd.DataFrame, dict[str,
     ]
     detail = client.get_json(f"/v1/experiments/{experiment_id}")
     spec = detail["spec"]
-    fidelity = spec.get("fidelity", {})
-    on = [k for k, v in fidelity.items() if v]
+    switches = {k: bool(v) for k, v in spec.get("fidelity", {}).items()}
     runs = client.get_json(f"/v1/experiments/{experiment_id}/runs")
     started = [r["started_at"] for r in runs if r.get("started_at")]
     finished = [r["finished_at"] for r in runs if r.get("finished_at")]
     wall = None
     if started and finished:
         wall = (pd.Timestamp(max(finished)) - pd.Timestamp(min(started))).total_seconds()
-    workers = sorted({r["worker"] for r in runs if r.get("worker")})
+    # A pack's runs share one start: the sum of distinct (worker, start) spans is the worker
+    # time the experiment used, where wall time also counts other experiments sharing workers.
+    packs = {(r.get("worker"), r["started_at"]): r["finished_at"] for r in runs if r.get("started_at") and r.get("finished_at")}
+    worker_s = sum((pd.Timestamp(end) - pd.Timestamp(start)).total_seconds() for (_, start), end in packs.items())
+    names = sorted({r["worker"] for r in runs if r.get("worker")})
+    devices = {w["name"]: w["device"] for w in client.get_json("/v1/queue").get("workers", [])}
     meta = {"experiment_id": experiment_id, "name": detail.get("name"), "dataset": spec.get("dataset"),
-            "fidelity": "paper" if len(on) == len(fidelity) else ("corrected" if on == ["keep_functional_diagonal"] else ",".join(on)),
+            "sampling": spec.get("sampling"), "fidelity_switches": switches,
+            "fidelity": _fidelity_label(switches, PAPER_SWITCHES, CORRECTED_SWITCHES),
             "status": detail.get("status"), "counts": detail.get("counts"), "wall_s": wall,
-            "device": ", ".join(workers) or None}
+            "worker_s": worker_s or None,
+            "device": ", ".join(f"{devices.get(n, '?')} ({n})" for n in names) or None}
     return pd.DataFrame(rows, columns=[*KEY, "metric", "value"]), meta
+
+
+def _fidelity_label(switches: dict[str, bool], paper: dict[str, bool], corrected: dict[str, bool]) -> str:
+    if switches == paper:
+        return "paper"
+    changed = [f"{k} {'on' if v else 'off'}" for k, v in switches.items() if corrected.get(k) != v]
+    return "corrected" + (" + " + ", ".join(changed) if changed else "")
 
 
 def save(data_dir: Path, label: str, df: pd.DataFrame, meta: dict[str, Any]) -> None:
@@ -57,10 +72,25 @@ def load(data_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, A
     return {k: experiments[k] for k in labels}, meta
 
 
-def render_from(data_dir: Path) -> str:
-    from cortexrnn.services.report.replication import render
+def render_from(data_dir: Path, figures_dir: Path | None = None) -> str:
+    """The document from the saved tables; with `figures_dir`, also one PNG per full grid
+    (held-out accuracy per variant and seed), linked relative to the document's folder,
+    which is taken to be `figures_dir`'s parent."""
+    from cortexrnn.services.report.figures import variant_points
+    from cortexrnn.services.report.replication import ACCURACY, PAPER_ORDER, classify, render
 
     experiments, meta = load(data_dir)
     if not experiments:
         raise ValueError(f"{data_dir} holds no results (<label>.csv); fetch them with --experiment LABEL=ID")
-    return render(experiments, meta)
+    links: dict[str, str] = {}
+    if figures_dir is not None:
+        figures_dir.mkdir(parents=True, exist_ok=True)
+        for label in classify(experiments, meta)["grid"]:
+            group = {label: experiments[label]}
+            if label == "corrected" and "paper" in experiments:
+                group = {"paper": experiments["paper"], "corrected": experiments["corrected"]}
+            png = variant_points(group, ACCURACY, PAPER_ORDER,
+                                 f"Held-out accuracy per variant — {' vs '.join(group)} (seeds as dots, mean ± 95 % CI)")
+            (figures_dir / f"{label}-accuracy.png").write_bytes(png)
+            links[label] = f"{figures_dir.name}/{label}-accuracy.png"
+    return render(experiments, meta, links)

@@ -193,8 +193,17 @@ class ExperimentSpec(BaseModel):
     def _preset(cls, value: Any) -> Any:
         if isinstance(value, str):
             value = {"preset": value}
-        if isinstance(value, dict) and isinstance(value.get("preset"), str) and set(value) <= {"preset", "override"}:
+        if isinstance(value, dict) and isinstance(value.get("preset"), str) and set(value) <= {"preset", "override", "only"}:
             expanded = expand_preset(value["preset"])
+            only = value.get("only")
+            if only is not None:
+                if not isinstance(only, list) or not only or not all(isinstance(n, str) for n in only):
+                    raise ValueError("conditions.only must be a non-empty list of the preset's condition names")
+                unknown = [n for n in only if n not in expanded]
+                if unknown:
+                    raise ValueError(f"conditions.only: {', '.join(unknown)} not in preset {value['preset']!r} "
+                                     f"(its conditions: {', '.join(expanded)})")
+                expanded = {name: c for name, c in expanded.items() if name in only}
             override = value.get("override") or {}
             if not isinstance(override, dict):
                 raise ValueError("conditions.override must be a mapping of condition fields applied to every preset condition")

@@ -210,3 +210,36 @@ def neurons_in_space(
         ax.set_aspect("equal", adjustable="datalim")
     fig.suptitle(f"{title}: neurons and their {k} strongest learned connections")
     return _png(fig)
+
+
+def variant_points(experiments: dict[str, pd.DataFrame], metric: str, order: list[str], title: str) -> bytes:
+    """One panel per task: each seed's value per variant (dots) with the mean ± 95 % t CI,
+    several experiments side by side per variant. Frames are tidy [condition, task, seed,
+    metric, value]; `order` fixes the variants' order on the x axis."""
+    frames = {k: v[v["metric"] == metric] for k, v in experiments.items()}
+    tasks = sorted(set().union(*(set(f["task"]) for f in frames.values())))
+    present = set().union(*(set(f["condition"]) for f in frames.values()))
+    conds = [c for c in order if c in present] + sorted(present - set(order))
+    col = _colors(list(frames))
+    width = 0.8 / max(1, len(frames))
+    fig, axes = plt.subplots(len(tasks) or 1, 1, figsize=(max(6.0, 0.75 * len(conds) + 2), 2.9 * max(1, len(tasks))),
+                             squeeze=False)
+    jitter = np.random.default_rng(0)  # fixed: the same tables draw the same figure
+    for ax, task in zip(axes[:, 0], tasks):
+        for k, (label, f) in enumerate(frames.items()):
+            g = f[f["task"] == task]
+            s = _mean_ci(g.assign(x=g["condition"].map({c: i for i, c in enumerate(conds)})), "x")
+            offset = (k - (len(frames) - 1) / 2) * width
+            pts = g.dropna(subset=["value"])
+            xs = pts["condition"].map({c: i for i, c in enumerate(conds)}).to_numpy(float)
+            ax.scatter(xs + offset + jitter.uniform(-width / 4, width / 4, len(xs)), pts["value"], s=9,
+                       color=col[label], alpha=0.5, lw=0)
+            ax.errorbar(s["x"] + offset, s["mean"], yerr=[s["mean"] - s["low"], s["high"] - s["mean"]], fmt="_",
+                        ms=12, capsize=3, color=col[label], label=label)
+        ax.set_xticks(np.arange(len(conds)), conds, fontsize=8)
+        ax.set_title(task, fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0, 0].legend(fontsize=8, loc="best")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _png(fig)

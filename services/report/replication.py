@@ -1,29 +1,42 @@
 """docs/replication.md from tidy results: per task and variant, the paper's measures with
-95 % CIs; the paper's claims as explicit tests; the corrected-vs-paper differences.
+95 % CIs; omnibus tests; the paper's claims as explicit tests; what each of the released
+code's deviations changes.
 
 Input tables are tidy [condition, task, seed, metric, value] (one row per run x metric), one
-per experiment, labelled ("paper", "corrected", or a dataset label). Every number in the
-output is computed here from those tables; the prose around them is fixed text.
+per experiment, labelled. Labels `paper` and `corrected` are the two fidelity modes on the
+paper's field, `positive` the positive-only variants (Table 3); an experiment whose meta
+`fidelity_switches` differ from the corrected default in exactly one switch is that
+deviation's experiment; any other label is a full grid on another dataset. Every number in
+the output is computed here from those tables; the prose around them is fixed text.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sst
 
-from ..stats.inference import holm
+from ..priors.conditions import CORRECTED_SWITCHES, FIDELITY_SWITCHES
+from ..stats.inference import holm, kruskal_wallis, van_elteren
 from ..stats.summary import check_tidy, t_interval
 
 ACCURACY = "test_acc"
+TRAIN_ACCURACY = "train_acc"
 MEASURES = [("test_acc", "held-out acc."), ("train_acc", "training acc."), ("entropy_kde", "entropy (bits)"),
             ("modularity_cnm", "modularity Q"), ("small_world_sigma", "small-world σ"),
             ("assortativity", "assortativity")]
+MEASURE_LABEL = dict(MEASURES)
+DEVIATION_METRICS = ["test_acc", "entropy_kde", "modularity_cnm", "small_world_sigma"]
 PAPER_ORDER = ["W*D*C", "WD*C", "WDC", "WD*", "WD", "W", "W*D*C*", "WD*C*", "W*DC*", "W!D*C", "W!D*C*"]
+BIO = [c for c in PAPER_ORDER if c.startswith(("W*", "W!"))]
+POSITIVE_SUFFIX = "+"  # the paper-2026-positive preset's names: W*D*C+ is W*D*C with non-negative weights
 ALPHA = 0.05
+MARGIN = 0.05  # accuracy margin of the equivalence and non-inferiority tests (5 points)
+SECTION = "§"
 
 
 @dataclass(frozen=True)
@@ -38,7 +51,7 @@ class Claim:
     key: str
     text: str
     comparisons: tuple[Comparison, ...]
-    kind: str = "greater"  # "greater": a > b one-sided; "equal": no difference, two-sided
+    kind: str = "greater"  # "greater": a > b one-sided; "equal": equivalent within MARGIN (TOST)
 
 
 CLAIMS = (
@@ -55,8 +68,10 @@ CLAIMS = (
     Claim("direct_c_small_world", "Direct communicability (C) makes networks more small-world",
           (Comparison("WD*C", "WD*", "small_world_sigma"), Comparison("WDC", "WD", "small_world_sigma"))),
 )
+POSITIVE_CLAIM = "Positive-only weights keep bio-initialised networks working"
 
 
+# -- small helpers ---------------------------------------------------------------------------
 def _values(df: pd.DataFrame, task: str, condition: str, metric: str) -> np.ndarray:
     sel = df[(df["task"] == task) & (df["condition"] == condition) & (df["metric"] == metric)]["value"]
     v = sel.to_numpy(dtype=float)
@@ -82,101 +97,34 @@ def mean_ci(v: np.ndarray) -> str:
     return f"{_fmt(float(v.mean()))} [{_fmt(lo)}, {_fmt(hi)}]"
 
 
-def claim_table(df: pd.DataFrame, claim: Claim, tasks: list[str]) -> pd.DataFrame:
-    """One row per task x comparison: n, means, U, raw p, Holm p (within the claim), verdict."""
-    rows = []
-    for task in tasks:
-        for c in claim.comparisons:
-            a, b = _values(df, task, c.a, c.metric), _values(df, task, c.b, c.metric)
-            u = p = float("nan")
-            if len(a) and len(b) and np.ptp(np.concatenate([a, b])) > 0:
-                alt = "greater" if claim.kind == "greater" else "two-sided"
-                u, p = (float(x) for x in sst.mannwhitneyu(a, b, alternative=alt))
-            elif len(a) and len(b):
-                p = 1.0
-            rows.append(dict(task=task, a=c.a, b=c.b, metric=c.metric, n_a=len(a), n_b=len(b),
-                             mean_a=float(a.mean()) if len(a) else float("nan"),
-                             mean_b=float(b.mean()) if len(b) else float("nan"), U=u, p=p))
-    out = pd.DataFrame(rows)
-    if out.empty:
-        return out
-    finite = out["p"].notna()
-    out["p_holm"] = float("nan")
-    out.loc[finite, "p_holm"] = holm(out.loc[finite, "p"].to_numpy())
-    return out
+def _mwu(a: np.ndarray, b: np.ndarray, alternative: str) -> tuple[float, float]:
+    """(U, p) of scipy's Mann–Whitney U for a against b; p = 1 where all values are equal,
+    NaN where a side is empty."""
+    if not len(a) or not len(b):
+        return float("nan"), float("nan")
+    if np.ptp(np.concatenate([a, b])) == 0:
+        return len(a) * len(b) / 2.0, 1.0
+    res = sst.mannwhitneyu(a, b, alternative=alternative)
+    return float(res.statistic), float(res.pvalue)
 
 
-def verdict(claim: Claim, table: pd.DataFrame) -> str:
-    """'holds' / 'does not hold' / 'not tested', over all tasks and comparisons of a claim."""
-    tested = table.dropna(subset=["p_holm"])
-    if tested.empty:
-        return "not tested (no data)"
-    significant = int((tested["p_holm"] < ALPHA).sum())
-    total = len(tested)
-    if claim.kind == "equal":
-        return ("holds (no comparison differs" if significant == 0 else
-                f"does not hold ({significant} of {total} comparisons differ") + f" at Holm-corrected p < {ALPHA})"
-    if significant == total:
-        return f"holds ({total} of {total} comparisons, Holm-corrected p < {ALPHA})"
-    if significant == 0:
-        return f"does not hold (0 of {total} comparisons significant)"
-    return f"partly holds ({significant} of {total} comparisons significant)"
+def _with_holm(table: pd.DataFrame, columns: tuple[str, ...] = ("p",), by: str | None = None) -> pd.DataFrame:
+    """Holm-adjusted copies (`<col>_holm`) of p-value columns over the table's finite rows,
+    separately within each value of column `by` when given."""
+    groups = [table.index] if by is None or table.empty else [g.index for _, g in table.groupby(by, sort=False)]
+    for col in columns:
+        out = pd.Series(np.nan, index=table.index)
+        for idx in groups:
+            p = table.loc[idx, col].to_numpy(float)
+            ok = np.isfinite(p)
+            out.loc[idx[ok]] = holm(p[ok])
+        table[f"{col}_holm"] = out.to_numpy()
+    return table
 
 
-def variant_table(df: pd.DataFrame, task: str) -> list[str]:
-    conds = [c for c in PAPER_ORDER if c in set(df["condition"])] + sorted(set(df["condition"]) - set(PAPER_ORDER))
-    head = "| variant | n | " + " | ".join(label for _, label in MEASURES) + " |"
-    lines = [head, "|" + " --- |" * (len(MEASURES) + 2)]
-    for cond in conds:
-        n = len(_values(df, task, cond, ACCURACY))
-        cells = [mean_ci(_values(df, task, cond, m)) for m, _ in MEASURES]
-        lines.append(f"| {cond} | {n} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def claim_lines(df: pd.DataFrame, tasks: list[str]) -> list[str]:
-    lines = []
-    for claim in CLAIMS:
-        table = claim_table(df, claim, tasks)
-        lines += [f"#### {claim.text}", "", f"Verdict: **{verdict(claim, table)}**.", ""]
-        test = "one-sided Mann–Whitney U (a > b)" if claim.kind == "greater" else "two-sided Mann–Whitney U"
-        lines += [f"Test: {test} per task and matched pair, Holm-corrected within the claim.", "",
-                  "| task | a | b | metric | n a/b | mean a | mean b | U | p | p (Holm) |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for r in table.itertuples():
-            lines.append(f"| {r.task} | {r.a} | {r.b} | {r.metric} | {r.n_a}/{r.n_b} | {_fmt(r.mean_a)} | "
-                         f"{_fmt(r.mean_b)} | {_fmt(r.U, 1)} | {_p(r.p)} | {_p(r.p_holm)} |")
-        lines.append("")
-    return lines
-
-
-def _two_experiment_lines(first: pd.DataFrame, second: pd.DataFrame, tasks: list[str], conditions: list[str],
-                          header: tuple[str, str]) -> list[str]:
-    """Per task and variant: held-out accuracy in two experiments, second minus first, and a
-    two-sided Mann–Whitney U test between them."""
-    lines = [f"| task | variant | {header[0]} | {header[1]} | difference | p (two-sided MWU) |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for task in tasks:
-        for cond in conditions:
-            a, b = _values(first, task, cond, ACCURACY), _values(second, task, cond, ACCURACY)
-            if not len(a) or not len(b):
-                continue
-            p = float(sst.mannwhitneyu(b, a, alternative="two-sided").pvalue) if np.ptp(np.concatenate([a, b])) else 1.0
-            lines.append(f"| {task} | {cond} | {mean_ci(a)} | {mean_ci(b)} | {_fmt(float(b.mean() - a.mean()))} | {_p(p)} |")
-    return lines
-
-
-def positive_lines(free: pd.DataFrame, positive: pd.DataFrame, tasks: list[str]) -> list[str]:
-    """Positive-only recurrent weights (the paper's Table 3) against free signs, bio-initialised variants."""
-    bio = [c for c in PAPER_ORDER if c.startswith(("W*", "W!"))]
-    return _two_experiment_lines(free, positive, tasks, bio, ("free sign", "positive only"))
-
-
-def deviation_lines(paper: pd.DataFrame, corrected: pd.DataFrame, tasks: list[str]) -> list[str]:
-    """Corrected minus paper fidelity, per task and variant, on held-out accuracy."""
-    present = set(paper["condition"]) | set(corrected["condition"])
-    return _two_experiment_lines(paper, corrected, tasks, [c for c in PAPER_ORDER if c in present],
-                                 ("paper fidelity", "corrected"))
+def conditions_in(df: pd.DataFrame) -> list[str]:
+    present = set(df["condition"])
+    return [c for c in PAPER_ORDER if c in present] + sorted(present - set(PAPER_ORDER))
 
 
 def seeds_per_variant(df: pd.DataFrame) -> int:
@@ -184,41 +132,422 @@ def seeds_per_variant(df: pd.DataFrame) -> int:
     return int(counts.min()) if len(counts) else 0
 
 
-def render(experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, object]]) -> str:
-    """The replication document. `experiments` maps labels to tidy tables; labels 'paper' and
-    'corrected' are the two fidelity modes on the paper's field; 'positive' (optional) the
-    positive-only preset; any other label is another dataset at corrected fidelity."""
+# -- the paper's claims ----------------------------------------------------------------------
+def claim_table(df: pd.DataFrame, claim: Claim, tasks: list[str]) -> pd.DataFrame:
+    """One row per task x comparison: n, means, U and p of the claim's test, Holm p (within
+    the claim). Equivalence claims also carry the two-sided difference test (p_diff) and the
+    TOST p (larger of the two one-sided tests against -MARGIN and +MARGIN)."""
+    rows = []
+    for task in tasks:
+        for c in claim.comparisons:
+            a, b = _values(df, task, c.a, c.metric), _values(df, task, c.b, c.metric)
+            row: dict[str, Any] = dict(task=task, a=c.a, b=c.b, metric=c.metric, n_a=len(a), n_b=len(b),
+                                       mean_a=float(a.mean()) if len(a) else float("nan"),
+                                       mean_b=float(b.mean()) if len(b) else float("nan"))
+            if claim.kind == "greater":
+                row["U"], row["p"] = _mwu(a, b, "greater")
+            else:
+                row["U"], row["p_diff"] = _mwu(a, b, "two-sided")
+                _, p_low = _mwu(a + MARGIN, b, "greater")   # a - b > -MARGIN
+                _, p_high = _mwu(a - MARGIN, b, "less")     # a - b < +MARGIN
+                row["p"] = max(p_low, p_high)
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    return _with_holm(out, ("p", "p_diff") if claim.kind == "equal" else ("p",))
+
+
+def pooled_claim_test(df: pd.DataFrame, claim: Claim, tasks: list[str]) -> tuple[float, float]:
+    """(z, p) of one van Elteren test over every task x comparison of the claim as strata:
+    one-sided (a > b) for 'greater' claims, two-sided (any difference) for 'equal' ones."""
+    strata = [(_values(df, t, c.a, c.metric), _values(df, t, c.b, c.metric)) for t in tasks for c in claim.comparisons]
+    return van_elteren(strata, "greater" if claim.kind == "greater" else "two-sided")
+
+
+def verdict(claim: Claim, table: pd.DataFrame) -> str:
+    """'holds' / 'partly holds' / 'does not hold' / 'not shown' / 'not tested', over all
+    tasks and comparisons of a claim."""
+    tested = table.dropna(subset=["p_holm"]) if len(table) else table
+    if tested.empty:
+        return "not tested (no data)"
+    total = len(tested)
+    if claim.kind == "equal":
+        differ = int((tested["p_diff_holm"] < ALPHA).sum())
+        equivalent = int((tested["p_holm"] < ALPHA).sum())
+        if differ:
+            return f"does not hold ({differ} of {total} comparisons differ, Holm-corrected p < {ALPHA})"
+        if equivalent == total:
+            return f"holds (all {total} comparisons equivalent within ±{MARGIN}, TOST Holm p < {ALPHA})"
+        return (f"not shown (no comparison differs, but only {equivalent} of {total} are shown "
+                f"equivalent within ±{MARGIN})")
+    significant = int((tested["p_holm"] < ALPHA).sum())
+    if significant == total:
+        return f"holds ({total} of {total} comparisons, Holm-corrected p < {ALPHA})"
+    if significant == 0:
+        return f"does not hold (0 of {total} comparisons significant)"
+    return f"partly holds ({significant} of {total} comparisons significant)"
+
+
+def short_verdict(text: str) -> str:
+    """'holds (3 of 3 ...)' -> 'holds 3/3'-style cell for the overview table."""
+    head, _, rest = text.partition(" (")
+    nums = [int(t) for t in rest.replace("/", " ").split() if t.isdigit()]
+    if head in ("holds", "partly holds", "does not hold") and len(nums) >= 2 and "differ" not in rest:
+        return f"{head} ({nums[0]}/{nums[1]})"
+    if head == "holds" and "equivalent" in rest and nums:
+        return f"holds ({nums[0]}/{nums[0]} equivalent)"
+    if head == "does not hold" and "differ" in rest and len(nums) >= 2:
+        return f"does not hold ({nums[0]}/{nums[1]} differ)"
+    return head
+
+
+def claim_lines(df: pd.DataFrame, tasks: list[str]) -> list[str]:
+    lines = []
+    for claim in CLAIMS:
+        table = claim_table(df, claim, tasks)
+        z, p = pooled_claim_test(df, claim, tasks)
+        pooled = "a > b" if claim.kind == "greater" else "any difference"
+        lines += [f"#### {claim.text}", "", f"Verdict: **{verdict(claim, table)}**. Pooled over all its tasks and pairs "
+                  f"(van Elteren stratified Mann–Whitney, {pooled}): z = {_fmt(z, 2)}, p = {_p(p)}.", ""]
+        if claim.kind == "greater":
+            lines += ["Test: one-sided Mann–Whitney U (a > b) per task and matched pair, Holm-corrected within "
+                      "the claim.", "",
+                      "| task | a | b | metric | n a/b | mean a | mean b | U | p | p (Holm) |",
+                      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            for r in table.itertuples():
+                lines.append(f"| {r.task} | {r.a} | {r.b} | {r.metric} | {r.n_a}/{r.n_b} | {_fmt(r.mean_a)} | "
+                             f"{_fmt(r.mean_b)} | {_fmt(r.U, 1)} | {_p(r.p)} | {_p(r.p_holm)} |")
+        else:
+            lines += [f"Tests: two-sided Mann–Whitney U for a difference, and equivalence within ±{MARGIN} "
+                      "(TOST: two one-sided Mann–Whitney U tests of a ± margin against b), each Holm-corrected "
+                      "within the claim.", "",
+                      "| task | a | b | metric | n a/b | mean a | mean b | p difference (Holm) | p equivalence (Holm) |",
+                      "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            for r in table.itertuples():
+                lines.append(f"| {r.task} | {r.a} | {r.b} | {r.metric} | {r.n_a}/{r.n_b} | {_fmt(r.mean_a)} | "
+                             f"{_fmt(r.mean_b)} | {_p(r.p_diff)} ({_p(r.p_diff_holm)}) | {_p(r.p)} ({_p(r.p_holm)}) |")
+        lines.append("")
+    return lines
+
+
+# -- per experiment: measures and omnibus ----------------------------------------------------
+def variant_table(df: pd.DataFrame, task: str) -> list[str]:
+    head = "| variant | n | " + " | ".join(label for _, label in MEASURES) + " |"
+    lines = [head, "|" + " --- |" * (len(MEASURES) + 2)]
+    for cond in conditions_in(df):
+        n = len(_values(df, task, cond, ACCURACY))
+        cells = [mean_ci(_values(df, task, cond, m)) for m, _ in MEASURES]
+        lines.append(f"| {cond} | {n} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def omnibus_lines(df: pd.DataFrame) -> list[str]:
+    """Kruskal–Wallis across the variants, per task and measure."""
+    kw = kruskal_wallis(df[df["metric"].isin(MEASURE_LABEL)])
+    if kw.empty:
+        return []
+    lines = ["| task | measure | variants | runs | H | p |", "| --- | --- | --- | --- | --- | --- |"]
+    for r in kw.itertuples():
+        lines.append(f"| {r.task} | {MEASURE_LABEL[r.metric]} | {r.k} | {r.n} | {_fmt(r.H, 1)} | {_p(r.p)} |")
+    return lines
+
+
+# -- two experiments against each other ------------------------------------------------------
+def compare_experiments(first: pd.DataFrame, second: pd.DataFrame, tasks: list[str],
+                        pairs: list[tuple[str, str]], metrics: list[str]) -> pd.DataFrame:
+    """Per task x (condition in first, condition in second) x metric: means, second minus
+    first, two-sided Mann–Whitney U; Holm within each metric."""
+    rows = []
+    for task in tasks:
+        for cond_a, cond_b in pairs:
+            for metric in metrics:
+                a, b = _values(first, task, cond_a, metric), _values(second, task, cond_b, metric)
+                if not len(a) or not len(b):
+                    continue
+                u, p = _mwu(b, a, "two-sided")
+                rows.append(dict(task=task, condition=cond_a, metric=metric, first=a, second=b,
+                                 difference=float(b.mean() - a.mean()), U=u, p=p))
+    return _with_holm(pd.DataFrame(rows, columns=["task", "condition", "metric", "first", "second",
+                                                  "difference", "U", "p"]), by="metric")
+
+
+def pooled_lines(table: pd.DataFrame, strata: str) -> list[str]:
+    """Per metric (and task, when strata are the variants): one van Elteren test of the
+    second experiment against the first, stratified by `strata` ('task' or 'condition');
+    Holm over the table."""
+    keys = ["metric"] if strata == "task" else ["metric", "task"]
+    rows = []
+    for key, g in table.groupby(keys, sort=False):
+        z, p = van_elteren([(r.second, r.first) for r in g.itertuples()])
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append(dict(zip(keys, key), strata=len(g), diff=float(np.mean(g["difference"])), z=z, p=p))
+    pooled = _with_holm(pd.DataFrame(rows, columns=[*keys, "strata", "diff", "z", "p"]))
+    head = "| measure | " + ("task | " if strata != "task" else "") + f"{'tasks' if strata == 'task' else 'variants'} | " \
+        "mean difference | z | p | p (Holm) |"
+    lines = [head, "|" + " --- |" * (6 if strata == "task" else 7)]
+    for r in pooled.itertuples():
+        task = f"{r.task} | " if strata != "task" else ""
+        lines.append(f"| {MEASURE_LABEL.get(r.metric, r.metric)} | {task}{r.strata} | {_fmt(r.diff)} | {_fmt(r.z, 2)} | "
+                     f"{_p(r.p)} | {_p(r.p_holm)} |")
+    return lines
+
+
+def comparison_lines(table: pd.DataFrame, header: tuple[str, str], holm_label: str) -> list[str]:
+    lines = [f"| task | variant | measure | {header[0]} | {header[1]} | difference | p (two-sided MWU) | "
+             f"p (Holm {holm_label}) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in table.itertuples():
+        lines.append(f"| {r.task} | {r.condition} | {MEASURE_LABEL.get(r.metric, r.metric)} | {mean_ci(r.first)} | "
+                     f"{mean_ci(r.second)} | {_fmt(r.difference)} | {_p(r.p)} | {_p(r.p_holm)} |")
+    return lines
+
+
+def changed_summary(table: pd.DataFrame, metric: str = ACCURACY) -> str:
+    sub = table[table["metric"] == metric].dropna(subset=["p_holm"])
+    if sub.empty:
+        return "not tested (no data)"
+    sig = sub[sub["p_holm"] < ALPHA]
+    label = MEASURE_LABEL.get(metric, metric)
+    if sig.empty:
+        return f"no significant change in {label} (0 of {len(sub)} task × variant comparisons)"
+    ups, downs = int((sig["difference"] > 0).sum()), int((sig["difference"] < 0).sum())
+    return (f"{label} changes in {len(sig)} of {len(sub)} task × variant comparisons "
+            f"({ups} up, {downs} down, Holm-corrected p < {ALPHA})")
+
+
+def deviation_switch(meta: dict[str, Any]) -> str | None:
+    """The one switch in which an experiment's fidelity differs from the corrected default."""
+    switches = meta.get("fidelity_switches")
+    if not isinstance(switches, dict):
+        return None
+    differ = [k for k in FIDELITY_SWITCHES if bool(switches.get(k, CORRECTED_SWITCHES[k])) != CORRECTED_SWITCHES[k]]
+    return differ[0] if len(differ) == 1 else None
+
+
+def reported_accuracy_lines(paper: pd.DataFrame, tasks: list[str]) -> list[str]:
+    """§5.4 from the paper-fidelity runs themselves: the reported accuracy (last training
+    epoch, noise on) against held-out accuracy of the same run; Wilcoxon signed-rank over all
+    runs of a task, Holm over tasks."""
+    rows = []
+    for task in tasks:
+        sel = paper[(paper["task"] == task) & paper["metric"].isin([ACCURACY, TRAIN_ACCURACY])]
+        wide = sel.pivot_table(index=["condition", "seed"], columns="metric", values="value").dropna()
+        if wide.empty or ACCURACY not in wide or TRAIN_ACCURACY not in wide:
+            continue
+        diff = (wide[TRAIN_ACCURACY] - wide[ACCURACY]).to_numpy(float)
+        p = float(sst.wilcoxon(diff).pvalue) if np.any(diff != 0) else 1.0
+        rows.append(dict(task=task, n=len(diff), train=wide[TRAIN_ACCURACY].to_numpy(float),
+                         test=wide[ACCURACY].to_numpy(float), diff=diff, p=p))
+    table = _with_holm(pd.DataFrame(rows, columns=["task", "n", "train", "test", "diff", "p"]))
+    lines = ["| task | runs | reported (training, noise on) | held-out | reported − held-out | "
+             "p (Wilcoxon signed-rank) | p (Holm) |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in table.itertuples():
+        lines.append(f"| {r.task} | {r.n} | {mean_ci(r.train)} | {mean_ci(r.test)} | {mean_ci(r.diff)} | "
+                     f"{_p(r.p)} | {_p(r.p_holm)} |")
+    return lines
+
+
+def positive_table(free: pd.DataFrame, positive: pd.DataFrame, tasks: list[str]) -> pd.DataFrame:
+    """Positive-only against free sign per task and bio-initialised variant: held-out means,
+    difference, one-sided MWU for 'positive is worse' and the non-inferiority test
+    (positive + MARGIN > free), each Holm-corrected over the table."""
+    rows = []
+    for task in tasks:
+        for cond in BIO:
+            a, b = _values(free, task, cond, ACCURACY), _values(positive, task, cond + POSITIVE_SUFFIX, ACCURACY)
+            if not len(a) or not len(b):
+                continue
+            _, p_worse = _mwu(b, a, "less")
+            _, p_noninf = _mwu(b + MARGIN, a, "greater")
+            rows.append(dict(task=task, condition=cond, free=a, positive=b, difference=float(b.mean() - a.mean()),
+                             p_worse=p_worse, p_noninferior=p_noninf))
+    return _with_holm(pd.DataFrame(rows, columns=["task", "condition", "free", "positive", "difference",
+                                                  "p_worse", "p_noninferior"]), ("p_worse", "p_noninferior"))
+
+
+def positive_verdict(table: pd.DataFrame) -> str:
+    tested = table.dropna(subset=["p_noninferior_holm"])
+    if tested.empty:
+        return "not tested (no data)"
+    total = len(tested)
+    worse = int((tested["p_worse_holm"] < ALPHA).sum())
+    fine = int((tested["p_noninferior_holm"] < ALPHA).sum())
+    if worse:
+        return f"does not hold ({worse} of {total} comparisons significantly worse with positive weights)"
+    if fine == total:
+        return f"holds ({total} of {total} comparisons non-inferior within {MARGIN}, Holm-corrected p < {ALPHA})"
+    return f"not shown (none significantly worse, {fine} of {total} shown non-inferior within {MARGIN})"
+
+
+def positive_lines(table: pd.DataFrame) -> list[str]:
+    lines = ["| task | variant | free sign | positive only | difference | p worse (Holm) | p non-inferior (Holm) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in table.itertuples():
+        lines.append(f"| {r.task} | {r.condition} | {mean_ci(r.free)} | {mean_ci(r.positive)} | {_fmt(r.difference)} | "
+                     f"{_p(r.p_worse)} ({_p(r.p_worse_holm)}) | {_p(r.p_noninferior)} ({_p(r.p_noninferior_holm)}) |")
+    return lines
+
+
+# -- the document ----------------------------------------------------------------------------
+def _section(switch: str) -> str:
+    return FIDELITY_SWITCHES[switch].split(" ", 1)[0]
+
+
+def _describe_switch(switch: str) -> str:
+    return FIDELITY_SWITCHES[switch].split(" ", 1)[1]
+
+
+def _tasks(*frames: pd.DataFrame) -> list[str]:
+    common = set(frames[0]["task"])
+    for f in frames[1:]:
+        common &= set(f["task"])
+    return sorted(common)
+
+
+def classify(experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """Labels by role: grids (full measure sections, claims), deviations (one switch off the
+    corrected default), and positive."""
+    roles: dict[str, list[str]] = {"grid": [], "deviation": [], "positive": []}
+    for label in experiments:
+        if label == "positive":
+            roles["positive"].append(label)
+        elif label not in ("paper", "corrected") and deviation_switch(meta.get(label, {})) is not None:
+            roles["deviation"].append(label)
+        else:
+            roles["grid"].append(label)
+    return roles
+
+
+def render(experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]],
+           figures: dict[str, str] | None = None) -> str:
+    """The replication document. `figures` maps an experiment label to a relative image path
+    to show in its section."""
     for label, df in experiments.items():
         check_tidy(df, f"results of {label}")
+    figures = figures or {}
+    roles = classify(experiments, meta)
     out = ["# Replication of Shakiba et al. (2026)", "",
-           "Generated by `cortexrnn-client replication` from the results listed below; regenerate it with the",
-           "command in each section. No number here is typed by hand.", ""]
-    out += ["## Experiments", "", "| label | experiment | dataset | fidelity | seeds per variant | runs | device | wall time |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for label, df in experiments.items():
-        m = meta.get(label, {})
-        wall = m.get("wall_s")
-        wall_txt = f"{float(wall) / 60:.1f} min" if isinstance(wall, (int, float)) else "–"
-        out.append(f"| {label} | {m.get('experiment_id', '–')} | {m.get('dataset', '–')} | {m.get('fidelity', '–')} | "
-                   f"{seeds_per_variant(df)} | {df[df['metric'] == ACCURACY].shape[0]} | {m.get('device', '–')} | {wall_txt} |")
-    out.append("")
-    for label, df in experiments.items():
+           "Generated by `cortexrnn-client replication` from the results tables in `docs/replication-data/`;",
+           "`cortexrnn-client replication` without `-e` re-renders it from those tables. No number here is",
+           "typed by hand. How the experiments were run: `docs/replication-data/README.md`.", ""]
+    out += experiments_lines(experiments, meta)
+    out += overview_lines(experiments, roles)
+    for label in roles["grid"]:
+        df = experiments[label]
         tasks = sorted(df["task"].unique())
         out += [f"## {label}: measures per task and variant", "",
+                f"Dataset {meta.get(label, {}).get('dataset', '–')}, fidelity {meta.get(label, {}).get('fidelity', '–')}. "
                 "Mean [95 % t CI] over seeds; accuracy on held-out trials (noise off) and on the last training "
                 "epoch (noise on).", ""]
+        if label in figures:
+            out += [f"![{label}: held-out accuracy per variant]({figures[label]})", ""]
         for task in tasks:
             out += [f"### {task}", ""] + variant_table(df, task) + [""]
+        omnibus = omnibus_lines(df)
+        if omnibus:
+            out += [f"### {label}: omnibus test across the variants", "",
+                    "Kruskal–Wallis H per task and measure (do the variants differ at all?).", ""] + omnibus + [""]
         out += [f"### {label}: the paper's claims", ""] + claim_lines(df, tasks)
-    if "paper" in experiments and "corrected" in experiments:
-        tasks = sorted(set(experiments["paper"]["task"]) & set(experiments["corrected"]["task"]))
-        out += ["## Corrected defaults against the released code's behaviour", "",
-                "The `paper` experiment switches on all six deviations of SCIENCE.md §5 at once (§5.5, the "
-                "functional diagonal, is also kept by the corrected default), so the difference below is their "
-                "joint effect per variant; experiments with single switches separate them.", ""]
-        out += deviation_lines(experiments["paper"], experiments["corrected"], tasks) + [""]
+    out += deviation_section(experiments, meta, roles)
     if "positive" in experiments and "corrected" in experiments:
-        tasks = sorted(set(experiments["positive"]["task"]) & set(experiments["corrected"]["task"]))
-        out += ["## Positive-only recurrent weights (Table 3)", ""]
-        out += positive_lines(experiments["corrected"], experiments["positive"], tasks) + [""]
+        table = positive_table(experiments["corrected"], experiments["positive"],
+                               _tasks(experiments["positive"], experiments["corrected"]))
+        out += ["## Positive-only recurrent weights (Table 3)", "",
+                f"{POSITIVE_CLAIM}: **{positive_verdict(table)}**.", "",
+                "Held-out accuracy of the bio-initialised variants with non-negative recurrent weights (`positive`) "
+                "against the same variants and seeds with free signs (`corrected`). Tests: one-sided Mann–Whitney U "
+                f"for 'positive is worse', and non-inferiority within {MARGIN} (positive + {MARGIN} > free sign), each "
+                "Holm-corrected over the table.", ""]
+        out += positive_lines(table) + [""]
     return "\n".join(out) + "\n"
+
+
+def _minutes(seconds: Any) -> str:
+    return f"{float(seconds) / 60:.1f} min" if isinstance(seconds, (int, float)) else "–"
+
+
+def experiments_lines(experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]]) -> list[str]:
+    out = ["## Experiments", "",
+           "Wall time runs from the first run's start to the last run's finish (experiments that share workers "
+           "overlap); worker time is the sum of the experiment's pack trainings.", "",
+           "| label | experiment | dataset | fidelity | variants | seeds per variant | runs | failed | device | "
+           "wall time | worker time |", "|" + " --- |" * 11]
+    for label, df in experiments.items():
+        m = meta.get(label, {})
+        counts = m.get("counts") or {}
+        failed = counts.get("failed", "–") if isinstance(counts, dict) else "–"
+        out.append(f"| {label} | {m.get('experiment_id', '–')} | {m.get('dataset', '–')} | {m.get('fidelity', '–')} | "
+                   f"{df['condition'].nunique()} | {seeds_per_variant(df)} | {df[df['metric'] == ACCURACY].shape[0]} | "
+                   f"{failed} | {m.get('device', '–')} | {_minutes(m.get('wall_s'))} | {_minutes(m.get('worker_s'))} |")
+    return out + [""]
+
+
+def overview_lines(experiments: dict[str, pd.DataFrame], roles: dict[str, list[str]]) -> list[str]:
+    grids = roles["grid"]
+    if not grids:
+        return []
+    out = ["## The claims at a glance", "",
+           "Each cell: the verdict over all tasks and matched pairs of that claim (counts of comparisons), at "
+           f"Holm-corrected p < {ALPHA}; the seeds per variant are in the table above. Details per experiment below.", "",
+           "| claim | " + " | ".join(grids) + " |", "|" + " --- |" * (len(grids) + 1)]
+    for claim in CLAIMS:
+        cells = []
+        for label in grids:
+            df = experiments[label]
+            tasks = sorted(df["task"].unique())
+            _, p = pooled_claim_test(df, claim, tasks)
+            cells.append(f"{short_verdict(verdict(claim, claim_table(df, claim, tasks)))}; pooled p = {_p(p)}")
+        out.append(f"| {claim.text} | " + " | ".join(cells) + " |")
+    if "positive" in experiments and "corrected" in experiments:
+        table = positive_table(experiments["corrected"], experiments["positive"],
+                               _tasks(experiments["positive"], experiments["corrected"]))
+        cells = [short_verdict(positive_verdict(table)) if label == "corrected" else "–" for label in grids]
+        out.append(f"| {POSITIVE_CLAIM} (against `positive`) | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+def deviation_section(experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]],
+                      roles: dict[str, list[str]]) -> list[str]:
+    if "corrected" not in experiments:
+        return []
+    corrected = experiments["corrected"]
+    out = ["## What the released code's deviations change", ""]
+    if "paper" in experiments:
+        paper = experiments["paper"]
+        tasks = _tasks(paper, corrected)
+        present = conditions_in(pd.concat([paper, corrected]))
+        joint = compare_experiments(paper, corrected, tasks, [(c, c) for c in present], [ACCURACY])
+        out += ["### All six together: corrected against paper fidelity", "",
+                "The `paper` experiment switches on all six deviations of SCIENCE.md §5 at once (§5.5, the "
+                "functional diagonal, is kept by the corrected default too), so this is their joint effect on "
+                "held-out accuracy. Per task, one van Elteren test stratified by variant (corrected against paper), "
+                "Holm over the tasks:", ""]
+        out += pooled_lines(joint, "condition") + [""]
+        out += [f"Per variant (two-sided Mann–Whitney U, Holm over the table): {changed_summary(joint)}.", ""]
+        out += comparison_lines(joint, ("paper fidelity", "corrected"), "over the table") + [""]
+    by_switch = {deviation_switch(meta.get(label, {})): label for label in roles["deviation"]}
+    for switch in FIDELITY_SWITCHES:
+        title = f"### {_section(switch)} {_describe_switch(switch)}"
+        if switch == "report_train_accuracy":
+            if "paper" in experiments:
+                out += [title, "", "This deviation changes what is reported, not what is trained: the paper-fidelity "
+                        "runs carry both numbers. Reported accuracy against held-out accuracy of the same runs:", ""]
+                out += reported_accuracy_lines(experiments["paper"], _tasks(experiments["paper"])) + [""]
+            continue
+        label = by_switch.get(switch)
+        if label is None:
+            out += [title, "", "No experiment with this switch alone was included; its share of the joint effect "
+                    "above is not separated.", ""]
+            continue
+        dev = experiments[label]
+        tasks = _tasks(dev, corrected)
+        table = compare_experiments(corrected, dev, tasks, [(c, c) for c in conditions_in(dev)], DEVIATION_METRICS)
+        on = "off" if CORRECTED_SWITCHES[switch] else "on"
+        out += [title, "", f"Experiment `{label}`: the corrected default with only this switch {on}, on "
+                f"{', '.join(conditions_in(dev))}, against the same variants and seeds of `corrected`: "
+                f"{changed_summary(table)}. Per measure, pooled over the tasks (van Elteren, stratified by task; "
+                "Holm over the measures):", ""]
+        out += pooled_lines(table, "task") + [""]
+        out += ["Per task (two-sided Mann–Whitney U, Holm over the tasks within each measure):", ""]
+        out += comparison_lines(table, ("corrected", f"switch {on}"), "within measure") + [""]
+    return out

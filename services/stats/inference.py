@@ -40,6 +40,39 @@ def cohens_d(a: np.ndarray, b: np.ndarray) -> float:
     return float((np.mean(a) - np.mean(b)) / np.sqrt(pooled))
 
 
+def van_elteren(strata: list[tuple[np.ndarray, np.ndarray]], alternative: str = "two-sided") -> tuple[float, float]:
+    """(z, p) of van Elteren's stratified Mann–Whitney test that a tends to exceed b across
+    strata (e.g. variants or tasks), each stratum's U weighted by 1 / (n + 1); normal
+    approximation with the tie correction. One stratum gives scipy's asymptotic
+    `mannwhitneyu(..., use_continuity=False)`. Strata with an empty side are skipped; (NaN,
+    NaN) when none is left or the variance is zero."""
+    t = e = var = 0.0
+    for a, b in strata:
+        a, b = np.asarray(a, float), np.asarray(b, float)
+        n1, n2 = len(a), len(b)
+        if not n1 or not n2:
+            continue
+        n = n1 + n2
+        ranks = sst.rankdata(np.concatenate([a, b]))
+        u = float(ranks[:n1].sum()) - n1 * (n1 + 1) / 2.0
+        _, counts = np.unique(ranks, return_counts=True)
+        ties = float((counts**3 - counts).sum()) / (n * (n - 1)) if n > 1 else 0.0
+        w = 1.0 / (n + 1)
+        t += w * u
+        e += w * n1 * n2 / 2.0
+        var += w * w * n1 * n2 / 12.0 * ((n + 1) - ties)
+    if var <= 0:
+        return float("nan"), float("nan")
+    z = (t - e) / np.sqrt(var)
+    if alternative == "greater":
+        p = float(sst.norm.sf(z))
+    elif alternative == "less":
+        p = float(sst.norm.cdf(z))
+    else:
+        p = float(min(1.0, 2 * sst.norm.sf(abs(z))))
+    return float(z), p
+
+
 def kruskal_wallis(df: pd.DataFrame) -> pd.DataFrame:
     """One row per task × metric: k conditions, N, H, df, p (NaN where fewer than two
     conditions have data or all values are equal)."""

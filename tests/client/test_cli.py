@@ -58,6 +58,17 @@ def test_submit_dry_run_needs_no_server(cli, tmp_path) -> None:  # noqa: ANN001
     assert result.exit_code == 0 and "2 conditions x 3 seeds x 1 tasks = 6 runs" in result.stdout
 
 
+def test_submit_seeds_overrides_the_spec(cli, tmp_path) -> None:  # noqa: ANN001
+    spec = str(write_spec(tmp_path / "s.yaml"))
+    dry = cli("submit", spec, "--seeds", "5", "--dry-run")
+    assert dry.exit_code == 0 and "2 conditions x 5 seeds x 1 tasks = 10 runs" in dry.stdout
+    result = cli("submit", spec, "--seeds", "2")
+    assert result.exit_code == 0 and ": 4 runs" in result.stdout, result.output
+    runs = json.loads(cli("results", "1", "--format", "json").stdout)
+    assert sorted({r["seed"] for r in runs}) == [0, 1]
+    assert cli("submit", spec, "--seeds", "0").exit_code == 2
+
+
 def test_submit_wait_watches_until_done(cli, tmp_path, cortexrnn_home) -> None:  # noqa: ANN001
     spec = write_spec(tmp_path / "spec.yaml")
     # The first experiment gets id 1; a worker stand-in finishes it while the client watches.

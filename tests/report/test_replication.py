@@ -62,8 +62,88 @@ def test_render_writes_every_section_from_the_tables() -> None:
                              "device": "cpu"}})
     for heading in ("## Experiments", "## paper: measures per task and variant", "### go_no_go",
                     "## corrected: measures per task and variant", "Functional init (W*) beats the baseline init (W)",
-                    "## Corrected defaults against the released code's behaviour"):
+                    "## What the released code's deviations change", "### All six together"):
         assert heading in text, heading
     mean = paper[(paper.task == "go_no_go") & (paper.condition == "W*D*C") & (paper.metric == "test_acc")]["value"].mean()
     assert f"| W*D*C | 6 | {mean:.3f} [" in text
-    assert "| paper | 1 | microns-6_6_2 | paper | 6 | 132 | cpu | 10.0 min |" in text
+    assert "| paper | 1 | microns-6_6_2 | paper | 11 | 6 | 132 | – | cpu | 10.0 min | – |" in text
+
+
+def test_van_elteren_reduces_to_scipys_asymptotic_mwu_and_pools_strata() -> None:
+    from scipy.stats import mannwhitneyu, norm
+
+    from cortexrnn.services.stats.inference import van_elteren
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(0.4, 1, 7).round(1), rng.normal(0, 1, 9).round(1)  # rounded: ties
+    for alt in ("greater", "less", "two-sided"):
+        ref = mannwhitneyu(a, b, alternative=alt, method="asymptotic", use_continuity=False)
+        assert np.isclose(van_elteren([(a, b)], alt)[1], ref.pvalue)
+    # Two strata by hand: U = 4 of 4 (a all above) in a 2+2 stratum and U = 0 of 2 in a 1+2 one,
+    # no ties: weights 1/5 and 1/4; E = 2/5 + 1/4; Var = (1/25) 4 5/12 + (1/16) 2 4/12.
+    z, p = van_elteren([(np.array([3.0, 4.0]), np.array([1.0, 2.0])), (np.array([0.0]), np.array([1.0, 2.0]))], "greater")
+    t, e = 4 / 5 + 0 / 4, 2 / 5 + 1 / 4
+    var = (1 / 25) * 4 * 5 / 12 + (1 / 16) * 2 * 4 / 12
+    assert np.isclose(z, (t - e) / np.sqrt(var)) and np.isclose(p, norm.sf(z))
+    assert np.isnan(van_elteren([(np.array([]), b)])[0])
+
+
+def _with_train(df: pd.DataFrame, gap: float, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    train = df[df.metric == "test_acc"].assign(metric="train_acc")
+    train["value"] = train["value"] + gap + rng.normal(0, 0.005, len(train))
+    return pd.concat([df, train], ignore_index=True)
+
+
+def test_reported_accuracy_is_tested_paired_against_held_out() -> None:
+    from scipy.stats import wilcoxon
+
+    from cortexrnn.services.report.replication import reported_accuracy_lines
+
+    paper = _with_train(_fake({}), 0.04)
+    lines = reported_accuracy_lines(paper, ["go_no_go"])
+    g = paper[paper.task == "go_no_go"].pivot_table(index=["condition", "seed"], columns="metric", values="value")
+    ref = wilcoxon(g["train_acc"] - g["test_acc"]).pvalue
+    row = lines[2].split(" | ")
+    assert row[0] == "| go_no_go" and row[1] == str(len(g)) and row[4].startswith(f"{(g['train_acc'] - g['test_acc']).mean():.3f}")
+    assert row[5] == f"{ref:.1e}" if ref < 1e-4 else f"{ref:.2g}"
+
+
+def test_equivalence_needs_evidence_not_only_absence_of_a_difference() -> None:
+    equal = next(c for c in CLAIMS if c.key == "w_star_equals_w_perm")
+    noisy = _fake({}, seeds=3)
+    rng = np.random.default_rng(5)
+    noisy.loc[noisy.metric == "test_acc", "value"] += rng.normal(0, 0.1, int((noisy.metric == "test_acc").sum()))
+    assert verdict(equal, claim_table(noisy, equal, ["go_no_go"])).startswith(("not shown", "does not hold"))
+    assert verdict(equal, claim_table(_fake({}, seeds=8), equal, ["go_no_go"])).startswith("holds")
+
+
+def test_deviation_and_positive_experiments_are_compared_with_corrected() -> None:
+    from cortexrnn.services.report.replication import deviation_switch, positive_table, positive_verdict
+
+    corrected = _fake({}, seed=2)
+    dev = corrected[corrected.condition == "W"].copy()
+    dev.loc[dev.metric == "test_acc", "value"] += 0.2
+    switches = {"l1_without_lambda": True, "keep_functional_diagonal": True}
+    assert deviation_switch({"fidelity_switches": switches}) == "l1_without_lambda"
+    assert deviation_switch({"fidelity_switches": {**switches, "reshape_positions": True}}) is None
+    assert deviation_switch({"fidelity_switches": {"keep_functional_diagonal": False}}) == "keep_functional_diagonal"
+    good = corrected[corrected.condition.isin(["W*D*C", "W!D*C"])].copy()
+    good["condition"] += "+"
+    table = positive_table(corrected, good, ["go_no_go", "perceptual_decision_making"])
+    assert len(table) == 4 and positive_verdict(table).startswith("holds")
+    bad = good.copy()
+    bad.loc[bad.metric == "test_acc", "value"] -= 0.3
+    assert positive_verdict(positive_table(corrected, bad, ["go_no_go", "perceptual_decision_making"])).startswith("does not hold")
+    text = render({"corrected": corrected, "l1": dev, "positive": good}, {"l1": {"fidelity_switches": switches}})
+    section = text.split("### §5.2")[1].split("###")[0]
+    assert "Experiment `l1`" in section and "2 up, 0 down" in section
+    assert "## l1: measures" not in text and "## Positive-only recurrent weights (Table 3)" in text
+    assert "No experiment with this switch alone" in text.split("### §5.1")[1].split("###")[0]
+
+
+def test_figure_is_a_png_of_every_variant() -> None:
+    from cortexrnn.services.report.figures import variant_points
+
+    png = variant_points({"paper": _fake(BIO_WINS), "corrected": _fake({}, seed=1)}, "test_acc", PAPER_ORDER, "t")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000

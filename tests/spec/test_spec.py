@@ -75,6 +75,17 @@ def test_preset_with_override_and_fidelity_shorthand() -> None:
     assert "conditions" in errors_of({"conditions": {"preset": "nope"}})
 
 
+def test_preset_subset_keeps_the_presets_order_and_names_what_is_unknown() -> None:
+    spec = parse_spec({"conditions": {"preset": "paper-2026", "only": ["W", "W*D*C"], "override": {"lam": 0.1}}})
+    assert list(spec.conditions) == ["W*D*C", "W"] and all(c.lam == 0.1 for c in spec.conditions.values())
+    full = parse_spec({"conditions": {"preset": "paper-2026"}})
+    assert spec.conditions["W"].model_copy(update={"lam": 0.3}) == full.conditions["W"]
+    errs = errors_of({"conditions": {"preset": "paper-2026-positive", "only": ["W*D*C"]}})
+    assert "W*D*C not in preset 'paper-2026-positive'" in errs["conditions"] and "W*D*C+" in errs["conditions"]
+    assert "conditions" in errors_of({"conditions": {"preset": "paper-2026", "only": []}})
+    assert "conditions" in errors_of({"conditions": {"preset": "paper-2026", "only": "W"}})
+
+
 def test_hashes_ignore_labels_and_fill_defaults() -> None:
     a = parse_spec({"name": "a", "tags": ["x"], "priority": "high", "force": True, "seeds": 2, "tasks": ["go_no_go"],
                     "conditions": {"base": {}}})
