@@ -232,11 +232,12 @@ def variant_points(experiments: dict[str, pd.DataFrame], metric: str, order: lis
             offset = (k - (len(frames) - 1) / 2) * width
             pts = g.dropna(subset=["value"])
             xs = pts["condition"].map({c: i for i, c in enumerate(conds)}).to_numpy(float)
-            ax.scatter(xs + offset + jitter.uniform(-width / 4, width / 4, len(xs)), pts["value"], s=9,
+            ax.scatter(xs + offset + jitter.uniform(-width / 6, width / 6, len(xs)), pts["value"], s=9,
                        color=col[label], alpha=0.5, lw=0)
             ax.errorbar(s["x"] + offset, s["mean"], yerr=[s["mean"] - s["low"], s["high"] - s["mean"]], fmt="_",
                         ms=12, capsize=3, color=col[label], label=label)
         ax.set_xticks(np.arange(len(conds)), conds, fontsize=8)
+        ax.set_ylabel(metric, fontsize=9)
         ax.set_title(task, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     axes[0, 0].legend(fontsize=8, loc="best")

@@ -475,7 +475,7 @@ def experiments_lines(experiments: dict[str, pd.DataFrame], meta: dict[str, dict
     for label, df in experiments.items():
         m = meta.get(label, {})
         counts = m.get("counts") or {}
-        failed = counts.get("failed", "–") if isinstance(counts, dict) else "–"
+        failed = counts.get("failed", 0) if isinstance(counts, dict) and counts else "–"
         out.append(f"| {label} | {m.get('experiment_id', '–')} | {m.get('dataset', '–')} | {m.get('fidelity', '–')} | "
                    f"{df['condition'].nunique()} | {seeds_per_variant(df)} | {df[df['metric'] == ACCURACY].shape[0]} | "
                    f"{failed} | {m.get('device', '–')} | {_minutes(m.get('wall_s'))} | {_minutes(m.get('worker_s'))} |")
@@ -486,9 +486,14 @@ def overview_lines(experiments: dict[str, pd.DataFrame], roles: dict[str, list[s
     grids = roles["grid"]
     if not grids:
         return []
+    n = min(seeds_per_variant(experiments[label]) for label in grids)
+    power = (f" With {n} seeds per variant the smallest one-sided Mann–Whitney p between two variants is "
+             f"1/C({2 * n}, {n}) = {_p(1 / math.comb(2 * n, n))}, so a per-comparison verdict needs nearly complete "
+             "separation of the seeds; the pooled test combines all of a claim's comparisons.") if n else ""
     out = ["## The claims at a glance", "",
-           "Each cell: the verdict over all tasks and matched pairs of that claim (counts of comparisons), at "
-           f"Holm-corrected p < {ALPHA}; the seeds per variant are in the table above. Details per experiment below.", "",
+           "Each cell: the verdict over all tasks and matched pairs of that claim (comparisons significant of those "
+           f"tested, Holm-corrected p < {ALPHA}) and the pooled van Elteren p over the same comparisons; the seeds per "
+           f"variant are in the table above.{power} Details per experiment below.", "",
            "| claim | " + " | ".join(grids) + " |", "|" + " --- |" * (len(grids) + 1)]
     for claim in CLAIMS:
         cells = []
@@ -506,25 +511,45 @@ def overview_lines(experiments: dict[str, pd.DataFrame], roles: dict[str, list[s
     return out + [""]
 
 
+def fidelity_pairs(experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]],
+                   roles: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """(paper label, corrected label) of full grids on the same dataset at the two fidelities;
+    `paper` with `corrected` first."""
+    def fidelity(label: str) -> str | None:
+        return label if label in ("paper", "corrected") else meta.get(label, {}).get("fidelity")
+
+    pairs = [("paper", "corrected")] if {"paper", "corrected"} <= set(experiments) else []
+    for p in roles["grid"]:
+        for c in roles["grid"]:
+            if (p, c) not in pairs and fidelity(p) == "paper" and fidelity(c) == "corrected" and \
+                    {p, c}.isdisjoint({"paper", "corrected"}) and \
+                    meta.get(p, {}).get("dataset") == meta.get(c, {}).get("dataset") is not None:
+                pairs.append((p, c))
+    return pairs
+
+
 def deviation_section(experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]],
                       roles: dict[str, list[str]]) -> list[str]:
-    if "corrected" not in experiments:
+    pairs = fidelity_pairs(experiments, meta, roles)
+    if not pairs and "corrected" not in experiments:
         return []
-    corrected = experiments["corrected"]
     out = ["## What the released code's deviations change", ""]
-    if "paper" in experiments:
-        paper = experiments["paper"]
+    for paper_label, corrected_label in pairs:
+        paper, corrected = experiments[paper_label], experiments[corrected_label]
         tasks = _tasks(paper, corrected)
         present = conditions_in(pd.concat([paper, corrected]))
         joint = compare_experiments(paper, corrected, tasks, [(c, c) for c in present], [ACCURACY])
-        out += ["### All six together: corrected against paper fidelity", "",
-                "The `paper` experiment switches on all six deviations of SCIENCE.md §5 at once (§5.5, the "
-                "functional diagonal, is kept by the corrected default too), so this is their joint effect on "
-                "held-out accuracy. Per task, one van Elteren test stratified by variant (corrected against paper), "
-                "Holm over the tasks:", ""]
+        dataset = meta.get(corrected_label, {}).get("dataset") or "the same dataset"
+        out += [f"### All six together on {dataset}: `{corrected_label}` against `{paper_label}`", "",
+                f"`{paper_label}` switches on all six deviations of SCIENCE.md §5 at once (§5.5, the functional "
+                "diagonal, is kept by the corrected default too), so this is their joint effect on held-out accuracy. "
+                "Per task, one van Elteren test stratified by variant (corrected against paper), Holm over the tasks:", ""]
         out += pooled_lines(joint, "condition") + [""]
         out += [f"Per variant (two-sided Mann–Whitney U, Holm over the table): {changed_summary(joint)}.", ""]
         out += comparison_lines(joint, ("paper fidelity", "corrected"), "over the table") + [""]
+    if "corrected" not in experiments:
+        return out
+    corrected = experiments["corrected"]
     by_switch = {deviation_switch(meta.get(label, {})): label for label in roles["deviation"]}
     for switch in FIDELITY_SWITCHES:
         title = f"### {_section(switch)} {_describe_switch(switch)}"

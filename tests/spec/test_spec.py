@@ -158,3 +158,27 @@ def test_examples_validate() -> None:
     examples = Path(__file__).resolve().parents[2] / "examples"
     quick = load_spec(examples / "quickstart.yaml")
     assert quick.n_runs == 9 and quick.dataset == "synthetic-cortex" and len(quick.tasks) == 1
+    for path in sorted(examples.rglob("*.yaml")):
+        load_spec(path)  # every example a user may copy is valid
+
+
+def test_replication_specs_pair_with_the_corrected_grid() -> None:
+    """The deviation and positive experiments are compared run by run with paper-2026-corrected:
+    the same field, tasks, model, training, seeds and condition definitions, one switch apart."""
+    from cortexrnn.services.priors.conditions import CORRECTED_SWITCHES
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    corrected = load_spec(examples / "paper-2026-corrected.yaml")
+    paper = load_spec(examples / "paper-2026.yaml")
+    assert paper.fidelity.label == "paper" and corrected.fidelity.label == "corrected" and paper.seed_list == list(range(20))
+    shared = ("dataset", "sampling", "tasks", "model", "training", "seeds")
+    for path in sorted((examples / "replication").glob("deviation-*.yaml")) + [examples / "replication/positive-6_6_2.yaml"]:
+        spec = load_spec(path)
+        for field in shared:
+            assert getattr(spec, field) == getattr(corrected, field), (path.name, field)
+        switches = spec.fidelity.model_dump()
+        changed = [k for k, v in switches.items() if v != CORRECTED_SWITCHES[k]]
+        assert len(changed) == (0 if path.name.startswith("positive") else 1), (path.name, changed)
+        for name, cond in spec.conditions.items():
+            base = corrected.conditions[name.removesuffix("+")]
+            assert cond == (base.model_copy(update={"sign": "positive"}) if name.endswith("+") else base), name
