@@ -46,9 +46,7 @@ def serve(
     token_file = ensure_local_admin() if settings.is_embedded else None
     host = host or settings.api_host
     port = port or settings.api_port
-    # One torch thread per core split over the workers: two 2-thread processes on 2 cores run
-    # several times slower than two 1-thread ones (PERFORMANCE.md).
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    threads = threads_per_worker(workers, os.cpu_count() or 1)
     children = [_spawn_worker(i, settings.default_queue, threads) for i in range(workers)]
     stop = threading.Event()
     sched = threading.Thread(target=_scheduler_loop, args=(stop, scheduler_interval), daemon=True)
@@ -69,6 +67,12 @@ def serve(
                 child.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def threads_per_worker(workers: int, cores: int) -> int:
+    """The cores split over the local workers: two 2-thread processes on 2 cores run several
+    times slower than two 1-thread ones (PERFORMANCE.md)."""
+    return max(1, cores // max(1, workers))
 
 
 def _spawn_worker(index: int, queue: str, threads: int) -> subprocess.Popen:
