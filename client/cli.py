@@ -189,6 +189,7 @@ def submit(
     name: str = typer.Option(None, "--name", help="Override the spec's name."),
     force: bool = typer.Option(False, "--force", help="Train again even where identical runs already succeeded."),
     seeds: int = typer.Option(None, "--seeds", min=1, help="Override the spec's seeds with 0..N-1 (e.g. 5 of the paper's 20)."),
+    dataset: str = typer.Option(None, "--dataset", help="Override the spec's dataset (the same grid on another field)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only validate the spec locally; submit nothing."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print only the experiment id."),
 ) -> None:
@@ -196,8 +197,9 @@ def submit(
     from cortexrnn.client.api import validate_spec
 
     model = validate_spec(spec)
-    if seeds is not None:
-        model = validate_spec({**model.model_dump(mode="json", exclude_unset=True), "seeds": seeds})
+    overrides = {k: v for k, v in (("seeds", seeds), ("dataset", dataset)) if v is not None}
+    if overrides:
+        model = validate_spec({**model.model_dump(mode="json", exclude_unset=True), **overrides})
     if dry_run:
         typer.echo(f"{spec}: valid; {len(model.conditions)} conditions x {len(model.seed_list)} seeds x "
                    f"{len(model.tasks)} tasks = {model.n_runs} runs")

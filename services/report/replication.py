@@ -511,68 +511,72 @@ def overview_lines(experiments: dict[str, pd.DataFrame], roles: dict[str, list[s
     return out + [""]
 
 
-def fidelity_pairs(experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]],
-                   roles: dict[str, list[str]]) -> list[tuple[str, str]]:
-    """(paper label, corrected label) of full grids on the same dataset at the two fidelities;
-    `paper` with `corrected` first."""
-    def fidelity(label: str) -> str | None:
-        return label if label in ("paper", "corrected") else meta.get(label, {}).get("fidelity")
+def _fidelity(label: str, meta: dict[str, dict[str, Any]]) -> str | None:
+    return label if label in ("paper", "corrected") else meta.get(label, {}).get("fidelity")
 
-    pairs = [("paper", "corrected")] if {"paper", "corrected"} <= set(experiments) else []
-    for p in roles["grid"]:
-        for c in roles["grid"]:
-            if (p, c) not in pairs and fidelity(p) == "paper" and fidelity(c) == "corrected" and \
-                    {p, c}.isdisjoint({"paper", "corrected"}) and \
-                    meta.get(p, {}).get("dataset") == meta.get(c, {}).get("dataset") is not None:
-                pairs.append((p, c))
-    return pairs
+
+def _dataset(label: str, meta: dict[str, dict[str, Any]]) -> str | None:
+    return meta.get(label, {}).get("dataset")
 
 
 def deviation_section(experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]],
                       roles: dict[str, list[str]]) -> list[str]:
-    pairs = fidelity_pairs(experiments, meta, roles)
-    if not pairs and "corrected" not in experiments:
-        return []
-    out = ["## What the released code's deviations change", ""]
-    for paper_label, corrected_label in pairs:
-        paper, corrected = experiments[paper_label], experiments[corrected_label]
-        tasks = _tasks(paper, corrected)
-        present = conditions_in(pd.concat([paper, corrected]))
-        joint = compare_experiments(paper, corrected, tasks, [(c, c) for c in present], [ACCURACY])
-        dataset = meta.get(corrected_label, {}).get("dataset") or "the same dataset"
-        out += [f"### All six together on {dataset}: `{corrected_label}` against `{paper_label}`", "",
-                f"`{paper_label}` switches on all six deviations of SCIENCE.md §5 at once (§5.5, the functional "
-                "diagonal, is kept by the corrected default too), so this is their joint effect on held-out accuracy. "
-                "Per task, one van Elteren test stratified by variant (corrected against paper), Holm over the tasks:", ""]
-        out += pooled_lines(joint, "condition") + [""]
-        out += [f"Per variant (two-sided Mann–Whitney U, Holm over the table): {changed_summary(joint)}.", ""]
-        out += comparison_lines(joint, ("paper fidelity", "corrected"), "over the table") + [""]
-    if "corrected" not in experiments:
-        return out
-    corrected = experiments["corrected"]
-    by_switch = {deviation_switch(meta.get(label, {})): label for label in roles["deviation"]}
-    for switch in FIDELITY_SWITCHES:
-        title = f"### {_section(switch)} {_describe_switch(switch)}"
-        if switch == "report_train_accuracy":
-            if "paper" in experiments:
-                out += [title, "", "This deviation changes what is reported, not what is trained: the paper-fidelity "
-                        "runs carry both numbers. Reported accuracy against held-out accuracy of the same runs:", ""]
-                out += reported_accuracy_lines(experiments["paper"], _tasks(experiments["paper"])) + [""]
+    """Per corrected grid (the main `corrected` first): the joint effect against the paper
+    grid on the same dataset, then each switch alone from the deviation experiments on that
+    dataset (and §5.4 from the paper grid's own runs)."""
+    def on_dataset(candidates: list[str], fidelity: str, dataset: str | None) -> str | None:
+        found = [x for x in candidates if _fidelity(x, meta) == fidelity and _dataset(x, meta) == dataset]
+        return fidelity if fidelity in found else (found[0] if found else None)
+
+    bases = [g for g in roles["grid"] if _fidelity(g, meta) == "corrected"]
+    bases.sort(key=lambda g: g != "corrected")
+    out: list[str] = []
+    for base in bases:
+        dataset = _dataset(base, meta)
+        paper_label = "paper" if base == "corrected" and "paper" in experiments else \
+            on_dataset([g for g in roles["grid"] if g not in ("paper", "corrected")], "paper", dataset)
+        devs = {deviation_switch(meta.get(d, {})): d for d in roles["deviation"] if _dataset(d, meta) == dataset}
+        if paper_label is None and not devs:
             continue
-        label = by_switch.get(switch)
-        if label is None:
-            out += [title, "", "No experiment with this switch alone was included; its share of the joint effect "
-                    "above is not separated.", ""]
-            continue
-        dev = experiments[label]
-        tasks = _tasks(dev, corrected)
-        table = compare_experiments(corrected, dev, tasks, [(c, c) for c in conditions_in(dev)], DEVIATION_METRICS)
-        on = "off" if CORRECTED_SWITCHES[switch] else "on"
-        out += [title, "", f"Experiment `{label}`: the corrected default with only this switch {on}, on "
-                f"{', '.join(conditions_in(dev))}, against the same variants and seeds of `corrected`: "
-                f"{changed_summary(table)}. Per measure, pooled over the tasks (van Elteren, stratified by task; "
-                "Holm over the measures):", ""]
-        out += pooled_lines(table, "task") + [""]
-        out += ["Per task (two-sided Mann–Whitney U, Holm over the tasks within each measure):", ""]
-        out += comparison_lines(table, ("corrected", f"switch {on}"), "within measure") + [""]
+        corrected = experiments[base]
+        shown = dataset or (_dataset(paper_label, meta) if paper_label else None) or base
+        out += [f"## What the released code's deviations change on {shown}", ""]
+        if paper_label is not None:
+            paper = experiments[paper_label]
+            tasks = _tasks(paper, corrected)
+            present = conditions_in(pd.concat([paper, corrected]))
+            joint = compare_experiments(paper, corrected, tasks, [(c, c) for c in present], [ACCURACY])
+            out += [f"### All six together: `{base}` against `{paper_label}`", "",
+                    f"`{paper_label}` switches on all six deviations of SCIENCE.md §5 at once (§5.5, the functional "
+                    "diagonal, is kept by the corrected default too), so this is their joint effect on held-out "
+                    "accuracy. Per task, one van Elteren test stratified by variant (corrected against paper), Holm "
+                    "over the tasks:", ""]
+            out += pooled_lines(joint, "condition") + [""]
+            out += [f"Per variant (two-sided Mann–Whitney U, Holm over the table): {changed_summary(joint)}.", ""]
+            out += comparison_lines(joint, ("paper fidelity", "corrected"), "over the table") + [""]
+        for switch in FIDELITY_SWITCHES:
+            title = f"### {_section(switch)} {_describe_switch(switch)}"
+            if switch == "report_train_accuracy":
+                if paper_label is not None:
+                    out += [title, "", f"This deviation changes what is reported, not what is trained: the runs of "
+                            f"`{paper_label}` carry both numbers. Reported accuracy against held-out accuracy of the "
+                            "same runs:", ""]
+                    out += reported_accuracy_lines(experiments[paper_label], _tasks(experiments[paper_label])) + [""]
+                continue
+            label = devs.get(switch)
+            if label is None:
+                out += [title, "", "No experiment with this switch alone was included on this dataset; its share of "
+                        "the joint effect is not separated here.", ""]
+                continue
+            dev = experiments[label]
+            table = compare_experiments(corrected, dev, _tasks(dev, corrected), [(c, c) for c in conditions_in(dev)],
+                                        DEVIATION_METRICS)
+            on = "off" if CORRECTED_SWITCHES[switch] else "on"
+            out += [title, "", f"Experiment `{label}`: the corrected default with only this switch {on}, on "
+                    f"{', '.join(conditions_in(dev))}, against the same variants and seeds of `{base}`: "
+                    f"{changed_summary(table)}. Per measure, pooled over the tasks (van Elteren, stratified by task; "
+                    "Holm over the measures):", ""]
+            out += pooled_lines(table, "task") + [""]
+            out += ["Per task (two-sided Mann–Whitney U, Holm over the tasks within each measure):", ""]
+            out += comparison_lines(table, ("corrected", f"switch {on}"), "within measure") + [""]
     return out

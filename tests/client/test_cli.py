@@ -67,6 +67,9 @@ def test_submit_seeds_overrides_the_spec(cli, tmp_path) -> None:  # noqa: ANN001
     runs = json.loads(cli("results", "1", "--format", "json").stdout)
     assert sorted({r["seed"] for r in runs}) == [0, 1]
     assert cli("submit", spec, "--seeds", "0").exit_code == 2
+    other = cli("submit", spec, "--dataset", "no-such-field")
+    assert other.exit_code != 0 and "no-such-field" in other.stderr
+    no_traceback(other)
 
 
 def test_submit_wait_watches_until_done(cli, tmp_path, cortexrnn_home) -> None:  # noqa: ANN001

@@ -62,7 +62,7 @@ def test_render_writes_every_section_from_the_tables() -> None:
                              "device": "cpu"}})
     for heading in ("## Experiments", "## paper: measures per task and variant", "### go_no_go",
                     "## corrected: measures per task and variant", "Functional init (W*) beats the baseline init (W)",
-                    "## What the released code's deviations change", "### All six together"):
+                    "## What the released code's deviations change on microns-6_6_2", "### All six together"):
         assert heading in text, heading
     mean = paper[(paper.task == "go_no_go") & (paper.condition == "W*D*C") & (paper.metric == "test_acc")]["value"].mean()
     assert f"| W*D*C | 6 | {mean:.3f} [" in text
@@ -137,7 +137,7 @@ def test_deviation_and_positive_experiments_are_compared_with_corrected() -> Non
     assert positive_verdict(positive_table(corrected, bad, ["go_no_go", "perceptual_decision_making"])).startswith("does not hold")
     text = render({"corrected": corrected, "l1": dev, "positive": good}, {"l1": {"fidelity_switches": switches}})
     section = text.split("### §5.2")[1].split("###")[0]
-    assert "Experiment `l1`" in section and "2 up, 0 down" in section
+    assert "Experiment `l1`" in section and "2 up, 0 down" in section and "seeds of `corrected`" in section
     assert "## l1: measures" not in text and "## Positive-only recurrent weights (Table 3)" in text
     assert "No experiment with this switch alone" in text.split("### §5.1")[1].split("###")[0]
 
