@@ -13,6 +13,7 @@ the output is computed here from those tables; the prose around them is fixed te
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,16 +191,21 @@ def verdict(claim: Claim, table: pd.DataFrame) -> str:
 
 
 def short_verdict(text: str) -> str:
-    """'holds (3 of 3 ...)' -> 'holds 3/3'-style cell for the overview table."""
+    """'holds (3 of 3 comparisons, ...)' -> 'holds (3/3)' for the overview table; equivalence
+    and difference counts keep their word."""
     head, _, rest = text.partition(" (")
-    nums = [int(t) for t in rest.replace("/", " ").split() if t.isdigit()]
-    if head in ("holds", "partly holds", "does not hold") and len(nums) >= 2 and "differ" not in rest:
-        return f"{head} ({nums[0]}/{nums[1]})"
-    if head == "holds" and "equivalent" in rest and nums:
-        return f"holds ({nums[0]}/{nums[0]} equivalent)"
-    if head == "does not hold" and "differ" in rest and len(nums) >= 2:
-        return f"does not hold ({nums[0]}/{nums[1]} differ)"
-    return head
+    m = re.search(r"(\d+) of (\d+)", rest)
+    if "all" in rest.split(" ")[:1] and "equivalent" in rest:
+        n = re.search(r"all (\d+)", rest)
+        return f"{head} ({n.group(1)}/{n.group(1)} equivalent)" if n else head
+    if not m:
+        return head
+    word = ""
+    if head == "does not hold" and "differ" in rest:
+        word = " differ"
+    elif head == "not shown":
+        word = " non-inferior" if "non-inferior" in rest else " equivalent"
+    return f"{head} ({m.group(1)}/{m.group(2)}{word})"
 
 
 def claim_lines(df: pd.DataFrame, tasks: list[str]) -> list[str]:

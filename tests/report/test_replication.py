@@ -147,3 +147,14 @@ def test_figure_is_a_png_of_every_variant() -> None:
 
     png = variant_points({"paper": _fake(BIO_WINS), "corrected": _fake({}, seed=1)}, "test_acc", PAPER_ORDER, "t")
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_overview_cells_keep_the_counts_of_each_verdict() -> None:
+    from cortexrnn.services.report.replication import short_verdict
+
+    assert short_verdict("partly holds (2 of 6 comparisons significant)") == "partly holds (2/6)"
+    assert short_verdict("does not hold (2 of 6 comparisons differ, Holm-corrected p < 0.05)") == "does not hold (2/6 differ)"
+    assert short_verdict("holds (all 6 comparisons equivalent within ±0.05, TOST Holm p < 0.05)") == "holds (6/6 equivalent)"
+    assert short_verdict("not shown (none significantly worse, 1 of 4 shown non-inferior within 0.05)") == \
+        "not shown (1/4 non-inferior)"
+    assert short_verdict("not tested (no data)") == "not tested"
