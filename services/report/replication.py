@@ -6,8 +6,10 @@ Input tables are tidy [condition, task, seed, metric, value] (one row per run x 
 per experiment, labelled. Labels `paper` and `corrected` are the two fidelity modes on the
 paper's field, `positive` the positive-only variants (Table 3); an experiment whose meta
 `fidelity_switches` differ from the corrected default in exactly one switch is that
-deviation's experiment; any other label is a full grid on another dataset. Every number in
-the output is computed here from those tables; the prose around them is fixed text.
+deviation's experiment, compared with the corrected grid on its dataset; any other label is
+a full grid (another dataset or fidelity), and a paper-fidelity grid is compared with the
+corrected grid on the same dataset. Every number in the output is computed here from those
+tables; the prose around them is fixed text.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ BIO = [c for c in PAPER_ORDER if c.startswith(("W*", "W!"))]
 POSITIVE_SUFFIX = "+"  # the paper-2026-positive preset's names: W*D*C+ is W*D*C with non-negative weights
 ALPHA = 0.05
 MARGIN = 0.05  # accuracy margin of the equivalence and non-inferiority tests (5 points)
-SECTION = "§"
 
 
 @dataclass(frozen=True)
