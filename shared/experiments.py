@@ -198,7 +198,10 @@ def experiment_progress(session: Session, experiment: Experiment) -> Progress:
     done = sum(1.0 if RunState(r.state).is_terminal else float(r.progress or 0.0) for r in rows)
     fraction = done / total if total else 1.0
     eta = None
-    if 0 < fraction < 1:
-        elapsed = (utcnow() - as_utc(experiment.created_at)).total_seconds()
+    started = [as_utc(r.started_at) for r in rows if r.started_at is not None]
+    if 0 < fraction < 1 and started:
+        # From the first run's start, not the submission: time spent waiting in the queue says
+        # nothing about how fast the runs go once they train.
+        elapsed = (utcnow() - min(started)).total_seconds()
         eta = elapsed * (1 - fraction) / fraction
     return Progress(dict(counts), total, fraction, eta)

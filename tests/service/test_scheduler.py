@@ -219,3 +219,20 @@ def test_a_worker_taken_for_dead_stops_and_writes_nothing(tmp_path, monkeypatch)
 
         assert s.scalar(select(RunSummary)) is None
     reset_settings_cache()
+
+
+def test_eta_counts_from_the_first_run_start_not_the_queue_wait(session_factory) -> None:  # noqa: ANN001
+    from cortexrnn.shared.experiments import experiment_progress
+
+    with session_factory() as s:
+        user = User(name="eta")
+        s.add(user)
+        s.commit()
+        now = utcnow()
+        exp = _submit(s, user, 2, when=now - timedelta(hours=1))  # an hour in the queue
+        assert experiment_progress(s, exp).eta_seconds is None  # nothing started: no guess
+        for run in s.scalars(select(Run).where(Run.experiment_id == exp.id)):
+            run.state, run.progress, run.started_at = RunState.RUNNING.value, 0.5, now - timedelta(seconds=60)
+        s.commit()
+        eta = experiment_progress(s, exp).eta_seconds
+        assert eta is not None and 55 <= eta <= 75  # half done after a minute of training: a minute left
