@@ -63,7 +63,7 @@ def with_db_retry(fn: Callable[[], T], *, attempts: int = 8, first_wait: float =
 def _fail_runs(run_ids: list[int], pack_id: int, message: str) -> None:
     def tx() -> None:
         with session_scope() as s:
-            for run in s.scalars(select(Run).where(Run.id.in_(run_ids))):
+            for run in s.scalars(select(Run).where(Run.id.in_(run_ids), Run.pack_id == pack_id)):
                 if run.state == RunState.RUNNING.value:
                     run.transition(RunState.FAILED)
                     run.error = message
@@ -101,7 +101,7 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
 
     settings = settings or get_settings()
 
-    def claim() -> tuple[list[dict[str, Any]], dict[str, Any], str | None] | None:
+    def claim() -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]], str | None] | None:
         with session_scope() as s:
             runs = claim_pack(s, pack_id, worker_name)
             if runs is None:
@@ -110,25 +110,30 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
                 pack = s.get(Pack, pack_id)
                 pack.state = RunState.CANCELLED.value
                 return [], {}, None
-            experiment = s.get(Experiment, runs[0].experiment_id)
-            dataset = get_dataset_by_name(s, experiment.spec.get("dataset", ""))
-            rows = [dict(id=r.id, condition=r.condition, seed=r.seed, task=r.task, run_hash=r.run_hash) for r in runs]
-            return rows, experiment.spec, dataset.content_sha256 if dataset else None
+            # A pack may hold runs of several experiments; they share the pack key (dataset,
+            # sampling, task, model, training), so any one of them names the dataset.
+            specs = {eid: s.get(Experiment, eid).spec for eid in sorted({r.experiment_id for r in runs})}
+            dataset = get_dataset_by_name(s, specs[runs[0].experiment_id].get("dataset", ""))
+            rows = [dict(id=r.id, experiment_id=r.experiment_id, condition=r.condition, seed=r.seed, task=r.task,
+                         run_hash=r.run_hash) for r in runs]
+            return rows, specs, dataset.content_sha256 if dataset else None
 
     claimed = with_db_retry(claim)
     if claimed is None:
         log.info("pack %s: already claimed or gone", pack_id)
         return "skipped"
-    rows, spec_json, dataset_sha = claimed
+    rows, spec_jsons, dataset_sha = claimed
     if not rows:
         return "empty"
     run_ids = [r["id"] for r in rows]
-    log.info("pack %s: %d runs on %s", pack_id, len(rows), device)
+    log.info("pack %s: %d runs on %s, of %d experiment(s)", pack_id, len(rows), device, len(spec_jsons))
 
     try:
-        spec = ExperimentSpec.model_validate(spec_json)
-        by_key = {(r.condition_name, r.seed, r.task_name): r for r in spec.expand_runs()}
-        run_specs = [by_key[(r["condition"], r["seed"], r["task"])] for r in rows]
+        specs = {eid: ExperimentSpec.model_validate(js) for eid, js in spec_jsons.items()}
+        spec = specs[rows[0]["experiment_id"]]  # the settings every run of the pack shares
+        by_key = {(eid, r.condition_name, r.seed, r.task_name): r for eid, sp in specs.items() for r in sp.expand_runs()}
+        run_specs = [by_key[(r["experiment_id"], r["condition"], r["seed"], r["task"])] for r in rows]
+        fidelities = [specs[r["experiment_id"]].fidelity for r in rows]
         if dataset_sha is None:
             raise DatasetError(f"dataset {spec.dataset!r} is no longer registered")
         inputs = prepare_inputs(spec, load_connectome(dataset_sha))
@@ -152,7 +157,8 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
         if not ours:
             live.moved = live.cancel = True
             return False
-        flags = list(s.scalars(select(Run.cancel_requested).where(Run.id.in_(run_ids))))
+        # Runs cancelled out of a pack shared with other experiments no longer belong to it.
+        flags = list(s.scalars(select(Run.cancel_requested).where(Run.id.in_(run_ids), Run.pack_id == pack_id)))
         live.cancel = bool(flags) and all(flags)
         return True
 
@@ -167,10 +173,11 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
                 # Runs whose prior could not be built are not in the trainer's rows.
                 per_run = rows_now if len(rows_now) == len(run_ids) else [{}] * len(run_ids)
                 for rid, row in zip(run_ids, per_run, strict=True):
-                    s.execute(update(Run).where(Run.id == rid, Run.state == RunState.RUNNING.value).values(
+                    still_ours = s.execute(update(Run).where(Run.id == rid, Run.pack_id == pack_id,
+                                                             Run.state == RunState.RUNNING.value).values(
                         heartbeat_at=now, step=step, total_steps=live.total,
-                        progress=min(step / max(live.total, 1), 0.999)))
-                    if step and step % eval_every == 0 and row.get("test_acc") is not None:
+                        progress=min(step / max(live.total, 1), 0.999))).rowcount
+                    if still_ours and step and step % eval_every == 0 and row.get("test_acc") is not None:
                         s.add(MetricPoint(run_id=rid, step=step, epoch=step / spec.training.steps_per_epoch,
                                           name="eval_test_acc", value=_num(row["test_acc"])))
         with_db_retry(tx)
@@ -191,7 +198,8 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
         with session_scope() as s:
             now = utcnow()
             if touch(s, now):
-                s.execute(update(Run).where(Run.id.in_(run_ids), Run.worker == worker_name).values(heartbeat_at=now))
+                s.execute(update(Run).where(Run.id.in_(run_ids), Run.pack_id == pack_id, Run.worker == worker_name)
+                          .values(heartbeat_at=now))
 
     callbacks = TrainingCallbacks(progress=progress, should_cancel=lambda: live.cancel)
     try:
@@ -199,7 +207,7 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
             result, outcomes = train_pack(
                 spec, inputs, run_specs, [r["run_hash"] for r in rows], device=device, callbacks=callbacks,
                 checkpoint=checkpoint, cache=get_store().cached, n_nulls=settings.final_nulls,
-                epoch_metrics=True,
+                epoch_metrics=True, fidelities=fidelities,
             )
     except Exception as exc:  # noqa: BLE001 - a science failure fails the runs, not the worker
         log.exception("pack %s failed", pack_id)
@@ -215,7 +223,7 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
     if result is not None and result.cancelled:
         def tx_cancel() -> None:
             with session_scope() as s:
-                for run in s.scalars(select(Run).where(Run.id.in_(run_ids))):
+                for run in s.scalars(select(Run).where(Run.id.in_(run_ids), Run.pack_id == pack_id)):
                     if run.state == RunState.RUNNING.value:
                         run.transition(RunState.CANCELLED)
                         run.error = f"cancelled at step {result.step} of {result.total_steps}; retry resumes it"
@@ -225,7 +233,14 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
         with_db_retry(tx_cancel)
         return "cancelled"
 
-    weights_paths = [_save_weights(settings, rid, o.weights) if o.error is None else None
+    def members() -> set[int]:
+        """The runs still in this pack: one cancelled out of a pack it shared with other
+        experiments was released (and may be training in another pack now)."""
+        with session_scope() as s:
+            return set(s.scalars(select(Run.id).where(Run.id.in_(run_ids), Run.pack_id == pack_id)))
+
+    ours = with_db_retry(members)
+    weights_paths = [_save_weights(settings, rid, o.weights) if o.error is None and rid in ours else None
                      for rid, o in zip(run_ids, outcomes, strict=True)]
 
     def tx_results() -> None:
@@ -234,11 +249,13 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
             if pack.worker != worker_name or pack.state != RunState.RUNNING.value:
                 live.moved = True  # requeued to another worker after our last heartbeat
                 return
-            s.execute(delete(MetricPoint).where(MetricPoint.run_id.in_(run_ids)))
-            s.execute(delete(RunSummary).where(RunSummary.run_id.in_(run_ids)))
-            s.execute(delete(Artifact).where(Artifact.run_id.in_(run_ids), Artifact.kind == "weights"))
+            s.execute(delete(MetricPoint).where(MetricPoint.run_id.in_(ours)))
+            s.execute(delete(RunSummary).where(RunSummary.run_id.in_(ours)))
+            s.execute(delete(Artifact).where(Artifact.run_id.in_(ours), Artifact.kind == "weights"))
             for rid, outcome, saved in zip(run_ids, outcomes, weights_paths, strict=True):
                 run = s.get(Run, rid)
+                if rid not in ours or run.pack_id != pack_id:
+                    continue
                 if outcome.error is not None:
                     if run.state == RunState.RUNNING.value:
                         run.transition(RunState.FAILED)

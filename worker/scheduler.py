@@ -91,7 +91,10 @@ def _pick_next_run(session: Session) -> Run | None:
 
 
 def _form_pack(session: Session, head: Run, queue: str, max_pack_size: int) -> Pack:
-    """The head run and the pending runs that can train with it (same experiment, same pack key).
+    """The head run and the pending runs that can train with it: the same pack key, from any
+    experiment (its own first, then by priority and age), so that small experiments fill a
+    pack where one network alone leaves the device idle (GPUs; small N on CPU, see
+    benchmarks/pack_size.py). max_pack_size is the operator's bound for the device.
 
     A retried run still belongs to its earlier pack: that pack goes out again with its
     pending runs, so that a whole retried pack resumes from its checkpoint."""
@@ -103,9 +106,9 @@ def _form_pack(session: Session, head: Run, queue: str, max_pack_size: int) -> P
             run.transition(RunState.QUEUED)
         return pack
     mates = list(session.scalars(
-        select(Run).where(Run.state == RunState.PENDING.value, Run.pack_id.is_(None),
-                          Run.experiment_id == head.experiment_id, Run.pack_key == head.pack_key)
-        .order_by(Run.id).limit(max_pack_size)
+        select(Run).where(Run.state == RunState.PENDING.value, Run.pack_id.is_(None), Run.pack_key == head.pack_key)
+        .order_by((Run.experiment_id != head.experiment_id), Run.priority.desc(), Run.created_at, Run.id)
+        .limit(max_pack_size)
     ))
     pack = Pack(pack_key=head.pack_key, queue=queue, state=RunState.QUEUED.value, dispatched_at=utcnow())
     session.add(pack)

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
 
 from cortexrnn.api.deps import ExperimentId, SessionDep, UserDep, require_owner
@@ -154,9 +155,29 @@ def cancel(experiment_id: ExperimentId, session: SessionDep, user: UserDep) -> E
             run.error = f"cancelled by {user.name}"
         elif state is RunState.RUNNING:
             run.cancel_requested = True
+    _release_from_shared_packs(session, experiment, user.name)
     refresh_experiment_status(session, experiment)
     session.commit()
     return _out(session, experiment)
+
+
+def _release_from_shared_packs(session: Session, experiment: Experiment, by: str) -> None:
+    """A running pack stops at its next step only when all of its runs are cancelled. Where it
+    also trains other experiments' runs, this experiment's runs leave it now: cancelled at
+    once, detached from the pack (which trains on without writing their results), so that a
+    retry trains them afresh in a new pack."""
+    running = list(session.scalars(select(Run).where(
+        Run.experiment_id == experiment.id, Run.state == RunState.RUNNING.value, Run.pack_id.is_not(None))))
+    for pack_id in {r.pack_id for r in running}:
+        others = session.scalar(select(func.count()).where(
+            Run.pack_id == pack_id, Run.experiment_id != experiment.id, Run.cancel_requested.is_(False),
+            Run.state.in_([RunState.QUEUED.value, RunState.RUNNING.value])))
+        if not others:
+            continue
+        for run in (r for r in running if r.pack_id == pack_id):
+            run.transition(RunState.CANCELLED)
+            run.error = f"cancelled by {by}; its pack trains on for other experiments, so a retry starts afresh"
+            run.pack_id, run.checkpoint_path, run.cancel_requested = None, None, False
 
 
 @router.post("/{experiment_id}/retry", response_model=ExperimentOut, responses=ERRORS)

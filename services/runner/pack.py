@@ -14,6 +14,7 @@ from cortexrnn.services.connectome import derived
 from cortexrnn.services.connectome.selection import select
 from cortexrnn.services.connectome.types import Connectome
 from cortexrnn.services.priors.builder import Cache, build_network_priors
+from cortexrnn.services.priors.conditions import Fidelity
 from cortexrnn.services.tasks.registry import get_task
 from cortexrnn.shared.spec import MAX_NEURONS, ExperimentSpec, RunSpec
 
@@ -96,7 +97,10 @@ def _finite_or_none(v: Any) -> Any:
 def measure_run(
     spec: ExperimentSpec, run: RunSpec, run_hash: str, net: Any, prior: Any, inputs: ExperimentInputs,
     *, n_nulls: int, epoch_metrics: bool, wall_share: float, key: dict[str, Any] | None = None,
+    fidelity: Fidelity | None = None,
 ) -> RunOutcome:
+    """`fidelity` is the run's own (its experiment's) where a pack mixes experiments."""
+    fidelity = fidelity or spec.fidelity
     key = key or {"condition": run.condition_name, "seed": run.seed, "task": run.task_name}
     final_w = net.final_weights.get("W", net.snapshots[-1])
     values, reasons = topology_metrics(final_w, inputs, run.seed, n_nulls)
@@ -108,13 +112,13 @@ def measure_run(
     last = net.epochs[-1] if net.epochs else {}
     train_acc = last.get("train_acc")
     test_acc = net.final_test_acc if net.final_test_acc is not None else last.get("test_acc")
-    reported = train_acc if spec.fidelity.report_train_accuracy else test_acc
+    reported = train_acc if fidelity.report_train_accuracy else test_acc
     row: dict[str, Any] = {
         **key, "run_hash": run_hash, "status": net.status, "diverged_step": net.diverged_step,
         "steps_to_criterion": net.steps_to_criterion, "steps_trained": net.steps_trained,
         "train_loss": last.get("train_loss"), "train_acc": train_acc, "test_loss": last.get("test_loss"),
         "test_acc": test_acc, "accuracy": reported,
-        "accuracy_source": "train (last epoch, noise on)" if spec.fidelity.report_train_accuracy else "held-out test",
+        "accuracy_source": "train (last epoch, noise on)" if fidelity.report_train_accuracy else "held-out test",
         "lam_effective": prior.lam, "wall_s": round(wall_share, 3),
     }
     row.update({m: _finite_or_none(v) for m, v in values.items()})
@@ -142,11 +146,15 @@ def train_pack(
     epoch_metrics: bool = False,
     keys: list[dict[str, Any]] | None = None,
     on_measured: Any = None,
+    fidelities: list[Fidelity] | None = None,
 ) -> tuple[Any, list[RunOutcome]]:
     """Build the priors of `runs` (one task, one pack key), train them as one population and
     measure every network. Returns the trainer's PackResult (None if no prior could be built)
     and one RunOutcome per run, in order. A run whose prior cannot be built (e.g. a C* target
-    with no synapses among the selected neurons) fails alone; the others still train."""
+    with no synapses among the selected neurons) fails alone; the others still train.
+
+    `fidelities` gives each run its own fidelity (a pack may hold runs of several experiments:
+    fidelity acts only on priors and on what is reported); by default all take spec's."""
     from cortexrnn.services.connectome.errors import DatasetError
     from cortexrnn.services.training.trainer import train_population
 
@@ -155,17 +163,27 @@ def train_pack(
         raise ValueError(f"a pack trains one task, got {sorted(tasks)}")
     task_entry = runs[0].task
     task = get_task(task_entry.name, **task_entry.params)
-    wanted = [(r.condition, r.seed) for r in runs]
+    fidelities = fidelities or [spec.fidelity] * len(runs)
+    if len(fidelities) != len(runs):
+        raise ValueError(f"got {len(fidelities)} fidelities for {len(runs)} runs")
     errors: dict[int, str] = {}
-    try:
-        priors = build_network_priors(inputs.connectome, inputs.indices, wanted, spec.fidelity, cache)
-    except (ValueError, DatasetError):
-        priors = []
-        for j, w in enumerate(wanted):  # one at a time, to tell which runs cannot be built
-            try:
-                priors += build_network_priors(inputs.connectome, inputs.indices, [w], spec.fidelity, cache)
-            except (ValueError, DatasetError) as exc:
-                errors[j] = f"cannot build the prior of condition {runs[j].condition_name!r}: {exc}"
+    built: dict[int, Any] = {}
+    by_fidelity: dict[str, list[int]] = {}
+    for j, fid in enumerate(fidelities):
+        by_fidelity.setdefault(fid.model_dump_json(), []).append(j)
+    for group in by_fidelity.values():
+        fid = fidelities[group[0]]
+        wanted = [(runs[j].condition, runs[j].seed) for j in group]
+        try:
+            built.update(zip(group, build_network_priors(inputs.connectome, inputs.indices, wanted, fid, cache),
+                             strict=True))
+        except (ValueError, DatasetError):
+            for j, w in zip(group, wanted, strict=True):  # one at a time, to tell which runs cannot be built
+                try:
+                    built[j] = build_network_priors(inputs.connectome, inputs.indices, [w], fid, cache)[0]
+                except (ValueError, DatasetError) as exc:
+                    errors[j] = f"cannot build the prior of condition {runs[j].condition_name!r}: {exc}"
+    priors = [built[j] for j in sorted(built)]
     members = [j for j in range(len(runs)) if j not in errors]
     result = None
     if members:
@@ -182,5 +200,6 @@ def train_pack(
             on_measured(j)
         net, prior = trained[j]
         outcomes.append(measure_run(spec, run, run_hashes[j], net, prior, inputs, n_nulls=n_nulls,
-                                    epoch_metrics=epoch_metrics, wall_share=result.wall_s / len(members), key=key))
+                                    epoch_metrics=epoch_metrics, wall_share=result.wall_s / len(members), key=key,
+                                    fidelity=fidelities[j]))
     return result, outcomes

@@ -129,6 +129,37 @@ def test_cancel_flags_running_runs_for_the_worker(api, tiny_dataset) -> None:  #
     assert_error(api.delete(f"/v1/experiments/{eid}"), 409, "cancel it first")
 
 
+def test_cancel_releases_runs_from_a_pack_shared_with_another_experiment(api, tiny_dataset) -> None:  # noqa: ANN001
+    """Two experiments' runs train in one pack: cancelling one of them must not stop the other's
+    training, and must not wait for it either."""
+    from cortexrnn.shared.models import Pack
+
+    mine, theirs = _submit(api)["id"], _submit(api, user="bob", seeds=3)["id"]
+    with session_scope() as s:
+        pack = Pack(pack_key="k", queue="cpu", state=RunState.RUNNING.value, worker="w1")
+        s.add(pack)
+        s.flush()
+        shared = [s.scalars(select(Run).where(Run.experiment_id == eid)).first() for eid in (mine, theirs)]
+        for run in shared:
+            run.pack_id = pack.id
+            run.transition(RunState.QUEUED)
+            run.transition(RunState.RUNNING)
+        my_run, their_run, pack_id = shared[0].id, shared[1].id, pack.id
+    body = api.post(f"/v1/experiments/{mine}/cancel").json()
+    assert body["status"] == "cancelled" and body["counts"] == {"cancelled": 4}
+    with session_scope() as s:
+        run = s.get(Run, my_run)
+        assert run.pack_id is None and "trains on for other experiments" in run.error
+        other = s.get(Run, their_run)
+        assert other.state == "running" and other.pack_id == pack_id and not other.cancel_requested
+    # A retry puts it in a new pack, not back into the one still training.
+    assert api.post(f"/v1/experiments/{mine}/retry").json()["counts"] == {"pending": 4}
+    with session_scope() as s:
+        assert s.get(Run, my_run).pack_id is None
+    # Bob's runs alone in their pack now: cancelling flags them for the worker as before.
+    assert api.post(f"/v1/experiments/{theirs}/cancel", user="bob").json()["counts"] == {"cancelled": 5, "running": 1}
+
+
 def test_events_stream_progress_until_done(api, tiny_dataset) -> None:  # noqa: ANN001
     eid = _submit(api)["id"]
     api.post(f"/v1/experiments/{eid}/cancel")

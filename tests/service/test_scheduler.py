@@ -25,14 +25,15 @@ def session_factory(request, tmp_path):  # noqa: ANN001
     return get_sessionmaker(url)
 
 
-def _submit(session, user: User, n_runs: int, *, when=None, priority: int = 0) -> Experiment:  # noqa: ANN001
+def _submit(session, user: User, n_runs: int, *, when=None, priority: int = 0,  # noqa: ANN001
+            pack_key: str = "k") -> Experiment:
     created = when or utcnow()
     exp = Experiment(owner_id=user.id, spec={}, spec_hash="h", priority=priority, created_at=created)
     session.add(exp)
     session.flush()
     for i in range(n_runs):
         session.add(Run(experiment_id=exp.id, owner_id=user.id, condition="c", seed=i, task="go_no_go",
-                        run_hash=f"{exp.id}-{i}", pack_key="k", priority=priority, created_at=created))
+                        run_hash=f"{exp.id}-{i}", pack_key=pack_key, priority=priority, created_at=created))
     session.commit()
     return exp
 
@@ -52,8 +53,9 @@ def test_fair_share_lets_a_small_user_in_before_a_big_users_fifth_pack(session_f
         s.add_all([alice, bob])
         s.commit()
         t0 = utcnow()
+        # Different pack keys (e.g. tasks), so that bob's runs cannot ride in alice's packs.
         _submit(s, alice, 40, when=t0)
-        _submit(s, bob, 2, when=t0 + timedelta(seconds=1))
+        _submit(s, bob, 2, when=t0 + timedelta(seconds=1), pack_key="bobs")
         order: list[str] = []
         sent: list[int] = []
         for _ in range(7):
@@ -85,6 +87,24 @@ def test_only_free_slots_are_filled_and_packs_group_runs(session_factory) -> Non
         assert schedule_once(s, sent.append, slots=2, **SETTINGS).dispatched == []
         states = {r.state for r in s.scalars(select(Run))}
         assert states == {"queued", "pending"}
+
+
+def test_a_pack_fills_up_with_other_experiments_runs_of_the_same_pack_key(session_factory) -> None:  # noqa: ANN001
+    with session_factory() as s:
+        alice, bob = User(name="alice"), User(name="bob")
+        s.add_all([alice, bob])
+        s.commit()
+        t0 = utcnow()
+        small = _submit(s, alice, 5, when=t0)
+        other = _submit(s, bob, 5, when=t0 + timedelta(seconds=1))
+        apart = _submit(s, bob, 5, when=t0 + timedelta(seconds=2), pack_key="another-task")
+        sent: list[int] = []
+        schedule_once(s, lambda pid, q: sent.append(pid), slots=3, **SETTINGS)
+        members = [list(s.scalars(select(Run).where(Run.pack_id == p).order_by(Run.id))) for p in sent]
+        # Its own experiment's runs first, then the other experiment's, up to the pack size.
+        assert [[r.experiment_id for r in m] for m in members] == [
+            [small.id] * 5 + [other.id] * 3, [other.id] * 2, [apart.id] * 5]
+        assert all(len({r.pack_key for r in m}) == 1 for m in members)
 
 
 def test_a_claimed_pack_cannot_be_claimed_twice(session_factory) -> None:  # noqa: ANN001
