@@ -296,7 +296,7 @@ def compare_experiments(first: pd.DataFrame, second: pd.DataFrame, tasks: list[s
                                                   "difference", "U", "p"]), by="metric")
 
 
-def pooled_lines(table: pd.DataFrame, strata: str) -> list[str]:
+def pooled_table(table: pd.DataFrame, strata: str) -> pd.DataFrame:
     """Per metric (and task, when strata are the variants): one van Elteren test of the
     second experiment against the first, stratified by `strata` ('task' or 'condition');
     Holm over the table."""
@@ -306,7 +306,11 @@ def pooled_lines(table: pd.DataFrame, strata: str) -> list[str]:
         z, p = van_elteren([(r.second, r.first) for r in g.itertuples()])
         key = key if isinstance(key, tuple) else (key,)
         rows.append(dict(zip(keys, key), strata=len(g), diff=float(np.mean(g["difference"])), z=z, p=p))
-    pooled = _with_holm(pd.DataFrame(rows, columns=[*keys, "strata", "diff", "z", "p"]))
+    return _with_holm(pd.DataFrame(rows, columns=[*keys, "strata", "diff", "z", "p"]))
+
+
+def pooled_lines(pooled: pd.DataFrame, strata: str) -> list[str]:
+    """A `pooled_table` as markdown."""
     head = "| measure | " + ("task | " if strata != "task" else "") + f"{'tasks' if strata == 'task' else 'variants'} | " \
         "mean difference | z | p | p (Holm) |"
     lines = [head, "|" + " --- |" * (6 if strata == "task" else 7)]
@@ -413,6 +417,77 @@ def positive_lines(table: pd.DataFrame) -> list[str]:
 
 
 # -- the document ----------------------------------------------------------------------------
+@dataclass
+class DeviationResult:
+    """One switch alone against the corrected grid of its dataset."""
+
+    switch: str
+    label: str  # the deviation experiment
+    base: str  # the corrected grid it is compared with
+    dataset: str | None
+    table: pd.DataFrame  # compare_experiments(base, label) over DEVIATION_METRICS
+    pooled: pd.DataFrame  # pooled_table(table, "task")
+
+
+def _corrected_bases(roles: dict[str, list[str]], meta: dict[str, dict[str, Any]]) -> list[str]:
+    bases = [g for g in roles["grid"] if _fidelity(g, meta) == "corrected"]
+    return sorted(bases, key=lambda g: g != "corrected")  # the main `corrected` first, else in order
+
+
+def deviation_results(experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]],
+                      roles: dict[str, list[str]]) -> list[DeviationResult]:
+    results = []
+    for base in _corrected_bases(roles, meta):
+        dataset = _dataset(base, meta)
+        for label in roles["deviation"]:
+            if _dataset(label, meta) != dataset:
+                continue
+            dev, corrected = experiments[label], experiments[base]
+            table = compare_experiments(corrected, dev, _tasks(dev, corrected), [(c, c) for c in conditions_in(dev)],
+                                        DEVIATION_METRICS)
+            results.append(DeviationResult(deviation_switch(meta.get(label, {})) or "", label, base, dataset, table,
+                                           pooled_table(table, "task")))
+    return results
+
+
+def deviations_overview_lines(results: list[DeviationResult]) -> list[str]:
+    """One row per switch, one column per dataset: the pooled change in held-out accuracy and
+    modularity when only that switch is set as in the released code."""
+    if not results:
+        return []
+    datasets = list(dict.fromkeys(r.dataset or r.base for r in results))
+    cell = {(r.switch, r.dataset or r.base): r for r in results}
+    out = ["## The deviations at a glance", "",
+           "Each switch of SCIENCE.md §5 changed alone from the corrected default (turned on as in the released code; "
+           "§5.5 turned off, since the corrected default keeps the released code's diagonal), against the corrected "
+           "grid on the same dataset, variants and seeds (the variants it acts on are in the sections below): mean "
+           "change (switch minus corrected) pooled over the tasks, van Elteren p Holm-corrected over the measures. "
+           f"Bold: p < {ALPHA}. §5.4 changes only what is reported; see its section.", "",
+           "| deviation | " + " | ".join(datasets) + " |", "|" + " --- |" * (len(datasets) + 1)]
+    for switch in FIDELITY_SWITCHES:
+        if not any((switch, d) in cell for d in datasets):
+            continue
+        cells = []
+        for d in datasets:
+            r = cell.get((switch, d))
+            if r is None:
+                cells.append("–")
+                continue
+            parts = []
+            for metric in ("test_acc", "modularity_cnm"):
+                row = r.pooled[r.pooled["metric"] == metric]
+                if row.empty:
+                    continue
+                diff, p = float(row["diff"].iloc[0]), float(row["p_holm"].iloc[0])
+                text = f"{MEASURE_LABEL[metric]} {diff:+.3f} (p = {_p(p)})"
+                parts.append(f"**{text}**" if p < ALPHA else text)
+            cells.append("; ".join(parts) or "–")
+        turned = " (turned off)" if CORRECTED_SWITCHES[switch] else ""
+        name = f"{_section(switch)} {_describe_switch(switch)}{turned}".replace("|", "\\|")
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
 def _section(switch: str) -> str:
     return FIDELITY_SWITCHES[switch].split(" ", 1)[0]
 
@@ -458,8 +533,10 @@ def render(experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]]
     positive = positive_table(experiments["corrected"], experiments["positive"],
                               _tasks(experiments["positive"], experiments["corrected"])) \
         if {"positive", "corrected"} <= set(experiments) else None
+    deviations = deviation_results(experiments, meta, roles)
     out += experiments_lines(experiments, meta)
     out += overview_lines(experiments, roles, claims, positive)
+    out += deviations_overview_lines(deviations)
     for label in roles["grid"]:
         df = experiments[label]
         tasks = sorted(df["task"].unique())
@@ -476,7 +553,7 @@ def render(experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]]
             out += [f"### {label}: omnibus test across the variants", "",
                     "Kruskal–Wallis H per task and measure (do the variants differ at all?).", ""] + omnibus + [""]
         out += [f"### {label}: the paper's claims", ""] + claim_lines(claims[label])
-    out += deviation_section(experiments, meta, roles)
+    out += deviation_section(experiments, meta, roles, deviations)
     if positive is not None:
         out += ["## Positive-only recurrent weights (Table 3)", "",
                 f"{POSITIVE_CLAIM}: **{positive_verdict(positive)}**.", "",
@@ -540,7 +617,7 @@ def _dataset(label: str, meta: dict[str, dict[str, Any]]) -> str | None:
 
 
 def deviation_section(experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]],
-                      roles: dict[str, list[str]]) -> list[str]:
+                      roles: dict[str, list[str]], deviations: list[DeviationResult]) -> list[str]:
     """Per corrected grid (the main `corrected` first): the joint effect against the paper
     grid on the same dataset, then each switch alone from the deviation experiments on that
     dataset (and §5.4 from the paper grid's own runs)."""
@@ -548,14 +625,12 @@ def deviation_section(experiments: dict[str, pd.DataFrame], meta: dict[str, dict
         found = [x for x in candidates if _fidelity(x, meta) == fidelity and _dataset(x, meta) == dataset]
         return fidelity if fidelity in found else (found[0] if found else None)
 
-    bases = [g for g in roles["grid"] if _fidelity(g, meta) == "corrected"]
-    bases.sort(key=lambda g: g != "corrected")
     out: list[str] = []
-    for base in bases:
+    for base in _corrected_bases(roles, meta):
         dataset = _dataset(base, meta)
         paper_label = "paper" if base == "corrected" and "paper" in experiments else \
             on_dataset([g for g in roles["grid"] if g not in ("paper", "corrected")], "paper", dataset)
-        devs = {deviation_switch(meta.get(d, {})): d for d in roles["deviation"] if _dataset(d, meta) == dataset}
+        devs = {d.switch: d for d in deviations if d.base == base}
         if paper_label is None and not devs:
             continue
         corrected = experiments[base]
@@ -571,7 +646,7 @@ def deviation_section(experiments: dict[str, pd.DataFrame], meta: dict[str, dict
                     "diagonal, is kept by the corrected default too), so this is their joint effect on held-out "
                     "accuracy. Per task, one van Elteren test stratified by variant (corrected against paper), Holm "
                     "over the tasks:", ""]
-            out += pooled_lines(joint, "condition") + [""]
+            out += pooled_lines(pooled_table(joint, "condition"), "condition") + [""]
             out += [f"Per variant (two-sided Mann–Whitney U, Holm over the table): {changed_summary(joint)}.", ""]
             out += comparison_lines(joint, ("paper fidelity", "corrected"), "over the table") + [""]
         for switch in FIDELITY_SWITCHES:
@@ -583,20 +658,18 @@ def deviation_section(experiments: dict[str, pd.DataFrame], meta: dict[str, dict
                             "same runs:", ""]
                     out += reported_accuracy_lines(experiments[paper_label], _tasks(experiments[paper_label])) + [""]
                 continue
-            label = devs.get(switch)
-            if label is None:
+            result = devs.get(switch)
+            if result is None:
                 out += [title, "", "No experiment with this switch alone was included on this dataset; its share of "
                         "the joint effect is not separated here.", ""]
                 continue
-            dev = experiments[label]
-            table = compare_experiments(corrected, dev, _tasks(dev, corrected), [(c, c) for c in conditions_in(dev)],
-                                        DEVIATION_METRICS)
+            label, table, dev = result.label, result.table, experiments[result.label]
             on = "off" if CORRECTED_SWITCHES[switch] else "on"
             out += [title, "", f"Experiment `{label}`: the corrected default with only this switch {on}, on "
                     f"{', '.join(conditions_in(dev))}, against the same variants and seeds of `{base}`: "
                     f"{changed_summary(table)}. Per measure, pooled over the tasks (van Elteren, stratified by task; "
                     "Holm over the measures):", ""]
-            out += pooled_lines(table, "task") + [""]
+            out += pooled_lines(result.pooled, "task") + [""]
             out += ["Per task (two-sided Mann–Whitney U, Holm over the tasks within each measure):", ""]
             out += comparison_lines(table, ("corrected", f"switch {on}"), "within measure") + [""]
     return out

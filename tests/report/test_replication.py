@@ -140,6 +140,23 @@ def test_deviation_and_positive_experiments_are_compared_with_corrected() -> Non
     assert "Experiment `l1`" in section and "2 up, 0 down" in section and "seeds of `corrected`" in section
     assert "## l1: measures" not in text and "## Positive-only recurrent weights (Table 3)" in text
     assert "No experiment with this switch alone" in text.split("### §5.1")[1].split("###")[0]
+    # The glance table: the switch's pooled accuracy change (switch minus corrected) and its
+    # van Elteren p over the tasks, Holm over the measures; the row's pipes escaped.
+    from cortexrnn.services.stats.inference import holm, van_elteren
+
+    glance = text.split("## The deviations at a glance")[1].split("\n## ")[0]
+    (row,) = [line for line in glance.splitlines() if line.startswith("| §5.2")]
+    assert "sum \\|W\\|" in row and row.count(" | ") == 1
+    tasks = ["go_no_go", "perceptual_decision_making"]
+
+    def strata(metric: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        pick = lambda df, t: df[(df.task == t) & (df.condition == "W") & (df.metric == metric)]["value"].to_numpy()  # noqa: E731
+        return [(pick(dev, t), pick(corrected, t)) for t in tasks]
+
+    ps = [van_elteren(strata(m))[1] for m in ("test_acc", "entropy_kde", "modularity_cnm", "small_world_sigma")
+          if len(strata(m)[0][0])]
+    p_acc = holm(ps)[0]
+    assert f"**held-out acc. +0.200 (p = {p_acc:.2g})**" in row
 
 
 def test_figure_is_a_png_of_every_variant() -> None:
