@@ -167,18 +167,24 @@ def pooled_claim_test(df: pd.DataFrame, claim: Claim, tasks: list[str]) -> tuple
     return van_elteren(strata, "greater" if claim.kind == "greater" else "two-sided")
 
 
-def verdict(claim: Claim, table: pd.DataFrame) -> str:
-    """'holds' / 'partly holds' / 'does not hold' / 'not shown' / 'not tested', over all
-    tasks and comparisons of a claim."""
+def verdict(claim: Claim, table: pd.DataFrame, pooled_p: float | None = None) -> str:
+    """'holds' / 'partly holds' / 'holds when pooled' / 'does not hold' / 'not shown' /
+    'not tested', over all tasks and comparisons of a claim. `pooled_p` (the claim's van
+    Elteren test) decides where no comparison is significant alone: at 5 seeds a single
+    comparison needs near-complete separation, the pooled test does not."""
     tested = table.dropna(subset=["p_holm"]) if len(table) else table
     if tested.empty:
         return "not tested (no data)"
     total = len(tested)
+    pooled = pooled_p is not None and math.isfinite(pooled_p) and pooled_p < ALPHA
     if claim.kind == "equal":
         differ = int((tested["p_diff_holm"] < ALPHA).sum())
         equivalent = int((tested["p_holm"] < ALPHA).sum())
         if differ:
             return f"does not hold ({differ} of {total} comparisons differ, Holm-corrected p < {ALPHA})"
+        if pooled:
+            return (f"does not hold when pooled (0 of {total} comparisons differ alone; the pooled van Elteren "
+                    f"test finds a difference, p < {ALPHA})")
         if equivalent == total:
             return f"holds (all {total} comparisons equivalent within ±{MARGIN}, TOST Holm p < {ALPHA})"
         return (f"not shown (no comparison differs, but only {equivalent} of {total} are shown "
@@ -186,6 +192,8 @@ def verdict(claim: Claim, table: pd.DataFrame) -> str:
     significant = int((tested["p_holm"] < ALPHA).sum())
     if significant == total:
         return f"holds ({total} of {total} comparisons, Holm-corrected p < {ALPHA})"
+    if significant == 0 and pooled:
+        return f"holds when pooled (0 of {total} comparisons significant alone; pooled van Elteren p < {ALPHA})"
     if significant == 0:
         return f"does not hold (0 of {total} comparisons significant)"
     return f"partly holds ({significant} of {total} comparisons significant)"
@@ -202,7 +210,9 @@ def short_verdict(text: str) -> str:
     if not m:
         return head
     word = ""
-    if head == "does not hold" and "differ" in rest:
+    if head.endswith("when pooled"):
+        word = " differ alone" if "differ" in rest else " alone"
+    elif head == "does not hold" and "differ" in rest:
         word = " differ"
     elif head == "not shown":
         word = " non-inferior" if "non-inferior" in rest else " equivalent"
@@ -218,7 +228,7 @@ class ClaimResult:
 
     @property
     def verdict(self) -> str:
-        return verdict(self.claim, self.table)
+        return verdict(self.claim, self.table, self.p)
 
 
 def claim_results(df: pd.DataFrame) -> list[ClaimResult]:
@@ -597,7 +607,9 @@ def overview_lines(experiments: dict[str, pd.DataFrame], roles: dict[str, list[s
     out = ["## The claims at a glance", "",
            "Each cell: the verdict over all tasks and matched pairs of that claim (comparisons significant of those "
            f"tested, Holm-corrected p < {ALPHA}) and the pooled van Elteren p over the same comparisons; the seeds per "
-           f"variant are in the table above.{power} Details per experiment below.", "",
+           f"variant are in the table above.{power} \"Holds when pooled\": no comparison is significant alone but the "
+           "pooled test is (the claim holds on average over tasks and pairs, not in any one of them). Details per "
+           "experiment below.", "",
            "| claim | " + " | ".join(grids) + " |", "|" + " --- |" * (len(grids) + 1)]
     for i, claim in enumerate(CLAIMS):
         cells = [f"{short_verdict(claims[label][i].verdict)}; pooled p = {_p(claims[label][i].p)}" for label in grids]

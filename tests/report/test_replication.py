@@ -175,3 +175,27 @@ def test_overview_cells_keep_the_counts_of_each_verdict() -> None:
     assert short_verdict("not shown (none significantly worse, 1 of 4 shown non-inferior within 0.05)") == \
         "not shown (1/4 non-inferior)"
     assert short_verdict("not tested (no data)") == "not tested"
+
+
+def test_a_small_consistent_effect_holds_only_when_pooled() -> None:
+    """At 5 seeds no single comparison of a 0.01 effect survives Holm, but the pooled van
+    Elteren test over the tasks and pairs does: the verdict says so instead of 'does not hold'."""
+    from cortexrnn.services.report.replication import pooled_claim_test, short_verdict
+    from cortexrnn.services.stats.inference import van_elteren
+
+    claim = next(c for c in CLAIMS if c.key == "w_star_beats_w")
+    tasks = ["go_no_go", "perceptual_decision_making"]
+    small = _fake({k: 0.01 for k in ("W*D*C", "W*D*C*", "W*DC*")}, seeds=5)
+    table = claim_table(small, claim, tasks)
+    z, p = pooled_claim_test(small, claim, tasks)
+    strata = [(small[(small.task == t) & (small.condition == c.a) & (small.metric == "test_acc")]["value"].to_numpy(),
+               small[(small.task == t) & (small.condition == c.b) & (small.metric == "test_acc")]["value"].to_numpy())
+              for t in tasks for c in claim.comparisons]
+    assert (z, p) == van_elteren(strata, "greater")
+    assert (table["p_holm"] >= 0.05).all() and p < 0.05
+    text = verdict(claim, table, p)
+    assert text.startswith("holds when pooled") and short_verdict(text) == "holds when pooled (0/4 alone)"
+    assert verdict(claim, table).startswith("does not hold")  # without the pooled test
+    none = _fake({}, seeds=5)
+    assert verdict(claim, claim_table(none, claim, tasks), pooled_claim_test(none, claim, tasks)[1]).startswith(
+        "does not hold")
