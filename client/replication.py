@@ -77,7 +77,8 @@ def render_from(data_dir: Path, figures_dir: Path | None = None) -> str:
     (held-out accuracy per variant and seed), linked relative to the document's folder,
     which is taken to be `figures_dir`'s parent."""
     from cortexrnn.services.report.figures import variant_points
-    from cortexrnn.services.report.replication import ACCURACY, PAPER_ORDER, classify, render
+    from cortexrnn.services.report.replication import render
+    from cortexrnn.services.report.replication_stats import ACCURACY, PAPER_ORDER, classify
 
     experiments, meta = load(data_dir)
     if not experiments:

@@ -1,6 +1,6 @@
 """docs/replication.md from tidy results: per task and variant, the paper's measures with
 95 % CIs; omnibus tests; the paper's claims as explicit tests; what each of the released
-code's deviations changes.
+code's deviations changes. The tests themselves are in `replication_stats.py`.
 
 Input tables are tidy [condition, task, seed, metric, value] (one row per run x metric), one
 per experiment, labelled. Labels `paper` and `corrected` are the two fidelity modes on the
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,60 +23,18 @@ import pandas as pd
 from scipy import stats as sst
 
 from ..priors.conditions import CORRECTED_SWITCHES, FIDELITY_SWITCHES
-from ..stats.inference import holm, kruskal_wallis, van_elteren
+from ..stats.inference import kruskal_wallis
 from ..stats.summary import check_tidy, t_interval
-
-ACCURACY = "test_acc"
-TRAIN_ACCURACY = "train_acc"
-MEASURES = [("test_acc", "held-out acc."), ("train_acc", "training acc."), ("entropy_kde", "entropy (bits)"),
-            ("modularity_cnm", "modularity Q"), ("small_world_sigma", "small-world σ"),
-            ("assortativity", "assortativity")]
-MEASURE_LABEL = dict(MEASURES)
-DEVIATION_METRICS = ["test_acc", "entropy_kde", "modularity_cnm", "small_world_sigma"]
-PAPER_ORDER = ["W*D*C", "WD*C", "WDC", "WD*", "WD", "W", "W*D*C*", "WD*C*", "W*DC*", "W!D*C", "W!D*C*"]
-BIO = [c for c in PAPER_ORDER if c.startswith(("W*", "W!"))]
-POSITIVE_SUFFIX = "+"  # the paper-2026-positive preset's names: W*D*C+ is W*D*C with non-negative weights
-ALPHA = 0.05
-MARGIN = 0.05  # accuracy margin of the equivalence and non-inferiority tests (5 points)
-
-
-@dataclass(frozen=True)
-class Comparison:
-    a: str  # condition expected larger (or the first of an equivalence pair)
-    b: str
-    metric: str = ACCURACY
-
-
-@dataclass(frozen=True)
-class Claim:
-    key: str
-    text: str
-    comparisons: tuple[Comparison, ...]
-    kind: str = "greater"  # "greater": a > b one-sided; "equal": equivalent within MARGIN (TOST)
-
-
-CLAIMS = (
-    Claim("w_star_beats_w", "Functional init (W*) beats the baseline init (W)",
-          (Comparison("W*D*C", "WD*C"), Comparison("W*D*C*", "WD*C*"))),
-    Claim("w_perm_beats_w", "Permuted functional init (W!) beats the baseline init (W)",
-          (Comparison("W!D*C", "WD*C"), Comparison("W!D*C*", "WD*C*"))),
-    Claim("w_star_equals_w_perm", "W* and W! do not differ", (Comparison("W*D*C", "W!D*C"),
-                                                            Comparison("W*D*C*", "W!D*C*")), kind="equal"),
-    Claim("real_space_beats_grid", "Real space (D*) beats grid space (D)",
-          (Comparison("WD*C", "WDC"), Comparison("WD*", "WD"))),
-    Claim("direct_c_modular", "Direct communicability (C) makes networks more modular",
-          (Comparison("WD*C", "WD*", "modularity_cnm"), Comparison("WDC", "WD", "modularity_cnm"))),
-    Claim("direct_c_small_world", "Direct communicability (C) makes networks more small-world",
-          (Comparison("WD*C", "WD*", "small_world_sigma"), Comparison("WDC", "WD", "small_world_sigma"))),
+from .replication_stats import (
+    ACCURACY, TRAIN_ACCURACY, MEASURES, MEASURE_LABEL, ALPHA, MARGIN,
+    CLAIMS, POSITIVE_CLAIM, values_of, with_holm, conditions_in, seeds_per_variant,
+    ClaimResult, claim_results, compare_experiments, pooled_table, positive_table,
+    positive_verdict, DeviationResult, deviation_results, corrected_bases, fidelity_of, dataset_of,
+    common_tasks, classify,
 )
-POSITIVE_CLAIM = "Positive-only weights keep bio-initialised networks working"
 
 
 # -- small helpers ---------------------------------------------------------------------------
-def _values(df: pd.DataFrame, task: str, condition: str, metric: str) -> np.ndarray:
-    sel = df[(df["task"] == task) & (df["condition"] == condition) & (df["metric"] == metric)]["value"]
-    v = sel.to_numpy(dtype=float)
-    return v[np.isfinite(v)]
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -99,104 +56,7 @@ def mean_ci(v: np.ndarray) -> str:
     return f"{_fmt(float(v.mean()))} [{_fmt(lo)}, {_fmt(hi)}]"
 
 
-def _mwu(a: np.ndarray, b: np.ndarray, alternative: str) -> tuple[float, float]:
-    """(U, p) of scipy's Mann–Whitney U for a against b; p = 1 where all values are equal,
-    NaN where a side is empty."""
-    if not len(a) or not len(b):
-        return float("nan"), float("nan")
-    if np.ptp(np.concatenate([a, b])) == 0:
-        return len(a) * len(b) / 2.0, 1.0
-    res = sst.mannwhitneyu(a, b, alternative=alternative)
-    return float(res.statistic), float(res.pvalue)
-
-
-def _with_holm(table: pd.DataFrame, columns: tuple[str, ...] = ("p",), by: str | None = None) -> pd.DataFrame:
-    """Holm-adjusted copies (`<col>_holm`) of p-value columns over the table's finite rows,
-    separately within each value of column `by` when given."""
-    groups = [table.index] if by is None or table.empty else [g.index for _, g in table.groupby(by, sort=False)]
-    for col in columns:
-        out = pd.Series(np.nan, index=table.index)
-        for idx in groups:
-            p = table.loc[idx, col].to_numpy(float)
-            ok = np.isfinite(p)
-            out.loc[idx[ok]] = holm(p[ok])
-        table[f"{col}_holm"] = out.to_numpy()
-    return table
-
-
-def conditions_in(df: pd.DataFrame) -> list[str]:
-    present = set(df["condition"])
-    return [c for c in PAPER_ORDER if c in present] + sorted(present - set(PAPER_ORDER))
-
-
-def seeds_per_variant(df: pd.DataFrame) -> int:
-    counts = df[df["metric"] == ACCURACY].groupby(["task", "condition"])["seed"].nunique()
-    return int(counts.min()) if len(counts) else 0
-
-
 # -- the paper's claims ----------------------------------------------------------------------
-def claim_table(df: pd.DataFrame, claim: Claim, tasks: list[str]) -> pd.DataFrame:
-    """One row per task x comparison: n, means, U and p of the claim's test, Holm p (within
-    the claim). Equivalence claims also carry the two-sided difference test (p_diff) and the
-    TOST p (larger of the two one-sided tests against -MARGIN and +MARGIN)."""
-    rows = []
-    for task in tasks:
-        for c in claim.comparisons:
-            a, b = _values(df, task, c.a, c.metric), _values(df, task, c.b, c.metric)
-            row: dict[str, Any] = dict(task=task, a=c.a, b=c.b, metric=c.metric, n_a=len(a), n_b=len(b),
-                                       mean_a=float(a.mean()) if len(a) else float("nan"),
-                                       mean_b=float(b.mean()) if len(b) else float("nan"))
-            if claim.kind == "greater":
-                row["U"], row["p"] = _mwu(a, b, "greater")
-            else:
-                row["U"], row["p_diff"] = _mwu(a, b, "two-sided")
-                _, p_low = _mwu(a + MARGIN, b, "greater")   # a - b > -MARGIN
-                _, p_high = _mwu(a - MARGIN, b, "less")     # a - b < +MARGIN
-                row["p"] = max(p_low, p_high)
-            rows.append(row)
-    out = pd.DataFrame(rows)
-    if out.empty:
-        return out
-    return _with_holm(out, ("p", "p_diff") if claim.kind == "equal" else ("p",))
-
-
-def pooled_claim_test(df: pd.DataFrame, claim: Claim, tasks: list[str]) -> tuple[float, float]:
-    """(z, p) of one van Elteren test over every task x comparison of the claim as strata:
-    one-sided (a > b) for 'greater' claims, two-sided (any difference) for 'equal' ones."""
-    strata = [(_values(df, t, c.a, c.metric), _values(df, t, c.b, c.metric)) for t in tasks for c in claim.comparisons]
-    return van_elteren(strata, "greater" if claim.kind == "greater" else "two-sided")
-
-
-def verdict(claim: Claim, table: pd.DataFrame, pooled_p: float | None = None) -> str:
-    """'holds' / 'partly holds' / 'holds when pooled' / 'does not hold' / 'not shown' /
-    'not tested', over all tasks and comparisons of a claim. `pooled_p` (the claim's van
-    Elteren test) decides where no comparison is significant alone: at 5 seeds a single
-    comparison needs near-complete separation, the pooled test does not."""
-    tested = table.dropna(subset=["p_holm"]) if len(table) else table
-    if tested.empty:
-        return "not tested (no data)"
-    total = len(tested)
-    pooled = pooled_p is not None and math.isfinite(pooled_p) and pooled_p < ALPHA
-    if claim.kind == "equal":
-        differ = int((tested["p_diff_holm"] < ALPHA).sum())
-        equivalent = int((tested["p_holm"] < ALPHA).sum())
-        if differ:
-            return f"does not hold ({differ} of {total} comparisons differ, Holm-corrected p < {ALPHA})"
-        if pooled:
-            return (f"does not hold when pooled (0 of {total} comparisons differ alone; the pooled van Elteren "
-                    f"test finds a difference, p < {ALPHA})")
-        if equivalent == total:
-            return f"holds (all {total} comparisons equivalent within ±{MARGIN}, TOST Holm p < {ALPHA})"
-        return (f"not shown (no comparison differs, but only {equivalent} of {total} are shown "
-                f"equivalent within ±{MARGIN})")
-    significant = int((tested["p_holm"] < ALPHA).sum())
-    if significant == total:
-        return f"holds ({total} of {total} comparisons, Holm-corrected p < {ALPHA})"
-    if significant == 0 and pooled:
-        return f"holds when pooled (0 of {total} comparisons significant alone; pooled van Elteren p < {ALPHA})"
-    if significant == 0:
-        return f"does not hold (0 of {total} comparisons significant)"
-    return f"partly holds ({significant} of {total} comparisons significant)"
 
 
 def short_verdict(text: str) -> str:
@@ -217,24 +77,6 @@ def short_verdict(text: str) -> str:
     elif head == "not shown":
         word = " non-inferior" if "non-inferior" in rest else " equivalent"
     return f"{head} ({m.group(1)}/{m.group(2)}{word})"
-
-
-@dataclass(frozen=True)
-class ClaimResult:
-    claim: Claim
-    table: pd.DataFrame
-    z: float  # pooled van Elteren test over the claim's comparisons
-    p: float
-
-    @property
-    def verdict(self) -> str:
-        return verdict(self.claim, self.table, self.p)
-
-
-def claim_results(df: pd.DataFrame) -> list[ClaimResult]:
-    """Every claim tested on one experiment's table, over all its tasks."""
-    tasks = sorted(df["task"].unique())
-    return [ClaimResult(c, claim_table(df, c, tasks), *pooled_claim_test(df, c, tasks)) for c in CLAIMS]
 
 
 def claim_lines(results: list[ClaimResult]) -> list[str]:
@@ -270,8 +112,8 @@ def variant_table(df: pd.DataFrame, task: str) -> list[str]:
     head = "| variant | n | " + " | ".join(label for _, label in MEASURES) + " |"
     lines = [head, "|" + " --- |" * (len(MEASURES) + 2)]
     for cond in conditions_in(df):
-        n = len(_values(df, task, cond, ACCURACY))
-        cells = [mean_ci(_values(df, task, cond, m)) for m, _ in MEASURES]
+        n = len(values_of(df, task, cond, ACCURACY))
+        cells = [mean_ci(values_of(df, task, cond, m)) for m, _ in MEASURES]
         lines.append(f"| {cond} | {n} | " + " | ".join(cells) + " |")
     return lines
 
@@ -288,35 +130,6 @@ def omnibus_lines(df: pd.DataFrame) -> list[str]:
 
 
 # -- two experiments against each other ------------------------------------------------------
-def compare_experiments(first: pd.DataFrame, second: pd.DataFrame, tasks: list[str],
-                        pairs: list[tuple[str, str]], metrics: list[str]) -> pd.DataFrame:
-    """Per task x (condition in first, condition in second) x metric: means, second minus
-    first, two-sided Mann–Whitney U; Holm within each metric."""
-    rows = []
-    for task in tasks:
-        for cond_a, cond_b in pairs:
-            for metric in metrics:
-                a, b = _values(first, task, cond_a, metric), _values(second, task, cond_b, metric)
-                if not len(a) or not len(b):
-                    continue
-                u, p = _mwu(b, a, "two-sided")
-                rows.append(dict(task=task, condition=cond_a, metric=metric, first=a, second=b,
-                                 difference=float(b.mean() - a.mean()), U=u, p=p))
-    return _with_holm(pd.DataFrame(rows, columns=["task", "condition", "metric", "first", "second",
-                                                  "difference", "U", "p"]), by="metric")
-
-
-def pooled_table(table: pd.DataFrame, strata: str) -> pd.DataFrame:
-    """Per metric (and task, when strata are the variants): one van Elteren test of the
-    second experiment against the first, stratified by `strata` ('task' or 'condition');
-    Holm over the table."""
-    keys = ["metric"] if strata == "task" else ["metric", "task"]
-    rows = []
-    for key, g in table.groupby(keys, sort=False):
-        z, p = van_elteren([(r.second, r.first) for r in g.itertuples()])
-        key = key if isinstance(key, tuple) else (key,)
-        rows.append(dict(zip(keys, key), strata=len(g), diff=float(np.mean(g["difference"])), z=z, p=p))
-    return _with_holm(pd.DataFrame(rows, columns=[*keys, "strata", "diff", "z", "p"]))
 
 
 def pooled_lines(pooled: pd.DataFrame, strata: str) -> list[str]:
@@ -353,15 +166,6 @@ def changed_summary(table: pd.DataFrame, metric: str = ACCURACY) -> str:
             f"({ups} up, {downs} down, Holm-corrected p < {ALPHA})")
 
 
-def deviation_switch(meta: dict[str, Any]) -> str | None:
-    """The one switch in which an experiment's fidelity differs from the corrected default."""
-    switches = meta.get("fidelity_switches")
-    if not isinstance(switches, dict):
-        return None
-    differ = [k for k in FIDELITY_SWITCHES if bool(switches.get(k, CORRECTED_SWITCHES[k])) != CORRECTED_SWITCHES[k]]
-    return differ[0] if len(differ) == 1 else None
-
-
 def reported_accuracy_lines(paper: pd.DataFrame, tasks: list[str]) -> list[str]:
     """§5.4 from the paper-fidelity runs themselves: the reported accuracy (last training
     epoch, noise on) against held-out accuracy of the same run; Wilcoxon signed-rank over all
@@ -376,45 +180,13 @@ def reported_accuracy_lines(paper: pd.DataFrame, tasks: list[str]) -> list[str]:
         p = float(sst.wilcoxon(diff).pvalue) if np.any(diff != 0) else 1.0
         rows.append(dict(task=task, n=len(diff), train=wide[TRAIN_ACCURACY].to_numpy(float),
                          test=wide[ACCURACY].to_numpy(float), diff=diff, p=p))
-    table = _with_holm(pd.DataFrame(rows, columns=["task", "n", "train", "test", "diff", "p"]))
+    table = with_holm(pd.DataFrame(rows, columns=["task", "n", "train", "test", "diff", "p"]))
     lines = ["| task | runs | reported (training, noise on) | held-out | reported − held-out | "
              "p (Wilcoxon signed-rank) | p (Holm) |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in table.itertuples():
         lines.append(f"| {r.task} | {r.n} | {mean_ci(r.train)} | {mean_ci(r.test)} | {mean_ci(r.diff)} | "
                      f"{_p(r.p)} | {_p(r.p_holm)} |")
     return lines
-
-
-def positive_table(free: pd.DataFrame, positive: pd.DataFrame, tasks: list[str]) -> pd.DataFrame:
-    """Positive-only against free sign per task and bio-initialised variant: held-out means,
-    difference, one-sided MWU for 'positive is worse' and the non-inferiority test
-    (positive + MARGIN > free), each Holm-corrected over the table."""
-    rows = []
-    for task in tasks:
-        for cond in BIO:
-            a, b = _values(free, task, cond, ACCURACY), _values(positive, task, cond + POSITIVE_SUFFIX, ACCURACY)
-            if not len(a) or not len(b):
-                continue
-            _, p_worse = _mwu(b, a, "less")
-            _, p_noninf = _mwu(b + MARGIN, a, "greater")
-            rows.append(dict(task=task, condition=cond, free=a, positive=b, difference=float(b.mean() - a.mean()),
-                             p_worse=p_worse, p_noninferior=p_noninf))
-    return _with_holm(pd.DataFrame(rows, columns=["task", "condition", "free", "positive", "difference",
-                                                  "p_worse", "p_noninferior"]), ("p_worse", "p_noninferior"))
-
-
-def positive_verdict(table: pd.DataFrame) -> str:
-    tested = table.dropna(subset=["p_noninferior_holm"])
-    if tested.empty:
-        return "not tested (no data)"
-    total = len(tested)
-    worse = int((tested["p_worse_holm"] < ALPHA).sum())
-    fine = int((tested["p_noninferior_holm"] < ALPHA).sum())
-    if worse:
-        return f"does not hold ({worse} of {total} comparisons significantly worse with positive weights)"
-    if fine == total:
-        return f"holds ({total} of {total} comparisons non-inferior within {MARGIN}, Holm-corrected p < {ALPHA})"
-    return f"not shown (none significantly worse, {fine} of {total} shown non-inferior within {MARGIN})"
 
 
 def positive_lines(table: pd.DataFrame) -> list[str]:
@@ -427,37 +199,6 @@ def positive_lines(table: pd.DataFrame) -> list[str]:
 
 
 # -- the document ----------------------------------------------------------------------------
-@dataclass
-class DeviationResult:
-    """One switch alone against the corrected grid of its dataset."""
-
-    switch: str
-    label: str  # the deviation experiment
-    base: str  # the corrected grid it is compared with
-    dataset: str | None
-    table: pd.DataFrame  # compare_experiments(base, label) over DEVIATION_METRICS
-    pooled: pd.DataFrame  # pooled_table(table, "task")
-
-
-def _corrected_bases(roles: dict[str, list[str]], meta: dict[str, dict[str, Any]]) -> list[str]:
-    bases = [g for g in roles["grid"] if _fidelity(g, meta) == "corrected"]
-    return sorted(bases, key=lambda g: g != "corrected")  # the main `corrected` first, else in order
-
-
-def deviation_results(experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]],
-                      roles: dict[str, list[str]]) -> list[DeviationResult]:
-    results = []
-    for base in _corrected_bases(roles, meta):
-        dataset = _dataset(base, meta)
-        for label in roles["deviation"]:
-            if _dataset(label, meta) != dataset:
-                continue
-            dev, corrected = experiments[label], experiments[base]
-            table = compare_experiments(corrected, dev, _tasks(dev, corrected), [(c, c) for c in conditions_in(dev)],
-                                        DEVIATION_METRICS)
-            results.append(DeviationResult(deviation_switch(meta.get(label, {})) or "", label, base, dataset, table,
-                                           pooled_table(table, "task")))
-    return results
 
 
 def deviations_overview_lines(results: list[DeviationResult]) -> list[str]:
@@ -506,27 +247,6 @@ def _describe_switch(switch: str) -> str:
     return FIDELITY_SWITCHES[switch].split(" ", 1)[1]
 
 
-def _tasks(*frames: pd.DataFrame) -> list[str]:
-    common = set(frames[0]["task"])
-    for f in frames[1:]:
-        common &= set(f["task"])
-    return sorted(common)
-
-
-def classify(experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
-    """Labels by role: grids (full measure sections, claims), deviations (one switch off the
-    corrected default), and positive."""
-    roles: dict[str, list[str]] = {"grid": [], "deviation": [], "positive": []}
-    for label in experiments:
-        if label == "positive":
-            roles["positive"].append(label)
-        elif label not in ("paper", "corrected") and deviation_switch(meta.get(label, {})) is not None:
-            roles["deviation"].append(label)
-        else:
-            roles["grid"].append(label)
-    return roles
-
-
 def render(experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]],
            figures: dict[str, str] | None = None) -> str:
     """The replication document. `figures` maps an experiment label to a relative image path
@@ -541,7 +261,7 @@ def render(experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]]
            "typed by hand. How the experiments were run: `docs/replication-data/README.md`.", ""]
     claims = {label: claim_results(experiments[label]) for label in roles["grid"]}
     positive = positive_table(experiments["corrected"], experiments["positive"],
-                              _tasks(experiments["positive"], experiments["corrected"])) \
+                              common_tasks(experiments["positive"], experiments["corrected"])) \
         if {"positive", "corrected"} <= set(experiments) else None
     deviations = deviation_results(experiments, meta, roles)
     out += experiments_lines(experiments, meta)
@@ -620,37 +340,29 @@ def overview_lines(experiments: dict[str, pd.DataFrame], roles: dict[str, list[s
     return out + [""]
 
 
-def _fidelity(label: str, meta: dict[str, dict[str, Any]]) -> str | None:
-    return label if label in ("paper", "corrected") else meta.get(label, {}).get("fidelity")
-
-
-def _dataset(label: str, meta: dict[str, dict[str, Any]]) -> str | None:
-    return meta.get(label, {}).get("dataset")
-
-
 def deviation_section(experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]],
                       roles: dict[str, list[str]], deviations: list[DeviationResult]) -> list[str]:
     """Per corrected grid (the main `corrected` first): the joint effect against the paper
     grid on the same dataset, then each switch alone from the deviation experiments on that
     dataset (and §5.4 from the paper grid's own runs)."""
     def on_dataset(candidates: list[str], fidelity: str, dataset: str | None) -> str | None:
-        found = [x for x in candidates if _fidelity(x, meta) == fidelity and _dataset(x, meta) == dataset]
+        found = [x for x in candidates if fidelity_of(x, meta) == fidelity and dataset_of(x, meta) == dataset]
         return fidelity if fidelity in found else (found[0] if found else None)
 
     out: list[str] = []
-    for base in _corrected_bases(roles, meta):
-        dataset = _dataset(base, meta)
+    for base in corrected_bases(roles, meta):
+        dataset = dataset_of(base, meta)
         paper_label = "paper" if base == "corrected" and "paper" in experiments else \
             on_dataset([g for g in roles["grid"] if g not in ("paper", "corrected")], "paper", dataset)
         devs = {d.switch: d for d in deviations if d.base == base}
         if paper_label is None and not devs:
             continue
         corrected = experiments[base]
-        shown = dataset or (_dataset(paper_label, meta) if paper_label else None) or base
+        shown = dataset or (dataset_of(paper_label, meta) if paper_label else None) or base
         out += [f"## What the released code's deviations change on {shown}", ""]
         if paper_label is not None:
             paper = experiments[paper_label]
-            tasks = _tasks(paper, corrected)
+            tasks = common_tasks(paper, corrected)
             present = conditions_in(pd.concat([paper, corrected]))
             joint = compare_experiments(paper, corrected, tasks, [(c, c) for c in present], [ACCURACY])
             out += [f"### All six together: `{base}` against `{paper_label}`", "",
@@ -668,7 +380,7 @@ def deviation_section(experiments: dict[str, pd.DataFrame], meta: dict[str, dict
                     out += [title, "", f"This deviation changes what is reported, not what is trained: the runs of "
                             f"`{paper_label}` carry both numbers. Reported accuracy against held-out accuracy of the "
                             "same runs:", ""]
-                    out += reported_accuracy_lines(experiments[paper_label], _tasks(experiments[paper_label])) + [""]
+                    out += reported_accuracy_lines(experiments[paper_label], common_tasks(experiments[paper_label])) + [""]
                 continue
             result = devs.get(switch)
             if result is None:

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu
 
-from cortexrnn.services.report.replication import CLAIMS, PAPER_ORDER, render, claim_table, verdict
+from cortexrnn.services.report.replication import render
+from cortexrnn.services.report.replication_stats import CLAIMS, PAPER_ORDER, claim_table, verdict
 
 
 def _fake(effects: dict[str, float], seeds: int = 6, seed: int = 0) -> pd.DataFrame:
@@ -119,7 +120,7 @@ def test_equivalence_needs_evidence_not_only_absence_of_a_difference() -> None:
 
 
 def test_deviation_and_positive_experiments_are_compared_with_corrected() -> None:
-    from cortexrnn.services.report.replication import deviation_switch, positive_table, positive_verdict
+    from cortexrnn.services.report.replication_stats import deviation_switch, positive_table, positive_verdict
 
     corrected = _fake({}, seed=2)
     dev = corrected[corrected.condition == "W"].copy()
@@ -180,7 +181,8 @@ def test_overview_cells_keep_the_counts_of_each_verdict() -> None:
 def test_a_small_consistent_effect_holds_only_when_pooled() -> None:
     """At 5 seeds no single comparison of a 0.01 effect survives Holm, but the pooled van
     Elteren test over the tasks and pairs does: the verdict says so instead of 'does not hold'."""
-    from cortexrnn.services.report.replication import pooled_claim_test, short_verdict
+    from cortexrnn.services.report.replication import short_verdict
+    from cortexrnn.services.report.replication_stats import pooled_claim_test
     from cortexrnn.services.stats.inference import van_elteren
 
     claim = next(c for c in CLAIMS if c.key == "w_star_beats_w")
