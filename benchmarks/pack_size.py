@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from training import DEC, DELAY, FIX, STIM, Shape, make_priors  # noqa: E402
+from training import DEC, DELAY, FIX, STIM, Shape, make_priors, step_seconds  # noqa: E402
 
 from cortexrnn.services.model.config import ModelConfig  # noqa: E402
 from cortexrnn.services.tasks import get_task  # noqa: E402
@@ -40,14 +40,7 @@ def trainer_for(shape: Shape, p: int, device: str) -> PopulationTrainer:
 
 def rate(trainer: PopulationTrainer, steps: int, device: str) -> float:
     """Network-steps per second over `steps` optimiser steps."""
-    active = torch.ones(len(trainer.priors), dtype=torch.bool)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        trainer._train_step(active)
-        trainer.step += 1
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return len(trainer.priors) * steps / (time.perf_counter() - t0)
+    return len(trainer.priors) / step_seconds(trainer, steps, device)
 
 
 def main() -> None:

@@ -163,13 +163,24 @@ def matmul_roof(size: int = 2048, reps: int = 5) -> float:
     return 2.0 * size**3 / min(times) / 1e9
 
 
+def step_seconds(trainer: PopulationTrainer, steps: int, device: str) -> float:
+    """Seconds per optimiser step of the whole pack, over `steps` steps (data generation included)."""
+    active = torch.ones(len(trainer.priors), dtype=torch.bool)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        trainer._train_step(active)
+        trainer.step += 1
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / steps
+
+
 def bench_shape(shape: Shape, rounds: int, pop_steps: int, naive_nets: int, device: str) -> dict[str, float]:
     rng = np.random.default_rng(0)
     priors = make_priors(shape.n, shape.seeds, rng)
     task = get_task("go_no_go", fixation=FIX, stimulus=STIM, delay=DELAY, decision=DEC)
     cfg = TrainingConfig(batch_size=shape.batch, train_trials=shape.batch * 40, epochs=1, checkpoint_every_steps=None)
     trainer = PopulationTrainer(priors, list(range(len(priors))), task, ModelConfig(), cfg, device=device)
-    active = torch.ones(len(priors), dtype=torch.bool)
     # The naive baseline trains the same condition mix, cycling through it.
     torch.manual_seed(0)
     nets = []
@@ -178,9 +189,7 @@ def bench_shape(shape: Shape, rounds: int, pop_steps: int, naive_nets: int, devi
         nets.append((net, torch.optim.Adam(net.parameters(), lr=1e-3)))
     flops_pop = nominal_flops(priors, shape.batch, task.n_steps, 3)
     flops_naive = nominal_flops([n.prior for n, _ in nets], shape.batch, task.n_steps, 3)
-    # warm-up (allocator, MKL)
-    trainer._train_step(active)
-    trainer.step += 1
+    step_seconds(trainer, 1, device)  # warm-up (allocator, MKL)
     naive_round(nets[:1], shape.batch, rng)
     pop_rates, naive_rates, pop_gflops, naive_gflops, roofs = [], [], [], [], []
     for _ in range(rounds):
@@ -188,13 +197,7 @@ def bench_shape(shape: Shape, rounds: int, pop_steps: int, naive_nets: int, devi
         dt = naive_round(nets, shape.batch, rng)
         naive_rates.append(len(nets) / dt)
         naive_gflops.append(flops_naive / dt / 1e9)
-        t0 = time.perf_counter()
-        for _ in range(pop_steps):
-            trainer._train_step(active)
-            trainer.step += 1
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        dt = (time.perf_counter() - t0) / pop_steps
+        dt = step_seconds(trainer, pop_steps, device)
         pop_rates.append(len(priors) / dt)
         pop_gflops.append(flops_pop / dt / 1e9)
     med = statistics.median
