@@ -126,6 +126,9 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
     if not rows:
         return "empty"
     run_ids = [r["id"] for r in rows]
+    # A run cancelled out of a pack it shared with other experiments is released (pack_id
+    # cleared, maybe training in another pack now): nothing of this pack is written for it.
+    in_pack = (Run.id.in_(run_ids), Run.pack_id == pack_id)
     log.info("pack %s: %d runs on %s, of %d experiment(s)", pack_id, len(rows), device, len(spec_jsons))
 
     try:
@@ -157,8 +160,7 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
         if not ours:
             live.moved = live.cancel = True
             return False
-        # Runs cancelled out of a pack shared with other experiments no longer belong to it.
-        flags = list(s.scalars(select(Run.cancel_requested).where(Run.id.in_(run_ids), Run.pack_id == pack_id)))
+        flags = list(s.scalars(select(Run.cancel_requested).where(*in_pack)))
         live.cancel = bool(flags) and all(flags)
         return True
 
@@ -198,8 +200,7 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
         with session_scope() as s:
             now = utcnow()
             if touch(s, now):
-                s.execute(update(Run).where(Run.id.in_(run_ids), Run.pack_id == pack_id, Run.worker == worker_name)
-                          .values(heartbeat_at=now))
+                s.execute(update(Run).where(*in_pack, Run.worker == worker_name).values(heartbeat_at=now))
 
     callbacks = TrainingCallbacks(progress=progress, should_cancel=lambda: live.cancel)
     try:
@@ -223,7 +224,7 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
     if result is not None and result.cancelled:
         def tx_cancel() -> None:
             with session_scope() as s:
-                for run in s.scalars(select(Run).where(Run.id.in_(run_ids), Run.pack_id == pack_id)):
+                for run in s.scalars(select(Run).where(*in_pack)):
                     if run.state == RunState.RUNNING.value:
                         run.transition(RunState.CANCELLED)
                         run.error = f"cancelled at step {result.step} of {result.total_steps}; retry resumes it"
@@ -234,10 +235,8 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
         return "cancelled"
 
     def members() -> set[int]:
-        """The runs still in this pack: one cancelled out of a pack it shared with other
-        experiments was released (and may be training in another pack now)."""
         with session_scope() as s:
-            return set(s.scalars(select(Run.id).where(Run.id.in_(run_ids), Run.pack_id == pack_id)))
+            return set(s.scalars(select(Run.id).where(*in_pack)))
 
     ours = with_db_retry(members)
     weights_paths = [_save_weights(settings, rid, o.weights) if o.error is None and rid in ours else None
@@ -254,7 +253,7 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
             s.execute(delete(Artifact).where(Artifact.run_id.in_(ours), Artifact.kind == "weights"))
             for rid, outcome, saved in zip(run_ids, outcomes, weights_paths, strict=True):
                 run = s.get(Run, rid)
-                if rid not in ours or run.pack_id != pack_id:
+                if run is None or run.pack_id != pack_id:  # released (its experiment may be gone)
                     continue
                 if outcome.error is not None:
                     if run.state == RunState.RUNNING.value:
