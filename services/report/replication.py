@@ -225,7 +225,7 @@ def deviations_overview_lines(results: list[DeviationResult]) -> list[str]:
                 cells.append("–")
                 continue
             parts = []
-            for metric in ("test_acc", "modularity_cnm"):
+            for metric in (ACCURACY, "modularity_cnm"):
                 row = r.pooled[r.pooled["metric"] == metric]
                 if row.empty:
                     continue

@@ -38,6 +38,13 @@ def _submit(session, user: User, n_runs: int, *, when=None, priority: int = 0,  
     return exp
 
 
+def _users(session, *names: str) -> list[User]:  # noqa: ANN001
+    users = [User(name=n) for n in names]
+    session.add_all(users)
+    session.commit()
+    return users
+
+
 def _finish_pack(session, pack_id: int) -> None:  # noqa: ANN001
     runs = claim_pack(session, pack_id, "w1")
     assert runs
@@ -49,9 +56,7 @@ def _finish_pack(session, pack_id: int) -> None:  # noqa: ANN001
 
 def test_fair_share_lets_a_small_user_in_before_a_big_users_fifth_pack(session_factory) -> None:  # noqa: ANN001
     with session_factory() as s:
-        alice, bob = User(name="alice"), User(name="bob")
-        s.add_all([alice, bob])
-        s.commit()
+        alice, bob = _users(s, "alice", "bob")
         t0 = utcnow()
         # Different pack keys (e.g. tasks), so that bob's runs cannot ride in alice's packs.
         _submit(s, alice, 40, when=t0)
@@ -91,9 +96,7 @@ def test_only_free_slots_are_filled_and_packs_group_runs(session_factory) -> Non
 
 def test_a_pack_fills_up_with_other_experiments_runs_of_the_same_pack_key(session_factory) -> None:  # noqa: ANN001
     with session_factory() as s:
-        alice, bob = User(name="alice"), User(name="bob")
-        s.add_all([alice, bob])
-        s.commit()
+        alice, bob = _users(s, "alice", "bob")
         t0 = utcnow()
         small = _submit(s, alice, 5, when=t0)
         other = _submit(s, bob, 5, when=t0 + timedelta(seconds=1))

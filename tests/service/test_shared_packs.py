@@ -10,8 +10,7 @@ from cortexrnn.shared.migrate import upgrade
 from cortexrnn.shared.models import Artifact, Run, RunSummary, User
 from cortexrnn.worker.scheduler import schedule_once
 from tests.reliability.conftest import reference_weights
-
-SETTINGS = dict(queue="cpu", max_pack_size=8, heartbeat_timeout_s=60, dispatch_timeout_s=300, max_attempts=3)
+from tests.service.test_scheduler import SETTINGS
 
 
 def _spec(fidelity: dict) -> dict:
