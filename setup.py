@@ -6,7 +6,7 @@ walks them; everything else about the distribution lives in pyproject.toml.
 
 from setuptools import find_packages, setup
 
-FOLDERS = ["api", "worker", "services", "shared", "client", "cli", "migrations"]
+FOLDERS = ["wire", "services", "shared", "api", "worker", "cli", "client", "migrations"]
 
 package_dir = {}
 packages = []

@@ -65,7 +65,7 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from cortexrnn.services.runner import OutputFolderInUse, RunnerEvent, run_experiment
-    from cortexrnn.shared.spec import SpecError, load_spec
+    from cortexrnn.services.spec import SpecError, load_spec
 
     console = Console(stderr=True)
     try:

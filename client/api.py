@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from cortexrnn.api.schemas import (
+from cortexrnn.wire.schemas import (
     DatasetOut,
     ExperimentDetail,
     ExperimentOut,
@@ -46,7 +46,7 @@ from cortexrnn.client.errors import (
     unreachable,
 )
 from cortexrnn.client.sse import Event, parse_events
-from cortexrnn.shared.spec import ExperimentSpec, SpecError, load_spec, parse_spec
+from cortexrnn.services.spec import ExperimentSpec, SpecError, load_spec, parse_spec
 
 RETRY_STATUSES = {429, 502, 503, 504}
 # Raised before a byte of the request left: safe to resend whatever the method.

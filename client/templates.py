@@ -1,5 +1,5 @@
 """Commented example specs printed by `cortexrnn-client spec template` (each one validates:
-tests/client checks that with cortexrnn.shared.spec.load_spec)."""
+tests/client checks that with cortexrnn.services.spec.load_spec)."""
 
 from __future__ import annotations
 

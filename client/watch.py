@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskProgressColumn, TextColumn
 from rich.text import Text
 
-from cortexrnn.api.schemas import ExperimentDetail
+from cortexrnn.wire.schemas import ExperimentDetail
 from cortexrnn.client.api import Client
 
 TERMINAL = {"succeeded", "failed", "cancelled", "lost"}

@@ -25,7 +25,7 @@ from cortexrnn.shared.models import (
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cortexrnn.shared.spec import ExperimentSpec
+    from cortexrnn.services.spec import ExperimentSpec
 
 
 class IdempotencyConflict(ValueError):

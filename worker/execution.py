@@ -97,7 +97,7 @@ def execute_pack(pack_id: int, worker_name: str, device: str = "cpu", settings: 
     from cortexrnn.services.runner.pack import prepare_inputs, train_pack
     from cortexrnn.services.training.results import TrainingCallbacks
     from cortexrnn.shared.datasets_registry import get_dataset_by_name, get_store
-    from cortexrnn.shared.spec import ExperimentSpec
+    from cortexrnn.services.spec import ExperimentSpec
 
     settings = settings or get_settings()
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from cortexrnn.api.deps import SessionDep, UserDep
 from cortexrnn.api.errors import ApiError, not_found
-from cortexrnn.api.schemas import DatasetOut, ErrorResponse
+from cortexrnn.wire.schemas import DatasetOut, ErrorResponse
 from cortexrnn.api.uploads import bundle_root, safe_extract, upload_error
 from cortexrnn.services.connectome.errors import DatasetError
 from cortexrnn.shared.datasets_registry import get_dataset_by_name, get_store, register_dataset

@@ -14,7 +14,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from cortexrnn.api.deps import ExperimentId, SessionDep, UserDep, require_owner
 from cortexrnn.api.errors import ApiError, not_found
-from cortexrnn.api.schemas import ErrorResponse, ExperimentDetail, ExperimentOut, ExperimentPage, RunOut, SubmitResponse
+from cortexrnn.wire.schemas import ErrorResponse, ExperimentDetail, ExperimentOut, ExperimentPage, RunOut, SubmitResponse
 from cortexrnn.shared.experiments import (
     IdempotencyConflict,
     SpecDatasetError,
@@ -24,7 +24,7 @@ from cortexrnn.shared.experiments import (
     resolve_dataset,
 )
 from cortexrnn.shared.models import Experiment, Run, RunState, User
-from cortexrnn.shared.spec import ExperimentSpec
+from cortexrnn.services.spec import ExperimentSpec
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 

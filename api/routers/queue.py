@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import func, select
 
 from cortexrnn.api.deps import SessionDep, UserDep
-from cortexrnn.api.schemas import QueueOut, QueueUser, QueueWorker
+from cortexrnn.wire.schemas import QueueOut, QueueUser, QueueWorker
 from cortexrnn.shared.models import Run, RunState, User, WorkerInfo, as_utc, utcnow
 
 router = APIRouter(prefix="/v1", tags=["queue"])

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from cortexrnn.api.deps import ExperimentId, SessionDep, UserDep
 from cortexrnn.api.errors import ApiError, not_found
-from cortexrnn.api.schemas import ErrorResponse
+from cortexrnn.wire.schemas import ErrorResponse
 from cortexrnn.shared.models import Experiment, Run
 from cortexrnn.shared.results import load_results, tidy_for_stats, weights_for_report
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from cortexrnn.api.deps import RunId, SessionDep, UserDep
 from cortexrnn.api.errors import ApiError, not_found
-from cortexrnn.api.schemas import ErrorResponse, MetricSeries, RunDetail, RunMetrics
+from cortexrnn.wire.schemas import ErrorResponse, MetricSeries, RunDetail, RunMetrics
 from cortexrnn.shared.experiments import result_run_id
 from cortexrnn.shared.models import Artifact, MetricPoint, Run, RunSummary
 

@@ -26,7 +26,7 @@ from cortexrnn.services.priors.builder import Cache
 from cortexrnn.services.runner import outputs
 from cortexrnn.services.runner.pack import RunOutcome, prepare_inputs, train_pack
 from cortexrnn.services.runner.summary import summarise
-from cortexrnn.shared.spec import CODE_VERSION, ExperimentSpec, RunSpec
+from cortexrnn.services.spec import CODE_VERSION, ExperimentSpec, RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +263,6 @@ def write_folder_report(out: Path, max_runs_shown: int = 6) -> Path:
 
 
 def spec_steps_per_epoch(out: Path) -> int:
-    from cortexrnn.shared.spec import parse_spec
+    from cortexrnn.services.spec import parse_spec
 
     return parse_spec(yaml.safe_load((out / "spec.yaml").read_text())).training.steps_per_epoch

@@ -16,7 +16,7 @@ from cortexrnn.services.connectome.types import Connectome
 from cortexrnn.services.priors.builder import Cache, build_network_priors
 from cortexrnn.services.priors.conditions import Fidelity
 from cortexrnn.services.tasks.registry import get_task
-from cortexrnn.shared.spec import MAX_NEURONS, ExperimentSpec, RunSpec
+from cortexrnn.services.spec import MAX_NEURONS, ExperimentSpec, RunSpec
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import threading
 import pytest
 import yaml
 
-from cortexrnn.shared.spec import load_spec
+from cortexrnn.services.spec import load_spec
 from tests.client.conftest import ACCURACY, finish_runs, write_spec
 from tests.client.test_client_api import closed_port
 

@@ -36,7 +36,7 @@ def reference_weights(spec_json: dict) -> dict[tuple[str, int, str], np.ndarray]
         DEFAULT_N_NEURONS,
         DEFAULT_SEED,
     )
-    from cortexrnn.shared.spec import ExperimentSpec
+    from cortexrnn.services.spec import ExperimentSpec
 
     torch.set_num_threads(1)
     spec = ExperimentSpec.model_validate(spec_json)

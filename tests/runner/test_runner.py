@@ -14,7 +14,7 @@ import yaml
 
 from cortexrnn.services.priors import Condition, Fidelity, build_network_prior
 from cortexrnn.services.runner import OUTPUT_LAYOUT, OutputFolderInUse, run_experiment
-from cortexrnn.shared.spec import parse_spec
+from cortexrnn.services.spec import parse_spec
 
 torch.set_num_threads(1)
 

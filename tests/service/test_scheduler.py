@@ -194,7 +194,7 @@ def test_a_worker_taken_for_dead_stops_and_writes_nothing(tmp_path, monkeypatch)
     from cortexrnn.shared.db import session_scope
     from cortexrnn.shared.experiments import create_experiment
     from cortexrnn.shared.settings import get_settings, reset_settings_cache
-    from cortexrnn.shared.spec import parse_spec
+    from cortexrnn.services.spec import parse_spec
     from cortexrnn.worker import execution
     from cortexrnn.worker.execution import execute_pack
 

@@ -23,7 +23,7 @@ def test_runs_of_two_experiments_train_in_one_pack_each_with_its_own_fidelity(co
     from cortexrnn.shared.db import session_scope
     from cortexrnn.shared.experiments import create_experiment, resolve_dataset
     from cortexrnn.shared.settings import get_settings
-    from cortexrnn.shared.spec import parse_spec
+    from cortexrnn.services.spec import parse_spec
     from cortexrnn.worker.execution import execute_pack
 
     upgrade()

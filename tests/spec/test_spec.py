@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cortexrnn.shared.spec import CODE_VERSION, ExperimentSpec, SpecError, load_spec, parse_spec
+from cortexrnn.services.spec import CODE_VERSION, ExperimentSpec, SpecError, load_spec, parse_spec
 
 PAPER_ORDER = ["W*D*C", "WD*C", "WDC", "WD*", "WD", "W", "W*D*C*", "WD*C*", "W*DC*", "W!D*C", "W!D*C*"]
 
@@ -149,7 +149,7 @@ def test_load_spec_yaml(tmp_path: Path) -> None:
 def test_spec_module_imports_no_server_or_torch() -> None:
     import subprocess
 
-    code = "import sys, cortexrnn.shared.spec; print(sorted(m for m in ('torch','sqlalchemy','fastapi','celery') if m in sys.modules))"
+    code = "import sys, cortexrnn.services.spec; print(sorted(m for m in ('torch','sqlalchemy','fastapi','celery') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
 

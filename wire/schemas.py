@@ -1,4 +1,4 @@
-"""Response models of the API (requests use the spec models from cortexrnn.shared.spec)."""
+"""Response models of the API (requests use the spec models from cortexrnn.services.spec)."""
 
 from __future__ import annotations
 
