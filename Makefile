@@ -4,14 +4,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test install install-dev clean
+.PHONY: demo test lint typecheck install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# The demo runs the embedded server (API, scheduler, a worker) and the client: the `server`
+# extra (it includes the worker's and the science's dependencies). A bare `pip install .`
+# is the client only; see the README.
 install: $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[server]'
 
 install-dev: $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
@@ -26,6 +29,19 @@ demo: install
 
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# mypy cannot map `cortexrnn.<folder>` to the top-level folders itself: give it a link tree.
+PACKAGES := wire services shared api worker cli client migrations
+typecheck: install-dev
+	rm -rf build/typecheck && mkdir -p build/typecheck/cortexrnn
+	for p in $(PACKAGES); do ln -s ../../../$$p build/typecheck/cortexrnn/$$p; done
+	cd build/typecheck && ../../$(BIN)/mypy --config-file ../../pyproject.toml \
+		--python-executable ../../$(BIN)/python -p cortexrnn
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(MAKE) typecheck
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from cortexrnn.api.errors import error_body, install_error_handlers
-from cortexrnn.api.routers import datasets, experiments, health, queue, results, runs
+from cortexrnn.api.routers import datasets, experiments, health, queue, results, runs, specs
 from cortexrnn.shared.db import get_sessionmaker
 from cortexrnn.shared.settings import Settings, get_settings
 
@@ -24,10 +25,10 @@ def _default_broker_check(settings: Settings) -> Callable[[], str]:
         if settings.broker_url.startswith("filesystem://"):
             return "ok" if settings.broker_dir.parent.exists() else "broker folder missing"
         if settings.broker_url.startswith("redis://"):
-            import redis
-
             try:
-                redis.Redis.from_url(settings.broker_url, socket_connect_timeout=1, socket_timeout=1).ping()
+                redis.Redis.from_url(
+                    settings.broker_url, socket_connect_timeout=1, socket_timeout=1
+                ).ping()
                 return "ok"
             except Exception as exc:  # noqa: BLE001 - any failure means not ready
                 return f"unreachable: {type(exc).__name__}"
@@ -57,18 +58,35 @@ def create_app(
 
     @app.middleware("http")
     async def limit_request_size(request: Request, call_next):  # noqa: ANN001, ANN202
-        limit = settings.upload_max_bytes if request.url.path.startswith(UPLOAD_PATHS) else settings.request_max_bytes
+        limit = (
+            settings.upload_max_bytes
+            if request.url.path.startswith(UPLOAD_PATHS)
+            else settings.request_max_bytes
+        )
         length = request.headers.get("content-length")
         if length is not None:
             if not length.isdigit():
-                return JSONResponse(error_body(400, "Content-Length must be a number"), status_code=400)
+                return JSONResponse(
+                    error_body(400, "Content-Length must be a number"), status_code=400
+                )
             if int(length) > limit:
-                return JSONResponse(error_body(413, f"request body of {length} bytes exceeds the limit of {limit} bytes"),
-                                    status_code=413)
-        elif request.method in ("POST", "PUT", "PATCH") and request.headers.get("transfer-encoding") == "chunked":
-            return JSONResponse(error_body(411, "send a Content-Length header with request bodies"), status_code=411)
+                return JSONResponse(
+                    error_body(
+                        413, f"request body of {length} bytes exceeds the limit of {limit} bytes"
+                    ),
+                    status_code=413,
+                )
+        elif (
+            request.method in ("POST", "PUT", "PATCH")
+            and request.headers.get("transfer-encoding") == "chunked"
+        ):
+            return JSONResponse(
+                error_body(411, "send a Content-Length header with request bodies"), status_code=411
+            )
         return await call_next(request)
 
-    for router in (health.router, experiments.router, results.router, runs.router, queue.router, datasets.router):
+    # specs before experiments: /v1/experiments/validate is a fixed path beside /{experiment_id}.
+    routers = (specs, experiments, results, runs, queue, datasets)
+    for router in (health.router, *(module.router for module in routers)):
         app.include_router(router)
     return app

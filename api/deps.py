@@ -36,14 +36,23 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def current_user(session: SessionDep, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> User:
+def current_user(
+    session: SessionDep, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)
+) -> User:
     if creds is None or not creds.credentials:
-        raise ApiError(401, "missing API token: send 'Authorization: Bearer <token>' "
-                            "(get one with `cortexrnn users create NAME`)", headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "missing API token: send 'Authorization: Bearer <token>' "
+            "(get one with `cortexrnn users create NAME`)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     user = authenticate(session, creds.credentials)
     if user is None:
-        raise ApiError(401, "invalid or revoked API token; ask an admin for a new one",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "invalid or revoked API token; ask an admin for a new one",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     session.commit()  # records last_used_at
     return user
 

@@ -18,25 +18,20 @@ import os
 import signal
 import statistics
 import subprocess
-import sys
 import threading
 import time
-import uuid
-from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import httpx
-from cortexrnn.cli.local_server import free_port, wait_ready
-from sqlalchemy import create_engine, text
 
-BIN = Path(sys.executable).parent
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-SPEC = {"name": "bench", "sampling": {"strategy": "random", "n_neurons": 16, "seed": 0}, "tasks": ["go_no_go"],
-        "training": {"epochs": 1, "train_trials": 64, "test_trials": 32, "batch_size": 32}, "seeds": 1,
-        "conditions": {"W": {"init": "orthogonal"}}}
+from cortexrnn.cli import local_server as lab
+
+SPEC = lab.tiny_experiment("bench", 1, {"W": {"init": "orthogonal"}})
 
 
-def hammer(url: str, headers: dict[str, str], path: str, seconds: float, clients: int) -> dict[str, float]:
+def hammer(
+    url: str, headers: dict[str, str], path: str, seconds: float, clients: int
+) -> dict[str, float]:
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -55,15 +50,15 @@ def hammer(url: str, headers: dict[str, str], path: str, seconds: float, clients
             errors[0] += bad
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
-    t0 = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.monotonic() - t0
+    wall = lab.run_timed(threads)
     latencies.sort()
-    return {"rps": len(latencies) / wall, "p50_ms": 1e3 * latencies[len(latencies) // 2],
-            "p99_ms": 1e3 * latencies[int(0.99 * (len(latencies) - 1))], "n": len(latencies), "errors": errors[0]}
+    return {
+        "rps": len(latencies) / wall,
+        "p50_ms": 1e3 * latencies[len(latencies) // 2],
+        "p99_ms": 1e3 * latencies[int(0.99 * (len(latencies) - 1))],
+        "n": len(latencies),
+        "errors": errors[0],
+    }
 
 
 def main() -> None:
@@ -73,38 +68,65 @@ def main() -> None:
     ap.add_argument("--submissions", type=int, default=5)
     args = ap.parse_args()
 
-    db = f"cortexrnn_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{db}"'))
     procs: list[subprocess.Popen] = []
-    with TemporaryDirectory() as home:
-        env = {**os.environ, "CORTEXRNN_HOME": home, "CORTEXRNN_DATABASE_URL": ADMIN_URL.rsplit("/", 1)[0] + "/" + db,
-               "CORTEXRNN_BROKER_URL": "redis://127.0.0.1:6379/14", "CORTEXRNN_SECRET_KEY": "benchmark-secret-0123456789",
-               "CORTEXRNN_FINAL_NULLS": "20"}
+    with (
+        lab.throwaway_database(lab.LOCAL_POSTGRES, "cortexrnn_bench") as db_url,
+        TemporaryDirectory() as home,
+    ):
+        env = {
+            **os.environ,
+            "CORTEXRNN_HOME": home,
+            "CORTEXRNN_DATABASE_URL": db_url,
+            "CORTEXRNN_BROKER_URL": "redis://127.0.0.1:6379/14",
+            "CORTEXRNN_SECRET_KEY": "benchmark-secret-0123456789",
+            "CORTEXRNN_FINAL_NULLS": "20",
+        }
         try:
-            subprocess.run([BIN / "cortexrnn", "db", "upgrade"], env=env, check=True, capture_output=True)
-            token = subprocess.run([BIN / "cortexrnn", "users", "create", "bench"], env=env, check=True,
-                                   capture_output=True, text=True).stdout.strip()
-            port = free_port()
+            lab.run_cortexrnn(env, "db", "upgrade")
+            token = lab.run_cortexrnn(env, "users", "create", "bench")
+            port = lab.free_port()
             url = f"http://127.0.0.1:{port}"
-            procs.append(subprocess.Popen([BIN / "cortexrnn", "serve", "--port", str(port), "--workers", "0",
-                                           "--scheduler-interval", "0.2"], env=env, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL, start_new_session=True))
-            procs.append(subprocess.Popen([BIN / "cortexrnn", "worker", "--name", "bench-worker", "--threads", "1"],
-                                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                          start_new_session=True))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        lab.CORTEXRNN,
+                        "serve",
+                        "--port",
+                        str(port),
+                        "--workers",
+                        "0",
+                        "--scheduler-interval",
+                        "0.2",
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+            procs.append(
+                subprocess.Popen(
+                    [lab.CORTEXRNN, "worker", "--name", "bench-worker", "--threads", "1"],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
             headers = {"Authorization": f"Bearer {token}"}
-            wait_ready(url, procs[0], timeout=60, interval=0.1)
+            lab.wait_ready(url, procs[0], timeout=60, interval=0.1)
             with httpx.Client(base_url=url, headers=headers, timeout=60) as c:
-                first = c.post("/v1/experiments", json=SPEC).json()["id"]  # builds the default dataset once
+                # The first submission builds the default dataset once.
+                first = c.post("/v1/experiments", json=SPEC).json()["id"]
                 latencies = []
                 for i in range(args.submissions + 1):
                     while c.get(f"/v1/experiments/{first}").json()["status"] == "active":
                         time.sleep(0.05)
                     t0 = time.perf_counter()
                     eid = c.post("/v1/experiments", json={**SPEC, "seeds": [100 + i]}).json()["id"]
-                    while not {"running", "succeeded"} & set(c.get(f"/v1/experiments/{eid}").json()["counts"]):
+                    while not {"running", "succeeded"} & set(
+                        c.get(f"/v1/experiments/{eid}").json()["counts"]
+                    ):
                         time.sleep(0.02)
                     if i:  # the first one also waits for the worker to warm up
                         latencies.append(time.perf_counter() - t0)
@@ -120,15 +142,23 @@ def main() -> None:
                     p.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     os.killpg(p.pid, signal.SIGKILL)
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-    print(f"machine: {os.cpu_count()} CPUs; {args.clients} concurrent clients for {args.seconds:.0f} s each")
-    for name, r in (("GET /healthz (baseline, no database)", base), ("GET /v1/experiments/{id}", status)):
-        print(f"{name:40s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
-              f"errors {r['errors']}/{r['n']}")
+    print(
+        f"machine: {os.cpu_count()} CPUs; {args.clients} concurrent clients for {args.seconds:.0f} "
+        "s each"
+    )
+    for name, r in (
+        ("GET /healthz (baseline, no database)", base),
+        ("GET /v1/experiments/{id}", status),
+    ):
+        print(
+            f"{name:40s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} "
+            f"ms  errors {r['errors']}/{r['n']}"
+        )
     print(f"status throughput / baseline: {status['rps'] / base['rps']:.2f}")
-    print(f"submit-to-running on an idle worker: median {statistics.median(latencies):.2f} s "
-          f"(min {min(latencies):.2f}, max {max(latencies):.2f}, n={len(latencies)})")
+    print(
+        f"submit-to-running on an idle worker: median {statistics.median(latencies):.2f} s "
+        f"(min {min(latencies):.2f}, max {max(latencies):.2f}, n={len(latencies)})"
+    )
 
 
 if __name__ == "__main__":

@@ -23,18 +23,20 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from training import DEC, DELAY, FIX, STIM, Shape, make_priors, step_seconds  # noqa: E402
+from training import DEC, DELAY, FIX, STIM, Shape, make_priors, step_seconds
 
-from cortexrnn.services.model.config import ModelConfig  # noqa: E402
-from cortexrnn.services.tasks import get_task  # noqa: E402
-from cortexrnn.services.training.config import TrainingConfig  # noqa: E402
-from cortexrnn.services.training.trainer import PopulationTrainer  # noqa: E402
+from cortexrnn.services.model.config import ModelConfig
+from cortexrnn.services.tasks import get_task
+from cortexrnn.services.training.config import TrainingConfig
+from cortexrnn.services.training.trainer import PopulationTrainer
 
 
 def trainer_for(shape: Shape, p: int, device: str) -> PopulationTrainer:
     priors = make_priors(shape.n, -(-p // 11), np.random.default_rng(0))[:p]
     task = get_task("go_no_go", fixation=FIX, stimulus=STIM, delay=DELAY, decision=DEC)
-    cfg = TrainingConfig(batch_size=shape.batch, train_trials=shape.batch * 40, epochs=1, checkpoint_every_steps=None)
+    cfg = TrainingConfig(
+        batch_size=shape.batch, train_trials=shape.batch * 40, epochs=1, checkpoint_every_steps=None
+    )
     return PopulationTrainer(priors, list(range(p)), task, ModelConfig(), cfg, device=device)
 
 
@@ -45,18 +47,28 @@ def rate(trainer: PopulationTrainer, steps: int, device: str) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (a serve worker's share of the cores)")
-    ap.add_argument("--sizes", default="5,10,20,30",
-                    help="pack sizes; the first (a 15-run experiment's pack per task) is the baseline")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch threads (a serve worker's share of the cores)"
+    )
+    ap.add_argument(
+        "--sizes",
+        default="5,10,20,30",
+        help="pack sizes; the first (a 15-run experiment's pack per task) is the baseline",
+    )
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     torch.set_num_threads(args.threads)
-    print(f"# pack-size benchmark: torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads, "
-          f"device {args.device}, {time.strftime('%Y-%m-%d %H:%M')}")
-    print("network-steps/s per pack size; in brackets the per-network speed against the first size, "
-          "median over interleaved rounds")
+    print(
+        f"# pack-size benchmark: torch {torch.__version__}, {platform.machine()}, "
+        f"{torch.get_num_threads()} threads, device {args.device}, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}"
+    )
+    print(
+        "network-steps/s per pack size; in brackets the per-network speed against the first size, "
+        "median over interleaved rounds"
+    )
     t_all = time.perf_counter()
     for shape, steps in ((Shape("paper", 312, 128, 0), 2), (Shape("small", 100, 32, 0), 10)):
         trainers = [trainer_for(shape, p, args.device) for p in sizes]

@@ -47,7 +47,10 @@ def main() -> None:
                 hits.append(time.perf_counter() - t0)
                 assert fresh.hits == 1 and fresh.misses == 0
             hit = sorted(hits)[len(hits) // 2]
-            print(f"{kind:>10} N={args.neurons}: miss {miss * 1e3:9.1f} ms  hit {hit * 1e3:7.2f} ms  ratio {miss / hit:7.1f}x")
+            print(
+                f"{kind:>10} N={args.neurons}: miss {miss * 1e3:9.1f} ms  hit {hit * 1e3:7.2f} ms  "
+                f"ratio {miss / hit:7.1f}x"
+            )
 
 
 if __name__ == "__main__":

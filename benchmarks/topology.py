@@ -22,6 +22,7 @@ import networkx as nx
 import numpy as np
 import scipy.stats
 import torch
+
 from cortexrnn.services.topology import compute_metrics, top_fraction_graph
 
 
@@ -47,9 +48,7 @@ class Clock:
         return time.perf_counter() - self.w, time.process_time() - self.c
 
 
-def reference_suite(
-    w: np.ndarray, n_nulls: int, seed: int
-) -> tuple[tuple[float, float], ...]:
+def reference_suite(w: np.ndarray, n_nulls: int, seed: int) -> tuple[tuple[float, float], ...]:
     """(wall, cpu) of the per-graph part, per G(n, m) null and per bctpy rewired null."""
     import bct
 
@@ -118,7 +117,8 @@ def main() -> None:
     rows: dict[str, list[tuple[float, float]]] = {k: [] for k in keys}
     for rep in range(args.repeats):
         for key, kwargs in (("ours_1000", {"n_nulls": 1000}), ("ours_100", {"n_nulls": 100}),
-                            ("ours_rewire_100", {"n_nulls": 100, "null_model": "rewire"})):  # fmt: skip
+                            ("ours_rewire_100",
+                             {"n_nulls": 100, "null_model": "rewire"})):  # fmt: skip
             clock = Clock()
             res = compute_metrics(w, d, seed=rep, **kwargs)
             rows[key].append(clock.split())
@@ -129,11 +129,10 @@ def main() -> None:
         rows["ref_null"].append(tn)
         rows["ref_rewire"].append(tr)
 
+    print(f"medians of {args.repeats} interleaved repeats, seconds (wall / CPU of this process)")
     print(
-        f"medians of {args.repeats} interleaved repeats, seconds (wall / CPU of this process)"
-    )
-    print(
-        f"{'suite':38s} {'ours wall':>9s} {'ours cpu':>9s} {'ref wall':>9s} {'ref cpu':>9s} {'x wall':>7s} {'x cpu':>7s}"
+        f"{'suite':38s} {'ours wall':>9s} {'ours cpu':>9s} {'ref wall':>9s} {'ref cpu':>9s} "
+        f"{'x wall':>7s} {'x cpu':>7s}"
     )
     med = {
         k: (
@@ -152,9 +151,10 @@ def main() -> None:
         print(f"{label:38s} {ours[0]:9.3f} {ours[1]:9.3f} {ref[0]:9.1f} {ref[1]:9.1f} "
               f"{ref[0] / ours[0]:6.0f}x {ref[1] / ours[1]:6.0f}x")  # fmt: skip
     print(
-        f"reference: graph part {med['ref_graph'][0]:.3f} s measured; nulls extrapolated (linearly) from "
-        f"{args.ref_nulls} networkx G(n,m) nulls ({med['ref_null'][0]:.3f} s each) and "
-        f"{max(1, args.ref_nulls // 3)} bctpy randmio_und nulls ({med['ref_rewire'][0]:.3f} s each)"
+        f"reference: graph part {med['ref_graph'][0]:.3f} s measured; nulls extrapolated "
+        f"(linearly) from {args.ref_nulls} networkx G(n,m) nulls ({med['ref_null'][0]:.3f} s each) "
+        f"and {max(1, args.ref_nulls // 3)} bctpy randmio_und nulls ({med['ref_rewire'][0]:.3f} s "
+        "each)"
     )
     print(
         "our 1000-null suite by step, wall (last repeat): "

@@ -32,16 +32,24 @@ from torch import nn
 from cortexrnn.services.model.config import ModelConfig
 from cortexrnn.services.model.expm import squarings_needed
 from cortexrnn.services.model.regularizer import communicability
-from cortexrnn.services.priors.network_prior import NetworkPrior
+from cortexrnn.services.priors.network_prior import CommunicabilityMode, NetworkPrior
 from cortexrnn.services.tasks import get_task
 from cortexrnn.services.training.config import TrainingConfig
 from cortexrnn.services.training.trainer import PopulationTrainer
 
 # The paper's eleven variants: (space term, communicability) with every C differentiated.
-PAPER_MIX = [
-    ("W*D*C", True, "direct"), ("WD*C", True, "direct"), ("WDC", True, "direct"), ("WD*", True, "none"),
-    ("WD", True, "none"), ("W", False, "none"), ("W*D*C*", True, "emd"), ("WD*C*", True, "emd"),
-    ("W*DC*", True, "emd"), ("W!D*C", True, "direct"), ("W!D*C*", True, "emd"),
+PAPER_MIX: list[tuple[str, bool, CommunicabilityMode]] = [
+    ("W*D*C", True, "direct"),
+    ("WD*C", True, "direct"),
+    ("WDC", True, "direct"),
+    ("WD*", True, "none"),
+    ("WD", True, "none"),
+    ("W", False, "none"),
+    ("W*D*C*", True, "emd"),
+    ("WD*C*", True, "emd"),
+    ("W*DC*", True, "emd"),
+    ("W!D*C", True, "direct"),
+    ("W!D*C*", True, "emd"),
 ]
 FIX, STIM, DELAY, DEC = 5, 25, 10, 5  # go/no-go with 45 steps per trial
 
@@ -59,13 +67,23 @@ def make_priors(n: int, seeds: int, rng: np.random.Generator) -> list[NetworkPri
     d = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
     d /= d.max()
     a = np.abs(rng.normal(size=(n, n))) * (rng.random((n, n)) < 0.05)
-    target = np.sort(communicability(torch.from_numpy(a + 1e-3), 1e-12).numpy()[~np.eye(n, dtype=bool)])
+    target = np.sort(
+        communicability(torch.from_numpy(a + 1e-3), 1e-12).numpy()[~np.eye(n, dtype=bool)]
+    )
     out = []
     for _ in range(seeds):
         for _, space, comm in PAPER_MIX:
             q, _ = np.linalg.qr(rng.normal(size=(n, n)))
-            out.append(NetworkPrior(w_init=0.95 * q, distance=d if space else None, communicability=comm,  # type: ignore[arg-type]
-                                    lam=0.3, lam_emd=0.1, emd_target=target if comm == "emd" else None))
+            out.append(
+                NetworkPrior(
+                    w_init=0.95 * q,
+                    distance=d if space else None,
+                    communicability=comm,
+                    lam=0.3,
+                    lam_emd=0.1,
+                    emd_target=target if comm == "emd" else None,
+                )
+            )
     return out
 
 
@@ -77,8 +95,8 @@ def numpy_trials(batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.n
         go = int(rng.integers(2))
         x = np.zeros((FIX + STIM + DELAY + DEC, 3), dtype=np.float32)
         x[:FIX, 0] = 1.0
-        x[FIX:FIX + STIM, 2 if go else 1] = 1.0
-        x[FIX + STIM:FIX + STIM + DELAY, 0] = 1.0
+        x[FIX : FIX + STIM, 2 if go else 1] = 1.0
+        x[FIX + STIM : FIX + STIM + DELAY, 0] = 1.0
         xs.append(x)
         ys.append(go)
     return np.stack(xs), np.array(ys)
@@ -95,8 +113,14 @@ class NaiveNet(nn.Module):
         nn.init.xavier_uniform_(self.out.weight)
         nn.init.zeros_(self.out.bias)
         self.prior = prior
-        self.dist = None if prior.distance is None else torch.as_tensor(prior.distance, dtype=torch.float32)
-        self.target = None if prior.emd_target is None else torch.as_tensor(prior.emd_target, dtype=torch.float32)
+        self.dist = (
+            None if prior.distance is None else torch.as_tensor(prior.distance, dtype=torch.float32)
+        )
+        self.target = (
+            None
+            if prior.emd_target is None
+            else torch.as_tensor(prior.emd_target, dtype=torch.float32)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x [B, T, n_in], Keras layout
         x = x + 0.05 * torch.randn_like(x)
@@ -120,7 +144,9 @@ class NaiveNet(nn.Module):
         return total
 
 
-def naive_round(nets: list[tuple[NaiveNet, torch.optim.Optimizer]], batch: int, rng: np.random.Generator) -> float:
+def naive_round(
+    nets: list[tuple[NaiveNet, torch.optim.Optimizer]], batch: int, rng: np.random.Generator
+) -> float:
     """One optimiser step for each network, one network at a time; returns seconds."""
     t0 = time.perf_counter()
     for net, opt in nets:
@@ -164,7 +190,8 @@ def matmul_roof(size: int = 2048, reps: int = 5) -> float:
 
 
 def step_seconds(trainer: PopulationTrainer, steps: int, device: str) -> float:
-    """Seconds per optimiser step of the whole pack, over `steps` steps (data generation included)."""
+    """Seconds per optimiser step of the whole pack, over `steps` steps (data generation
+    included)."""
     active = torch.ones(len(trainer.priors), dtype=torch.bool)
     t0 = time.perf_counter()
     for _ in range(steps):
@@ -175,12 +202,18 @@ def step_seconds(trainer: PopulationTrainer, steps: int, device: str) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def bench_shape(shape: Shape, rounds: int, pop_steps: int, naive_nets: int, device: str) -> dict[str, float]:
+def bench_shape(
+    shape: Shape, rounds: int, pop_steps: int, naive_nets: int, device: str
+) -> dict[str, float]:
     rng = np.random.default_rng(0)
     priors = make_priors(shape.n, shape.seeds, rng)
     task = get_task("go_no_go", fixation=FIX, stimulus=STIM, delay=DELAY, decision=DEC)
-    cfg = TrainingConfig(batch_size=shape.batch, train_trials=shape.batch * 40, epochs=1, checkpoint_every_steps=None)
-    trainer = PopulationTrainer(priors, list(range(len(priors))), task, ModelConfig(), cfg, device=device)
+    cfg = TrainingConfig(
+        batch_size=shape.batch, train_trials=shape.batch * 40, epochs=1, checkpoint_every_steps=None
+    )
+    trainer = PopulationTrainer(
+        priors, list(range(len(priors))), task, ModelConfig(), cfg, device=device
+    )
     # The naive baseline trains the same condition mix, cycling through it.
     torch.manual_seed(0)
     nets = []
@@ -201,13 +234,20 @@ def bench_shape(shape: Shape, rounds: int, pop_steps: int, naive_nets: int, devi
         pop_rates.append(len(priors) / dt)
         pop_gflops.append(flops_pop / dt / 1e9)
     med = statistics.median
-    speedups = [p / q for p, q in zip(pop_rates, naive_rates)]
+    speedups = [p / q for p, q in zip(pop_rates, naive_rates, strict=True)]
     # The most any trainer could gain over the naive one: naive time per network-step against
     # the time the same nominal flops take at the roof.
-    ceilings = [r / g for r, g in zip(roofs, naive_gflops)]
-    return {"P": len(priors), "naive": med(naive_rates), "pop": med(pop_rates), "speedup": med(speedups),
-            "roof": med(roofs), "pop_gflops": med(pop_gflops), "naive_gflops": med(naive_gflops),
-            "ceiling": med(ceilings)}
+    ceilings = [r / g for r, g in zip(roofs, naive_gflops, strict=True)]
+    return {
+        "P": len(priors),
+        "naive": med(naive_rates),
+        "pop": med(pop_rates),
+        "speedup": med(speedups),
+        "roof": med(roofs),
+        "pop_gflops": med(pop_gflops),
+        "naive_gflops": med(naive_gflops),
+        "ceiling": med(ceilings),
+    }
 
 
 def main() -> None:
@@ -219,21 +259,28 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     rounds = 2 if args.quick else 3
     shapes = [Shape("paper", 312, 128, 2), Shape("small", 100, 32, 4)]
-    print(f"# training benchmark: torch {torch.__version__}, {platform.machine()}, "
-          f"{torch.get_num_threads()} threads, device {args.device}, {time.strftime('%Y-%m-%d %H:%M')}")
+    print(
+        f"# training benchmark: torch {torch.__version__}, {platform.machine()}, "
+        f"{torch.get_num_threads()} threads, device {args.device}, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}"
+    )
     t_all = time.perf_counter()
     roof = matmul_roof()
     print(f"(a) fp32 matmul roof (2048^2): {roof:.0f} GFLOP/s")
-    print(f"{'shape':<7} {'N':>4} {'B':>4} {'P':>3} {'naive net-steps/s':>18} {'pack net-steps/s':>17} "
-          f"{'speed-up':>9} {'pack GFLOP/s':>13} {'of roof':>8}")
+    print(
+        f"{'shape':<7} {'N':>4} {'B':>4} {'P':>3} {'naive net-steps/s':>18} "
+        f"{'pack net-steps/s':>17} {'speed-up':>9} {'pack GFLOP/s':>13} {'of roof':>8}"
+    )
     for sh in shapes:
         naive_nets = 4 if sh.n > 200 else 11
         pop_steps = 2 if sh.n > 200 else 10
         r = bench_shape(sh, rounds, pop_steps, naive_nets, args.device)
-        print(f"{sh.name:<7} {sh.n:>4} {sh.batch:>4} {r['P']:>3} {r['naive']:>18.1f} {r['pop']:>17.1f} "
-              f"{r['speedup']:>8.1f}x {r['pop_gflops']:>13.0f} {r['pop_gflops'] / r['roof']:>8.0%}"
-              f"   (naive {r['naive_gflops']:.0f} GFLOP/s; roof during run {r['roof']:.0f}; "
-              f"speed-up ceiling at the roof {r['ceiling']:.1f}x)")
+        print(
+            f"{sh.name:<7} {sh.n:>4} {sh.batch:>4} {r['P']:>3} {r['naive']:>18.1f} "
+            f"{r['pop']:>17.1f} {r['speedup']:>8.1f}x {r['pop_gflops']:>13.0f} "
+            f"{r['pop_gflops'] / r['roof']:>8.0%}   (naive {r['naive_gflops']:.0f} GFLOP/s; roof "
+            f"during run {r['roof']:.0f}; speed-up ceiling at the roof {r['ceiling']:.1f}x)"
+        )
     print(f"total {time.perf_counter() - t_all:.0f} s")
 
 

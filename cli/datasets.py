@@ -7,8 +7,9 @@ arrays (positions, spikes), which the server never does.
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -17,45 +18,53 @@ from sqlalchemy import select
 
 from cortexrnn.services.connectome.errors import DatasetError
 from cortexrnn.services.connectome.formats import detect_format
+from cortexrnn.services.connectome.ingest_cave import ingest_cave_tables
+from cortexrnn.services.connectome.local import convert_field_folder_local, ingest_field_folders
+from cortexrnn.services.connectome.synthetic import synthesize_cortex
+from cortexrnn.shared.datasets_registry import get_dataset_by_name, store_and_register
+from cortexrnn.shared.db import session_scope
+from cortexrnn.shared.migrate import upgrade
+from cortexrnn.shared.models import Dataset
 
-app = typer.Typer(help="Connectome datasets: ingest, synthesise, convert, list, show.", no_args_is_help=True)
+app = typer.Typer(
+    help="Connectome datasets: ingest, synthesise, convert, list, show.", no_args_is_help=True
+)
 console = Console()
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     auto = "auto"
     folder = "folder"
     cave = "cave"
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception) -> NoReturn:
     typer.echo(f"error: {exc}", err=True)
     raise typer.Exit(2)
 
 
-def _summary(row) -> str:  # noqa: ANN001
+def _summary(row: Dataset) -> str:
     return (
-        f"{row.name}: {row.n_neurons} neurons, {row.n_connections} connections, {row.n_synapses} synapses, "
-        f"fields {row.fields}, sha256 {row.content_sha256}"
+        f"{row.name}: {row.n_neurons} neurons, {row.n_connections} connections, {row.n_synapses} "
+        f"synapses, fields {row.fields}, sha256 {row.content_sha256}"
     )
 
 
 @app.command("ingest")
 def ingest(
-    paths: list[Path] = typer.Argument(..., help="Field folder(s), a folder of fields, or a folder of CAVE tables."),
+    paths: list[Path] = typer.Argument(
+        ..., help="Field folder(s), a folder of fields, or a folder of CAVE tables."
+    ),
     name: str = typer.Option(..., "--name", help="Dataset name."),
     fmt: Format = typer.Option(Format.auto, "--format", help="folder | cave (default: detect)."),
     session_id: int = typer.Option(None, "--session", help="CAVE: keep this session only."),
     scan_idx: int = typer.Option(None, "--scan-idx", help="CAVE: keep this scan only."),
     field: int = typer.Option(None, "--field", help="CAVE: keep this field only."),
-    spikes: Path = typer.Option(None, "--spikes", help="CAVE: spikes npz (times, offsets, root_ids, duration_s)."),
+    spikes: Path = typer.Option(
+        None, "--spikes", help="CAVE: spikes npz (times, offsets, root_ids, duration_s)."
+    ),
 ) -> None:
     """Ingest MICrONS data on this machine into the store and register it."""
-    from cortexrnn.services.connectome.ingest_cave import ingest_cave_tables
-    from cortexrnn.services.connectome.local import ingest_field_folders
-    from cortexrnn.shared.datasets_registry import store_and_register
-    from cortexrnn.shared.migrate import upgrade
-
     upgrade()
     try:
         kind = detect_format(paths) if fmt is Format.auto else fmt.value
@@ -80,10 +89,6 @@ def synth(
     seed: int = typer.Option(0, "--seed", help="Generator seed (same seed, same dataset)."),
 ) -> None:
     """Generate a synthetic cortex, store and register it."""
-    from cortexrnn.services.connectome.synthetic import synthesize_cortex
-    from cortexrnn.shared.datasets_registry import store_and_register
-    from cortexrnn.shared.migrate import upgrade
-
     upgrade()
     try:
         row = store_and_register(synthesize_cortex(neurons, seed, name=name))
@@ -98,8 +103,6 @@ def convert(
     out: Path = typer.Option(..., "-o", "--out", help="Output folder for the safe bundle."),
 ) -> None:
     """Rewrite pickled .npy object arrays as safe numeric files (run on your own machine)."""
-    from cortexrnn.services.connectome.local import convert_field_folder_local
-
     try:
         written = convert_field_folder_local(path, out)
     except DatasetError as exc:
@@ -111,10 +114,6 @@ def convert(
 @app.command("list")
 def list_datasets() -> None:
     """List registered datasets."""
-    from cortexrnn.shared.db import session_scope
-    from cortexrnn.shared.migrate import upgrade
-    from cortexrnn.shared.models import Dataset
-
     upgrade()
     table = Table("name", "source", "neurons", "connections", "synapses", "fields", "sha256")
     with session_scope() as session:
@@ -134,10 +133,6 @@ def list_datasets() -> None:
 @app.command("show")
 def show(name: str = typer.Argument(..., help="Dataset name.")) -> None:
     """Show one dataset's metadata."""
-    from cortexrnn.shared.datasets_registry import get_dataset_by_name
-    from cortexrnn.shared.db import session_scope
-    from cortexrnn.shared.migrate import upgrade
-
     upgrade()
     with session_scope() as session:
         row = get_dataset_by_name(session, name)

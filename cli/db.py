@@ -17,7 +17,9 @@ def upgrade_cmd(revision: str = typer.Argument("head", help="Target revision."))
 
 
 @app.command("downgrade")
-def downgrade_cmd(revision: str = typer.Argument(..., help="Target revision, e.g. -1 or base.")) -> None:
+def downgrade_cmd(
+    revision: str = typer.Argument(..., help="Target revision, e.g. -1 or base."),
+) -> None:
     """Revert migrations down to REVISION."""
     downgrade(revision)
     typer.echo(f"database is at revision {revision_of() or 'base'}")

@@ -22,7 +22,9 @@ def register(app: typer.Typer) -> None:
 
 def demo(
     spec: Path = typer.Option(Path("examples/quickstart.yaml"), help="The experiment to run."),
-    report: Path = typer.Option(Path("report.html"), "-o", "--report", help="Where to write the HTML report."),
+    report: Path = typer.Option(
+        Path("report.html"), "-o", "--report", help="Where to write the HTML report."
+    ),
     workers: int = typer.Option(1, min=1, help="Worker processes."),
 ) -> None:
     """Run an experiment through the whole embedded service and write its report."""
@@ -33,9 +35,13 @@ def demo(
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "CORTEXRNN_URL": url}
     env.pop("CORTEXRNN_TOKEN", None)  # the client finds the embedded server's local token
-    server = subprocess.Popen([BIN / "cortexrnn", "serve", "--port", str(port), "--workers", str(workers)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        [BIN / "cortexrnn", "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         typer.echo(f"starting the embedded server on {url} ...")
         try:
@@ -44,7 +50,9 @@ def demo(
             typer.echo(f"error: {exc}; run `cortexrnn serve` to see why", err=True)
             raise typer.Exit(3) from None
         client = str(BIN / "cortexrnn-client")
-        submitted = subprocess.run([client, "submit", str(spec), "-q"], env=env, capture_output=True, text=True)
+        submitted = subprocess.run(
+            [client, "submit", str(spec), "-q"], env=env, capture_output=True, text=True
+        )
         if submitted.returncode != 0:
             typer.echo(submitted.stderr or submitted.stdout, err=True)
             raise typer.Exit(submitted.returncode)

@@ -4,7 +4,56 @@ from __future__ import annotations
 
 import typer
 
-from cortexrnn.cli import datasets, db, demo, run, serve, users
+# What `cortexrnn[server]` / `cortexrnn[worker]` add to a client-only install (import names).
+SERVER_PACKAGES = frozenset(
+    {
+        "sqlalchemy",
+        "alembic",
+        "pydantic_settings",
+        "celery",
+        "kombu",
+        "redis",
+        "psycopg",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "sse_starlette",
+        "prometheus_client",
+        "multipart",
+        "python_multipart",
+        "numpy",
+        "scipy",
+        "torch",
+        "pandas",
+        "pyarrow",
+        "matplotlib",
+        "networkx",
+    }
+)
+
+
+def missing_server(exc: ModuleNotFoundError) -> str | None:
+    """The message for a client-only install (`pip install 'cortexrnn[client]'`) that runs the
+    server command; None when `exc` is something else (a bug: it keeps its traceback)."""
+    top = (exc.name or "").partition(".")[0]
+    if top not in SERVER_PACKAGES:
+        return None
+    return (
+        f"error: `cortexrnn` is the server-side command and needs the server installed "
+        f"({top} is missing here: this looks like a client-only install). On the API host: "
+        "pip install 'cortexrnn[server]'; on GPU worker hosts: pip install 'cortexrnn[worker]'. "
+        "Scientists use `cortexrnn-client`, which this install has."
+    )
+
+
+try:
+    from cortexrnn.cli import datasets, db, demo, run, serve, users
+except ModuleNotFoundError as _exc:
+    if missing_server(_exc) is None:
+        raise
+    _MISSING: ModuleNotFoundError | None = _exc
+else:
+    _MISSING = None
 
 app = typer.Typer(
     name="cortexrnn",
@@ -12,18 +61,23 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(db.app, name="db")
-app.add_typer(users.app, name="users")
-app.add_typer(datasets.app, name="datasets")
-for module in (run, serve, demo):
-    module.register(app)
+if _MISSING is None:
+    app.add_typer(db.app, name="db")
+    app.add_typer(users.app, name="users")
+    app.add_typer(datasets.app, name="datasets")
+    for module in (run, serve, demo):
+        module.register(app)
 
 
 def main() -> None:
     """Console entry point: configuration and connection problems end with one clear line."""
-    from sqlalchemy.exc import OperationalError
+    if _MISSING is not None:
+        typer.echo(missing_server(_MISSING), err=True)
+        raise SystemExit(2)
+    # Imported here: a client-only install lacks them (the message above is its answer).
+    from sqlalchemy.exc import OperationalError  # noqa: PLC0415
 
-    from cortexrnn.shared.settings import UnsafeSettingsError
+    from cortexrnn.shared.settings import UnsafeSettingsError  # noqa: PLC0415
 
     try:
         app()
@@ -31,8 +85,16 @@ def main() -> None:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
     except OperationalError as exc:
-        typer.echo(f"error: cannot reach the database ({exc.orig}); check CORTEXRNN_DATABASE_URL", err=True)
+        typer.echo(
+            f"error: cannot reach the database ({exc.orig}); check CORTEXRNN_DATABASE_URL", err=True
+        )
         raise SystemExit(3) from None
+    except ModuleNotFoundError as exc:  # a command that imports a server package when it runs
+        message = missing_server(exc)
+        if message is None:
+            raise
+        typer.echo(message, err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -12,11 +13,24 @@ import threading
 
 import typer
 
+from cortexrnn.shared.local_auth import ensure_local_admin
+from cortexrnn.shared.migrate import upgrade
+from cortexrnn.shared.settings import get_settings
+from cortexrnn.worker.dispatch import run_scheduler_tick
+from cortexrnn.worker.runtime import (
+    Heartbeat,
+    register_worker,
+    unregister_worker,
+    worker_heartbeat,
+)
+
 log = logging.getLogger("cortexrnn")
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -28,17 +42,16 @@ def register(app: typer.Typer) -> None:
 def serve(
     host: str = typer.Option(None, help="Address to bind (default CORTEXRNN_API_HOST, 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default CORTEXRNN_API_PORT, 8765)."),
-    workers: int = typer.Option(1, min=0, help="Worker processes to start here (0: rely on external workers)."),
+    workers: int = typer.Option(
+        1, min=0, help="Worker processes to start here (0: rely on external workers)."
+    ),
     scheduler_interval: float = typer.Option(2.0, help="Seconds between scheduling ticks."),
 ) -> None:
     """Run the API, the scheduler and local worker processes: the whole embedded deployment
     in one command (also usable as the API node of the lab deployment)."""
-    import uvicorn
+    import uvicorn  # noqa: PLC0415 - fast startup: the API stack loads for `serve` only
 
-    from cortexrnn.api.app import create_app
-    from cortexrnn.shared.local_auth import ensure_local_admin
-    from cortexrnn.shared.migrate import upgrade
-    from cortexrnn.shared.settings import get_settings
+    from cortexrnn.api.app import create_app  # noqa: PLC0415 - fast startup, as uvicorn
 
     _logging()
     settings = get_settings()
@@ -52,7 +65,9 @@ def serve(
     sched = threading.Thread(target=_scheduler_loop, args=(stop, scheduler_interval), daemon=True)
     sched.start()
     if token_file:
-        typer.echo(f"embedded server on http://{host}:{port}; local admin token in {token_file}", err=True)
+        typer.echo(
+            f"embedded server on http://{host}:{port}; local admin token in {token_file}", err=True
+        )
     # uvicorn re-raises SIGTERM after its graceful shutdown; turning it into SystemExit lets
     # the cleanup below stop the worker processes instead of orphaning them.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -77,59 +92,78 @@ def threads_per_worker(workers: int, cores: int) -> int:
 
 def _spawn_worker(index: int, queue: str, threads: int) -> subprocess.Popen:
     name = f"local-{index}@{socket.gethostname()}-{os.getpid()}"
-    cmd = [sys.executable, "-m", "cortexrnn.cli.main", "worker", "--name", name, "--queues", queue,
-           "--threads", str(threads)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cortexrnn.cli.main",
+        "worker",
+        "--name",
+        name,
+        "--queues",
+        queue,
+        "--threads",
+        str(threads),
+    ]
     return subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
 
 
 def _scheduler_loop(stop: threading.Event, interval: float) -> None:
-    from cortexrnn.worker.dispatch import run_scheduler_tick
-
     while not stop.wait(interval):
         try:
             run_scheduler_tick()
-        except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
+        except Exception:  # the loop must survive a database hiccup
             log.warning("scheduler tick failed; retrying", exc_info=True)
 
 
 def scheduler(interval: float = typer.Option(5.0, help="Seconds between ticks.")) -> None:
     """Run the scheduler/reconciler loop alone (lab deployment; safe to run twice)."""
-    from cortexrnn.shared.migrate import upgrade
-
     _logging()
     upgrade()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         _scheduler_loop(stop, interval)
-    except KeyboardInterrupt:
-        pass
 
 
 def worker(
     device: str = typer.Option("cpu", help="Training device: cpu, cuda or cuda:N."),
-    queues: str = typer.Option(None, help="Comma-separated queues (default: gpu for CUDA devices, else cpu)."),
-    concurrency: int = typer.Option(1, min=1, help="Packs trained at once (one process each; use 1 per GPU)."),
+    queues: str = typer.Option(
+        None, help="Comma-separated queues (default: gpu for CUDA devices, else cpu)."
+    ),
+    concurrency: int = typer.Option(
+        1, min=1, help="Packs trained at once (one process each; use 1 per GPU)."
+    ),
     name: str = typer.Option(None, help="Worker name (default: worker-<pid>@<host>)."),
-    threads: int = typer.Option(None, help="torch threads per process (default: cores / concurrency)."),
+    threads: int = typer.Option(
+        None, help="torch threads per process (default: cores / concurrency)."
+    ),
 ) -> None:
     """Run a Celery worker that trains packs."""
-    from cortexrnn.shared.migrate import upgrade
-    from cortexrnn.worker.runtime import Heartbeat, register_worker, unregister_worker, worker_heartbeat
-
     _logging()
     upgrade()
-    queue_list = [q for q in (queues or ("gpu" if device.startswith("cuda") else "cpu")).split(",") if q]
+    queue_list = [
+        q for q in (queues or ("gpu" if device.startswith("cuda") else "cpu")).split(",") if q
+    ]
     name = name or f"worker-{os.getpid()}@{socket.gethostname()}"
     os.environ["CORTEXRNN_WORKER_DEVICE"] = device
     os.environ["CORTEXRNN_WORKER_NAME"] = name
-    os.environ["CORTEXRNN_TORCH_THREADS"] = str(threads or max(1, (os.cpu_count() or 1) // concurrency))
-    from cortexrnn.worker.celery_app import celery_app
+    os.environ["CORTEXRNN_TORCH_THREADS"] = str(
+        threads or max(1, (os.cpu_count() or 1) // concurrency)
+    )
+    from cortexrnn.worker.celery_app import celery_app  # noqa: PLC0415 - reads the env set above
 
     register_worker(name, device, queue_list, concurrency)
-    argv = ["worker", "--loglevel=INFO", f"--hostname={name}", f"--queues={','.join(queue_list)}",
-            f"--concurrency={concurrency}", "--pool=" + ("solo" if concurrency == 1 else "prefork"),
-            "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    argv = [
+        "worker",
+        "--loglevel=INFO",
+        f"--hostname={name}",
+        f"--queues={','.join(queue_list)}",
+        f"--concurrency={concurrency}",
+        "--pool=" + ("solo" if concurrency == 1 else "prefork"),
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
     try:
         with Heartbeat(lambda: worker_heartbeat(name), interval=5.0):
             celery_app.worker_main(argv)

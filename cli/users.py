@@ -24,7 +24,9 @@ def _user(session, name: str) -> User:  # noqa: ANN001
 
 
 @app.command("create")
-def create(name: str, admin: bool = typer.Option(False, "--admin", help="May cancel/retry anyone's work.")) -> None:
+def create(
+    name: str, admin: bool = typer.Option(False, "--admin", help="May cancel/retry anyone's work.")
+) -> None:
     """Create a user and print their API token (shown once)."""
     upgrade()
     try:
@@ -67,9 +69,19 @@ def list_users() -> None:
     table = Table("user", "admin", "token prefix", "label", "last used")
     with session_scope() as session:
         for user in session.scalars(select(User).order_by(User.name)):
-            live = [t for t in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)) if t.revoked_at is None]
+            live = [
+                t
+                for t in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id))
+                if t.revoked_at is None
+            ]
             if not live:
                 table.add_row(user.name, "yes" if user.is_admin else "", "-", "", "")
             for t in live:
-                table.add_row(user.name, "yes" if user.is_admin else "", t.prefix, t.label or "", str(t.last_used_at or ""))
+                table.add_row(
+                    user.name,
+                    "yes" if user.is_admin else "",
+                    t.prefix,
+                    t.label or "",
+                    str(t.last_used_at or ""),
+                )
     console.print(table)

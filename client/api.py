@@ -1,11 +1,14 @@
 """`Client`: the CortexRNN REST API from Python, on httpx.
 
     from cortexrnn.client import Client
-    client = Client()                      # url and token from the environment / login / embedded server
+    client = Client()                      # url, token: environment / login / embedded server
     exp = client.submit("examples/quickstart.yaml")
-    exp.wait()                             # follows the event stream; raises RunsFailed if a run failed
+    exp.wait()                             # follows the event stream; RunsFailed if a run failed
     df = exp.summary()                     # the stats table as a pandas DataFrame
     exp.report("report.html")
+
+Specs are validated on this machine when the science is installed (`cortexrnn[science]`),
+otherwise by the server (see cortexrnn.client.specs); nothing here imports the science.
 
 Safe requests are retried with exponential backoff on connection errors and 502/503/504:
 GETs always, POSTs only when they carry an Idempotency-Key (submissions do, one key per
@@ -19,10 +22,26 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Unpack
+from urllib.parse import quote
 
 import httpx
 
+from cortexrnn.client import science, specs
+from cortexrnn.client.config import ClientConfig, resolve
+from cortexrnn.client.datasets import packed_upload
+from cortexrnn.client.errors import (
+    ClientError,
+    NotFound,
+    Refused,
+    Unreachable,
+    UsageError,
+    error_from_response,
+    unreachable,
+)
+from cortexrnn.client.experiment import Experiment, failure_line
+from cortexrnn.client.specs import SpecLike
+from cortexrnn.client.sse import Event, parse_events
 from cortexrnn.wire.schemas import (
     DatasetOut,
     ExperimentDetail,
@@ -32,40 +51,23 @@ from cortexrnn.wire.schemas import (
     RunDetail,
     RunMetrics,
     RunOut,
+    SpecCheck,
     SubmitResponse,
 )
-from cortexrnn.client.config import ClientConfig, resolve
-from cortexrnn.client.errors import (
-    ClientError,
-    NotFound,
-    RunsFailed,
-    SpecInvalid,
-    Unreachable,
-    UsageError,
-    error_from_response,
-    unreachable,
-)
-from cortexrnn.client.sse import Event, parse_events
-from cortexrnn.services.spec import ExperimentSpec, SpecError, load_spec, parse_spec
+
+if TYPE_CHECKING:
+    from cortexrnn.client.science import ExperimentSpec
 
 RETRY_STATUSES = {429, 502, 503, 504}
 # Raised before a byte of the request left: safe to resend whatever the method.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
-SpecLike = ExperimentSpec | dict[str, Any] | str | Path
 
 
 def validate_spec(spec: SpecLike) -> ExperimentSpec:
     """The spec as a validated model, from a model, a mapping or a YAML/JSON file path.
-    Raises SpecInvalid listing every field path that is wrong."""
-    try:
-        if isinstance(spec, ExperimentSpec):
-            return spec
-        if isinstance(spec, str | Path):
-            return load_spec(spec)
-        return parse_spec(spec)
-    except SpecError as exc:
-        fields = [{"path": path, "message": msg} for path, msg in exc.errors]
-        raise SpecInvalid(f"{exc.source}: invalid experiment spec", fields=fields) from None
+    Raises SpecInvalid listing every field path that is wrong; needs the science
+    (`Client.validate` asks the server instead)."""
+    return science.validate(spec)
 
 
 class Client:
@@ -89,7 +91,9 @@ class Client:
         self.retries = max(0, retries)
         self.backoff = backoff
         self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(timeout=timeout, transport=transport, follow_redirects=True)
+        self._http = http_client or httpx.Client(
+            timeout=timeout, transport=transport, follow_redirects=True
+        )
         self._timeout = timeout
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -129,19 +133,22 @@ class Client:
         files: Any = None,
         data: Any = None,
         ok: tuple[int, ...] = (),
+        retry_safe: bool = False,
     ) -> httpx.Response:
         """Send one request with the retry policy; non-2xx raises the matching ClientError
-        (statuses in `ok` are returned instead)."""
+        (statuses in `ok` are returned instead). `retry_safe` marks a POST without side
+        effects (validation), which may be resent like a GET."""
         headers = self._headers(headers)
-        safe = method in ("GET", "HEAD") or "Idempotency-Key" in headers
+        safe = retry_safe or method in ("GET", "HEAD") or "Idempotency-Key" in headers
         url = self.url + path
         params = {k: v for k, v in (params or {}).items() if v is not None}
         last_exc: Exception | None = None
         for attempt in range(self.retries + 1):
             final = attempt == self.retries
             try:
-                response = self._http.request(method, url, params=params, json=json, headers=headers,
-                                              files=files, data=data)
+                response = self._http.request(
+                    method, url, params=params, json=json, headers=headers, files=files, data=data
+                )
             except NOT_SENT as exc:
                 last_exc = exc
             except httpx.TransportError as exc:
@@ -179,8 +186,10 @@ class Client:
             pass
         if self.config.user:
             return self.config.user
-        raise UsageError("cannot tell which user this token belongs to (the server has no /v1/me); "
-                         "run `cortexrnn-client login --user NAME` or use `list --owner NAME`")
+        raise UsageError(
+            "cannot tell which user this token belongs to (the server has no /v1/me); "
+            "run `cortexrnn-client login --user NAME` or use `list --owner NAME`"
+        )
 
     def queue(self) -> QueueOut:
         return QueueOut.model_validate(self.get_json("/v1/queue"))
@@ -190,35 +199,48 @@ class Client:
         self,
         spec: SpecLike,
         *,
-        name: str | None = None,
-        priority: str | int | None = None,
-        force: bool | None = None,
         idempotency_key: str | None = None,
+        **changes: Unpack[specs.SpecChanges],
     ) -> Experiment:
-        """Validate locally, then submit; returns the experiment (`.submission` holds the
-        server's answer: run count, cached runs, whether it was new)."""
-        model = validate_spec(spec)
-        overrides: dict[str, Any] = {}
-        if name is not None:
-            overrides["name"] = name
-        if priority is not None:
-            overrides["priority"] = int(priority) if isinstance(priority, str) and priority.lstrip("-").isdigit() \
-                else priority
-        if force is not None:
-            overrides["force"] = force
-        if overrides:
-            model = validate_spec({**model.model_dump(mode="json", exclude_unset=True), **overrides})
-        body = model.model_dump(mode="json", exclude_unset=True)
+        """Submit a spec (a mapping, a YAML/JSON path or an ExperimentSpec), the keyword
+        arguments (name, priority, force, seeds, dataset; None leaves one alone) replacing its
+        fields; returns the experiment (`.submission` holds the server's answer: run count,
+        cached runs, whether it was new). With the science installed the spec is validated
+        here first; without it the server validates it. Either way an invalid spec raises
+        SpecInvalid with every wrong field's path."""
+        local = science.available() or science.is_spec_model(spec)
+        body = specs.request_body(spec, specs.overrides(**changes), local=local)
         key = idempotency_key or uuid.uuid4().hex
-        response = self.request("POST", "/v1/experiments", json=body, headers={"Idempotency-Key": key})
+        try:
+            response = self.request(
+                "POST", "/v1/experiments", json=body, headers={"Idempotency-Key": key}
+            )
+        except UsageError as exc:
+            if local:  # the fields were checked here: a 422 now is about the server's side
+                raise  # (the dataset)
+            raise specs.refused_spec(exc, specs.source_of(spec)) from None
         submission = SubmitResponse.model_validate(response.json())
         return Experiment(self, submission.id, submission=submission, idempotency_key=key)
+
+    def validate(self, spec: SpecLike, **changes: Unpack[specs.SpecChanges]) -> SpecCheck:
+        """Ask the server whether the spec would be accepted (POST /v1/experiments/validate:
+        every field, and the dataset with enough neurons); nothing is stored. The keyword
+        arguments replace fields as in `submit`. Returns the run count, conditions, seeds and
+        tasks; raises SpecInvalid with the field paths."""
+        body = specs.request_body(spec, specs.overrides(**changes), local=False)
+        try:
+            response = self.request("POST", "/v1/experiments/validate", json=body, retry_safe=True)
+        except UsageError as exc:
+            raise specs.refused_spec(exc, specs.source_of(spec)) from None
+        return SpecCheck.model_validate(response.json())
 
     def experiment(self, experiment_id: int) -> Experiment:
         return Experiment(self, int(experiment_id))
 
     def get_experiment(self, experiment_id: int) -> ExperimentDetail:
-        return ExperimentDetail.model_validate(self.get_json(f"/v1/experiments/{int(experiment_id)}"))
+        return ExperimentDetail.model_validate(
+            self.get_json(f"/v1/experiments/{int(experiment_id)}")
+        )
 
     def list_experiments(
         self,
@@ -230,15 +252,26 @@ class Client:
         offset: int = 0,
         limit: int = 50,
     ) -> ExperimentPage:
-        data = self.get_json("/v1/experiments", owner=owner, status=status, tag=tag, name=name,
-                             offset=offset, limit=limit)
+        data = self.get_json(
+            "/v1/experiments",
+            owner=owner,
+            status=status,
+            tag=tag,
+            name=name,
+            offset=offset,
+            limit=limit,
+        )
         return ExperimentPage.model_validate(data)
 
     def cancel(self, experiment_id: int) -> ExperimentOut:
-        return ExperimentOut.model_validate(self.request("POST", f"/v1/experiments/{int(experiment_id)}/cancel").json())
+        return ExperimentOut.model_validate(
+            self.request("POST", f"/v1/experiments/{int(experiment_id)}/cancel").json()
+        )
 
     def retry(self, experiment_id: int) -> ExperimentOut:
-        return ExperimentOut.model_validate(self.request("POST", f"/v1/experiments/{int(experiment_id)}/retry").json())
+        return ExperimentOut.model_validate(
+            self.request("POST", f"/v1/experiments/{int(experiment_id)}/retry").json()
+        )
 
     def delete(self, experiment_id: int) -> None:
         self.request("DELETE", f"/v1/experiments/{int(experiment_id)}")
@@ -247,14 +280,19 @@ class Client:
         data = self.get_json(f"/v1/experiments/{int(experiment_id)}/runs", state=state)
         return [RunOut.model_validate(r) for r in data]
 
-    def summary_json(self, experiment_id: int, *, metric: str | None = None, task: str | None = None) -> dict[str, Any]:
+    def summary_json(
+        self, experiment_id: int, *, metric: str | None = None, task: str | None = None
+    ) -> dict[str, Any]:
         """The stats tables: summary (n, mean, sd, t and bootstrap CIs), kruskal, pairwise
         (Mann-Whitney U, Holm-corrected p) and anova; `metric`/`task` narrow them on the server."""
-        return self.get_json(f"/v1/experiments/{int(experiment_id)}/summary", metric=metric, task=task)
+        return self.get_json(
+            f"/v1/experiments/{int(experiment_id)}/summary", metric=metric, task=task
+        )
 
     def report_html(self, experiment_id: int) -> bytes:
-        response = self.request("GET", f"/v1/experiments/{int(experiment_id)}/report",
-                                headers={"Accept": "text/html"})
+        response = self.request(
+            "GET", f"/v1/experiments/{int(experiment_id)}/report", headers={"Accept": "text/html"}
+        )
         return response.content
 
     def events(self, experiment_id: int, *, reconnects: int | None = None) -> Iterator[Event]:
@@ -266,8 +304,12 @@ class Client:
         while True:
             try:
                 timeout = httpx.Timeout(self._timeout, read=None)  # the server pings every 15 s
-                with self._http.stream("GET", self.url + path, headers=self._headers({"Accept": "text/event-stream"}),
-                                       timeout=timeout) as response:
+                with self._http.stream(
+                    "GET",
+                    self.url + path,
+                    headers=self._headers({"Accept": "text/event-stream"}),
+                    timeout=timeout,
+                ) as response:
                     if not response.is_success:
                         response.read()
                         if response.status_code in RETRY_STATUSES and failures < reconnects:
@@ -288,8 +330,10 @@ class Client:
                 continue
             # The server closed the stream without `done` (restart, proxy timeout): follow again.
             if failures >= reconnects:
-                raise Unreachable(f"the event stream of experiment {experiment_id} keeps closing; "
-                                  f"check the server at {self.url}")
+                raise Unreachable(
+                    f"the event stream of experiment {experiment_id} keeps closing; "
+                    f"check the server at {self.url}"
+                )
             failures += 1
             self._sleep(failures - 1)
 
@@ -298,10 +342,14 @@ class Client:
         return RunDetail.model_validate(self.get_json(f"/v1/runs/{int(run_id)}"))
 
     def metrics(self, run_id: int, names: list[str] | None = None) -> RunMetrics:
-        return RunMetrics.model_validate(self.get_json(f"/v1/runs/{int(run_id)}/metrics", name=names))
+        return RunMetrics.model_validate(
+            self.get_json(f"/v1/runs/{int(run_id)}/metrics", name=names)
+        )
 
     def download_weights(self, run_id: int, path: str | Path) -> Path:
-        response = self.request("GET", f"/v1/runs/{int(run_id)}/weights", headers={"Accept": "application/octet-stream"})
+        response = self.request(
+            "GET", f"/v1/runs/{int(run_id)}/weights", headers={"Accept": "application/octet-stream"}
+        )
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(response.content)
@@ -312,110 +360,36 @@ class Client:
         return [DatasetOut.model_validate(d) for d in self.get_json("/v1/datasets")]
 
     def dataset(self, name: str) -> DatasetOut:
-        from urllib.parse import quote
-
         return DatasetOut.model_validate(self.get_json(f"/v1/datasets/{quote(name, safe='')}"))
 
-    def upload_dataset(self, path: str | Path, name: str, *, format: str = "auto",
-                       on_step: Callable[[str], None] | None = None) -> DatasetOut:
+    def upload_dataset(
+        self,
+        path: str | Path,
+        name: str,
+        *,
+        format: str = "auto",
+        on_step: Callable[[str], None] | None = None,
+    ) -> DatasetOut:
         """Convert the user's field folders (pickled .npy included) or CAVE tables to safe
         numeric files on this machine, zip them and upload. `path` may also be a ready .zip."""
-        from cortexrnn.client.datasets import packed_upload
-        from cortexrnn.client.errors import Refused
-
         try:  # fail before converting and packing when the name is taken
             self.dataset(name)
         except NotFound:
             pass
         else:
             raise Refused(f"name: a dataset called {name!r} exists already; choose another name")
-        with packed_upload(Path(path), format, on_step=on_step) as (archive, fmt):
-            with open(archive, "rb") as fh:
-                # Uploads are never retried: the server's name check makes a resend a 409.
-                response = self.request("POST", "/v1/datasets", files={"file": (archive.name, fh, "application/zip")},
-                                        data={"name": name, "format": fmt})
+        # Uploads are never retried: the server's name check makes a resend a 409.
+        with (
+            packed_upload(Path(path), format, on_step=on_step) as (archive, fmt),
+            open(archive, "rb") as fh,
+        ):
+            response = self.request(
+                "POST",
+                "/v1/datasets",
+                files={"file": (archive.name, fh, "application/zip")},
+                data={"name": name, "format": fmt},
+            )
         return DatasetOut.model_validate(response.json())
 
 
-class Experiment:
-    """A submitted experiment; every method asks the server (nothing is cached locally)."""
-
-    def __init__(self, client: Client, experiment_id: int, *, submission: SubmitResponse | None = None,
-                 idempotency_key: str | None = None) -> None:
-        self.client = client
-        self.id = int(experiment_id)
-        self.submission = submission
-        self.idempotency_key = idempotency_key
-
-    def __repr__(self) -> str:
-        return f"Experiment(id={self.id}, url={self.client.url!r})"
-
-    def status(self) -> ExperimentDetail:
-        return self.client.get_experiment(self.id)
-
-    def runs(self, state: str | None = None) -> list[RunOut]:
-        return self.client.runs(self.id, state)
-
-    def events(self) -> Iterator[Event]:
-        return self.client.events(self.id)
-
-    def wait(self, *, raise_on_failure: bool = True, on_event: Callable[[Event], None] | None = None) -> ExperimentDetail:
-        """Follow the event stream until every run has finished. Raises RunsFailed when the
-        experiment ended failed or cancelled (unless `raise_on_failure=False`)."""
-        for event in self.events():
-            if on_event is not None:
-                on_event(event)
-        final = self.status()
-        if raise_on_failure and final.status != "succeeded":
-            raise RunsFailed(failure_line(final))
-        return final
-
-    def cancel(self) -> ExperimentOut:
-        return self.client.cancel(self.id)
-
-    def retry(self) -> ExperimentOut:
-        return self.client.retry(self.id)
-
-    def delete(self) -> None:
-        self.client.delete(self.id)
-
-    def summary_json(self, metric: str | None = None, task: str | None = None) -> dict[str, Any]:
-        return self.client.summary_json(self.id, metric=metric, task=task)
-
-    def summary(self):  # noqa: ANN201 - pandas is imported lazily
-        """The stats table (task x condition x measure: n, mean, sd, 95 % CI) as a DataFrame."""
-        from cortexrnn.client.tables import stats_frame
-
-        return stats_frame(self.summary_json())
-
-    def compare(self, metric: str, task: str | None = None):  # noqa: ANN201
-        """Pairwise comparisons of conditions on one measure, with corrected p-values."""
-        from cortexrnn.client.tables import comparison_frame
-
-        return comparison_frame(self.summary_json(metric, task), metric, task)
-
-    def results(self):  # noqa: ANN201
-        """One row per run: condition, seed, task, state and its final measures."""
-        from cortexrnn.client.tables import results_frame
-
-        return results_frame(self.client, self.id)
-
-    def report(self, path: str | Path = "report.html") -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(self.client.report_html(self.id))
-        return path
-
-    def download(self, directory: str | Path, *, on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
-        from cortexrnn.client.download import download_experiment
-
-        return download_experiment(self.client, self.id, Path(directory), on_step=on_step)
-
-
-def failure_line(detail: ExperimentOut) -> str:
-    counts = ", ".join(f"{n} {state}" for state, n in sorted(detail.counts.items()))
-    return (f"experiment {detail.id} ended {detail.status} ({counts}); see `cortexrnn-client status {detail.id}`, "
-            f"then `cortexrnn-client retry {detail.id}`")
-
-
-__all__ = ["Client", "ClientError", "Experiment", "validate_spec"]
+__all__ = ["Client", "ClientError", "Experiment", "failure_line", "validate_spec"]

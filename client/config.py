@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from cortexrnn.client.errors import UsageError
+from cortexrnn.wire import embedded
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -46,7 +47,9 @@ def normalise_url(url: str) -> str:
         url = "http://" + url
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--url / CORTEXRNN_URL: {url!r} is not an http(s) address like http://host:8765")
+        raise UsageError(
+            f"--url / CORTEXRNN_URL: {url!r} is not an http(s) address like http://host:8765"
+        )
     return url
 
 
@@ -57,13 +60,20 @@ def read_user_config(path: Path | None = None) -> dict[str, str]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: unreadable client config ({exc}); fix it or run `cortexrnn-client login` again") from None
+        raise UsageError(
+            f"{path}: unreadable client config ({exc}); "
+            "fix it or run `cortexrnn-client login` again"
+        ) from None
     if not isinstance(data, dict):
-        raise UsageError(f"{path}: the client config must be a JSON object; run `cortexrnn-client login` again")
+        raise UsageError(
+            f"{path}: the client config must be a JSON object; run `cortexrnn-client login` again"
+        )
     return {k: str(v) for k, v in data.items() if isinstance(v, str | int)}
 
 
-def write_user_config(url: str, token: str, user: str | None = None, path: Path | None = None) -> Path:
+def write_user_config(
+    url: str, token: str, user: str | None = None, path: Path | None = None
+) -> Path:
     """Store url and token for later commands; the file is created 0600 (never world-readable)."""
     path = path or config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,26 +91,19 @@ def write_user_config(url: str, token: str, user: str | None = None, path: Path 
 
 
 def embedded_url() -> str:
-    host = os.environ.get("CORTEXRNN_API_HOST") or "127.0.0.1"
+    host = os.environ.get("CORTEXRNN_API_HOST") or embedded.DEFAULT_API_HOST
     if host in ("0.0.0.0", "::", ""):  # a bind-all address: connect over loopback
         host = "127.0.0.1"
-    port = os.environ.get("CORTEXRNN_API_PORT") or "8765"
+    port = os.environ.get("CORTEXRNN_API_PORT") or str(embedded.DEFAULT_API_PORT)
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"http://{host}:{port}"
 
 
 def local_token_file() -> Path:
-    """The embedded server's admin token file (same place `cortexrnn serve` writes it)."""
-    try:
-        from cortexrnn.shared.local_auth import local_token_path
-        from cortexrnn.shared.settings import reset_settings_cache
-
-        reset_settings_cache()  # CORTEXRNN_HOME may have changed since the settings were read
-        return local_token_path()
-    except Exception:  # noqa: BLE001 - e.g. unsafe lab settings in the environment: fall back to the default home
-        home = os.environ.get("CORTEXRNN_HOME") or str(Path.home() / ".cortexrnn")
-        return Path(home).expanduser() / "local_token"
+    """The embedded server's admin token file (where `cortexrnn serve` writes it:
+    $CORTEXRNN_HOME/local_token, by the rule in cortexrnn.wire.embedded)."""
+    return embedded.local_token_path()
 
 
 def is_loopback(url: str) -> bool:
@@ -136,9 +139,7 @@ def resolve(url: str | None = None, token: str | None = None) -> ClientConfig:
             except OSError:
                 text = ""
             if text:
-                from cortexrnn.shared.local_auth import LOCAL_ADMIN
-
-                final_token, token_source, user = text, str(path), LOCAL_ADMIN
+                final_token, token_source, user = text, str(path), embedded.LOCAL_ADMIN
     if stored_matches and user is None and token_source != "none":
         user = stored.get("user") if final_token == stored.get("token") else None
     return ClientConfig(final_url, final_token, user, url_source, token_source)

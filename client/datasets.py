@@ -4,6 +4,8 @@ The paper's field folders hold pickled object arrays (positions, spikes). Unpick
 code, so it happens here, on the user's own files, never on the server: each field folder
 is rewritten as numeric .npy/.npz plus its csv files (`convert_field_folder_local`), and only
 that safe bundle is zipped and sent. CAVE tables (csv/parquet) are zipped as they are.
+Converting (and recognising a folder's format) needs the science (`cortexrnn[science]`); a
+ready .zip, or CAVE tables with `--format cave`, do not.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from cortexrnn.client import science
 from cortexrnn.client.errors import UsageError
 
 SAFE_SUFFIXES = {".npy", ".npz", ".csv", ".parquet", ".json"}
@@ -30,36 +33,45 @@ def _zip_folder(folder: Path, archive: Path) -> int:
 
 
 @contextmanager
-def packed_upload(path: Path, format: str = "auto",
-                  on_step: Callable[[str], None] | None = None) -> Iterator[tuple[Path, str]]:
+def packed_upload(
+    path: Path, format: str = "auto", on_step: Callable[[str], None] | None = None
+) -> Iterator[tuple[Path, str]]:
     """Yield (zip archive, format) ready to POST; temporary files are removed afterwards."""
-    from cortexrnn.services.connectome.errors import DatasetError
-    from cortexrnn.services.connectome.formats import detect_format
-    from cortexrnn.services.connectome.local import convert_field_folder_local
-
     say = on_step or (lambda _msg: None)
     if format not in ("auto", "folder", "cave"):
         raise UsageError(f"--format: {format!r} is not one of auto, folder, cave")
     if not path.exists():
-        raise UsageError(f"{path}: not found; give a field folder, a folder of field folders, "
-                         "a folder of CAVE tables or a .zip")
+        raise UsageError(
+            f"{path}: not found; give a field folder, a folder of field folders, "
+            "a folder of CAVE tables or a .zip"
+        )
     if path.is_file():
         if path.suffix.lower() != ".zip":
-            raise UsageError(f"{path}: upload a folder (converted here) or a .zip of converted folders")
+            raise UsageError(
+                f"{path}: upload a folder (converted here) or a .zip of converted folders"
+            )
         yield path, format
         return
-    try:
-        fmt = detect_format([path]) if format == "auto" else format
-    except DatasetError as exc:
-        raise UsageError(str(exc)) from None
+    if format == "auto":
+        dataset_error = science.dataset_error_type()
+        try:
+            fmt = science.detect_format([path])
+        except dataset_error as exc:
+            raise UsageError(str(exc)) from None
+    else:
+        fmt = format
     with tempfile.TemporaryDirectory(prefix="cortexrnn-client-upload-") as tmp:
         tmp_dir = Path(tmp)
         if fmt == "folder":
-            say(f"converting {path} to safe numeric files (pickles are read here, not on the server)")
+            say(
+                f"converting {path} to safe numeric files "
+                "(pickles are read here, not on the server)"
+            )
             bundle = tmp_dir / "bundle"
+            dataset_error = science.dataset_error_type()
             try:
-                written = convert_field_folder_local(path, bundle / path.name)
-            except DatasetError as exc:
+                written = science.convert_field_folder(path, bundle / path.name)
+            except dataset_error as exc:
                 raise UsageError(str(exc)) from None
             say(f"converted {len(written)} field folder(s)")
         else:

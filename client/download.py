@@ -1,11 +1,11 @@
 """`download ID -o DIR`: everything an experiment produced, as plain files.
 
-    DIR/runs.csv            one row per run: condition, seed, task, state, final measures
-    DIR/curves.csv          every metric time series, long format (run_id, name, step, epoch, value)
-    DIR/summary.json        the stats tables (when the server has them)
-    DIR/report.html         the HTML report (when the server has it)
-    DIR/weights/run-<id>-weights.npz   weights of each finished run
-    DIR/manifest.json       what was written and what was missing, and why
+DIR/runs.csv            one row per run: condition, seed, task, state, final measures
+DIR/curves.csv          every metric time series, long format (run_id, name, step, epoch, value)
+DIR/summary.json        the stats tables (when the server has them)
+DIR/report.html         the HTML report (when the server has it)
+DIR/weights/run-<id>-weights.npz   weights of each finished run
+DIR/manifest.json       what was written and what was missing, and why
 """
 
 from __future__ import annotations
@@ -17,20 +17,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cortexrnn.client.errors import ClientError, NotFound
+from cortexrnn.client.tables import result_rows
 
 if TYPE_CHECKING:
     from cortexrnn.client.api import Client
 
 
-def download_experiment(client: Client, experiment_id: int, out: Path,
-                        on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
-    from cortexrnn.client.tables import result_rows
-
+def download_experiment(
+    client: Client, experiment_id: int, out: Path, on_step: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     say = on_step or (lambda _msg: None)
     out.mkdir(parents=True, exist_ok=True)
     detail = client.get_experiment(experiment_id)
-    manifest: dict[str, Any] = {"experiment": experiment_id, "status": detail.status, "server": client.url,
-                                "files": [], "missing": []}
+    manifest: dict[str, Any] = {
+        "experiment": experiment_id,
+        "status": detail.status,
+        "server": client.url,
+        "files": [],
+        "missing": [],
+    }
     (out / "spec.json").write_text(json.dumps(detail.spec, indent=2) + "\n")
     manifest["files"].append("spec.json")
 
@@ -46,15 +51,29 @@ def download_experiment(client: Client, experiment_id: int, out: Path,
         writer.writerow(["run_id", "condition", "seed", "task", "name", "step", "epoch", "value"])
         for r in finished:
             for series in client.metrics(r["run_id"]).series:
-                for step, epoch, value in zip(series.steps, series.epochs, series.values, strict=True):
-                    writer.writerow([r["run_id"], r["condition"], r["seed"], r["task"], series.name, step,
-                                     "" if epoch is None else epoch, "" if value is None else value])
+                for step, epoch, value in zip(
+                    series.steps, series.epochs, series.values, strict=True
+                ):
+                    writer.writerow(
+                        [
+                            r["run_id"],
+                            r["condition"],
+                            r["seed"],
+                            r["task"],
+                            series.name,
+                            step,
+                            "" if epoch is None else epoch,
+                            "" if value is None else value,
+                        ]
+                    )
                     n_points += 1
     manifest["files"].append("curves.csv")
     say(f"curves.csv: {n_points} points")
 
-    for name, fetch in (("summary.json", lambda: json.dumps(client.summary_json(experiment_id), indent=2) + "\n"),
-                        ("report.html", lambda: client.report_html(experiment_id))):
+    for name, fetch in (
+        ("summary.json", lambda: json.dumps(client.summary_json(experiment_id), indent=2) + "\n"),
+        ("report.html", lambda: client.report_html(experiment_id)),
+    ):
         try:
             content = fetch()
         except ClientError as exc:  # e.g. nothing finished yet, or an older server

@@ -17,7 +17,9 @@ class ClientError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, fields: list[dict[str, str]] | None = None, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, fields: list[dict[str, str]] | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.fields = fields or []
@@ -36,7 +38,8 @@ class RunsFailed(ClientError):
 
 
 class UsageError(ClientError):
-    """Bad input: an invalid spec, a bad option, a request the server refused as invalid (400/413/422)."""
+    """Bad input: an invalid spec, a bad option, a request the server refused as invalid
+    (400/413/422)."""
 
     exit_code = 2
 
@@ -109,8 +112,10 @@ def error_from_response(response: httpx.Response, *, url: str) -> ClientError:
     what = f"{response.request.method} {response.request.url.path}"
     message = message or (response.reason_phrase or "no message") + f" ({what})"
     if status == 401:
-        return AuthFailed(f"{message} (server {url}); run `cortexrnn-client login` or set CORTEXRNN_TOKEN",
-                          status=status)
+        return AuthFailed(
+            f"{message} (server {url}); run `cortexrnn-client login` or set CORTEXRNN_TOKEN",
+            status=status,
+        )
     if status == 404:
         return NotFound(message, status=status)
     if status in (403, 409):
@@ -118,15 +123,20 @@ def error_from_response(response: httpx.Response, *, url: str) -> ClientError:
     if status in (400, 411, 413, 415, 422):
         return UsageError(message, fields=fields, status=status)
     if status in (429, 502, 503, 504):
-        return Unreachable(f"server {url} is unavailable ({status}: {message}); retry in a minute", status=status)
+        return Unreachable(
+            f"server {url} is unavailable ({status}: {message}); retry in a minute", status=status
+        )
     return ServerError(f"server error {status} on {what}: {message}", status=status)
 
 
 def unreachable(url: str, exc: Exception) -> Unreachable:
     reason = type(exc).__name__
     if isinstance(exc, httpx.ConnectError):
-        reason = "connection refused" if "refused" in str(exc).lower() or "errno 111" in str(exc).lower() \
+        reason = (
+            "connection refused"
+            if "refused" in str(exc).lower() or "errno 111" in str(exc).lower()
             else f"cannot connect: {exc}"
+        )
     elif isinstance(exc, httpx.TimeoutException):
         reason = "timed out"
     return Unreachable(

@@ -1,18 +1,28 @@
 """Tables built from the API's answers: per-run results, the stats table and the pairwise
-comparisons of /summary. Rows are plain dicts (for csv/json output); the *_frame functions
-wrap them in pandas DataFrames for the Python API."""
+comparisons of /summary. Rows are plain dicts (for csv/json output, no pandas needed); the
+*_frame functions wrap them in pandas DataFrames for the Python API (pandas comes with
+`cortexrnn[science]`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from cortexrnn.client import science
 from cortexrnn.client.errors import UsageError
 
 if TYPE_CHECKING:
+    from pandas import DataFrame
+
     from cortexrnn.client.api import Client
 
 # What `results` shows on screen by default (the rest: --measures, or csv/json).
-HEADLINE_MEASURES = ("test_acc", "test_loss", "steps_to_criterion", "modularity_cnm", "small_world_sigma")
+HEADLINE_MEASURES = (
+    "test_acc",
+    "test_loss",
+    "steps_to_criterion",
+    "modularity_cnm",
+    "small_world_sigma",
+)
 RUN_COLUMNS = ["run_id", "condition", "seed", "task", "state", "attempt", "cached_from_id", "error"]
 # Keys under which /summary may carry its two tables (the first present wins).
 STATS_KEYS = ("stats", "summary", "measures", "rows")
@@ -26,9 +36,16 @@ def result_rows(client: Client, experiment_id: int) -> tuple[list[dict[str, Any]
     rows: list[dict[str, Any]] = []
     measures: set[str] = set()
     for run in client.runs(experiment_id):
-        row: dict[str, Any] = {"run_id": run.id, "condition": run.condition, "seed": run.seed, "task": run.task,
-                               "state": run.state, "attempt": run.attempt, "cached_from_id": run.cached_from_id,
-                               "error": run.error}
+        row: dict[str, Any] = {
+            "run_id": run.id,
+            "condition": run.condition,
+            "seed": run.seed,
+            "task": run.task,
+            "state": run.state,
+            "attempt": run.attempt,
+            "cached_from_id": run.cached_from_id,
+            "error": run.error,
+        }
         if run.state == "succeeded":
             detail = client.run(run.id)
             row.update(detail.summary)
@@ -37,9 +54,8 @@ def result_rows(client: Client, experiment_id: int) -> tuple[list[dict[str, Any]
     return rows, RUN_COLUMNS + sorted(measures)
 
 
-def results_frame(client: Client, experiment_id: int):  # noqa: ANN201
-    import pandas as pd
-
+def results_frame(client: Client, experiment_id: int) -> DataFrame:
+    pd = science.pandas("the results DataFrame")
     rows, columns = result_rows(client, experiment_id)
     return pd.DataFrame(rows, columns=columns)
 
@@ -77,32 +93,40 @@ def comparison_rows(summary: Any, metric: str, task: str | None = None) -> list[
     """The pairwise comparisons of one measure (and task), with their corrected p-values."""
     rows = _table(summary, COMPARISON_KEYS)
     if rows is None:
-        raise UsageError("the server's summary has no comparisons table (is the experiment finished?)")
+        raise UsageError(
+            "the server's summary has no comparisons table (is the experiment finished?)"
+        )
     available = sorted({m for r in rows if (m := measure_of(r))})
     chosen = [r for r in rows if measure_of(r) == metric]
     if not chosen:
-        raise UsageError(f"--metric: no comparisons for {metric!r}; available: {', '.join(available) or 'none'}")
+        raise UsageError(
+            f"--metric: no comparisons for {metric!r}; available: {', '.join(available) or 'none'}"
+        )
     if task is not None:
         tasks = sorted({str(r.get("task")) for r in chosen})
         chosen = [r for r in chosen if str(r.get("task")) == task]
         if not chosen:
-            raise UsageError(f"--task: no comparisons of {metric!r} for task {task!r}; tasks: {', '.join(tasks)}")
+            raise UsageError(
+                f"--task: no comparisons of {metric!r} for task {task!r}; tasks: {', '.join(tasks)}"
+            )
     return chosen
 
 
 def omnibus_rows(summary: Any, metric: str, task: str | None = None) -> list[dict[str, Any]]:
     """The omnibus test rows (Kruskal-Wallis) of one measure, when the summary has them."""
     rows = _table(summary, OMNIBUS_KEYS) or []
-    return [r for r in rows if measure_of(r) == metric and (task is None or str(r.get("task")) == task)]
+    return [
+        r for r in rows if measure_of(r) == metric and (task is None or str(r.get("task")) == task)
+    ]
 
 
-def stats_frame(summary: Any):  # noqa: ANN201
-    import pandas as pd
+def stats_frame(summary: Any) -> DataFrame:
+    pd = science.pandas("the stats DataFrame")
 
     return pd.DataFrame(stats_rows(summary))
 
 
-def comparison_frame(summary: Any, metric: str, task: str | None = None):  # noqa: ANN201
-    import pandas as pd
+def comparison_frame(summary: Any, metric: str, task: str | None = None) -> DataFrame:
+    pd = science.pandas("the comparisons DataFrame")
 
     return pd.DataFrame(comparison_rows(summary, metric, task))

@@ -1,10 +1,26 @@
 """Commented example specs printed by `cortexrnn-client spec template` (each one validates:
-tests/client checks that with cortexrnn.services.spec.load_spec)."""
+tests/client checks that with cortexrnn.services.spec.load_spec).
+
+The templates are text: they work without the science installed. The task names and the
+fidelity switches they list are copies of the science's (TASK_NAMES in
+services/tasks/registry.py, FIDELITY_SWITCHES in services/priors/conditions.py); a test
+fails when those change and these copies do not."""
 
 from __future__ import annotations
 
-from cortexrnn.services.priors.conditions import FIDELITY_SWITCHES
-from cortexrnn.services.tasks.registry import TASK_NAMES
+TASK_NAMES = ("one_choice_inference", "go_no_go", "perceptual_decision_making")
+FIDELITY_SWITCHES = {
+    "reshape_positions": "§5.1 real coordinates built with positions.reshape(3, -1) instead of "
+    "positions.T",
+    "l1_without_lambda": "§5.2 the baseline W regulariser is sum |W| without lambda (strength 1.0)",
+    "unnormalised_distances": "§5.3 grid distances at unit spacing, real distances min-max "
+    "normalised (~12x apart)",
+    "report_train_accuracy": "§5.4 the reported accuracy is the last epoch's training accuracy "
+    "(noise on)",
+    "keep_functional_diagonal": "§5.5 the functional init keeps its diagonal "
+    "(corr = STTC = 1 there)",
+    "emd_strength_epsilon": "§5.6 the connectome's C for C* replaces zero strengths by 1e-10",
+}
 
 _TASKS = ", ".join(TASK_NAMES)
 _FIDELITY = "\n".join(f"#   {name}: {what}" for name, what in FIDELITY_SWITCHES.items())
@@ -18,7 +34,8 @@ priority: normal                 # low | normal | high | an integer in [-100, 10
 force: false                     # true: train again even if identical runs already succeeded
 
 # The connectome the networks come from: `synthetic-cortex` is built in; others are the names
-# of datasets ingested with `cortexrnn-client datasets upload` (see `cortexrnn-client datasets list`).
+# of datasets ingested with `cortexrnn-client datasets upload`
+# (see `cortexrnn-client datasets list`).
 dataset: synthetic-cortex
 # Which neurons become the hidden units: all | field | random | spatial | cell_type.
 sampling: {{strategy: spatial, n_neurons: 64, seed: 0}}
@@ -29,7 +46,8 @@ tasks: [go_no_go]
 
 model: {{activation: relu, alpha: 1.0, noise_in: 0.05}}
 # The paper trains 10 epochs of 5,120 trials (40 steps of 128); this is a shorter schedule.
-training: {{epochs: 3, train_trials: 1024, test_trials: 512, batch_size: 128, lr: 0.001, criterion: 0.9}}
+training: {{epochs: 3, train_trials: 1024, test_trials: 512, batch_size: 128,
+           lr: 0.001, criterion: 0.9}}
 
 seeds: 3                         # a count (0..n-1) or an explicit list, e.g. [0, 7, 42]
 
@@ -42,7 +60,7 @@ seeds: 3                         # a count (0..n-1) or an explicit list, e.g. [0
 conditions:
   W: {{init: orthogonal}}                                             # the paper's baseline
   W*: {{init: functional, lam: 0.0}}                                  # functional ("bio") init
-  W*D*C: {{init: functional, space: real, communicability: direct, lam: 0.01}}   # + space and wiring
+  W*D*C: {{init: functional, space: real, communicability: direct, lam: 0.01}}  # + space and wiring
 
 # corrected (default) | paper (reproduce the released code's six deviations) | a mapping of:
 {_FIDELITY}

@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskProgressColumn, TextColumn
 from rich.text import Text
 
-from cortexrnn.wire.schemas import ExperimentDetail
 from cortexrnn.client.api import Client
+from cortexrnn.wire.schemas import ExperimentDetail
 
 TERMINAL = {"succeeded", "failed", "cancelled", "lost"}
 BAD = {"failed", "cancelled", "lost"}
@@ -32,7 +32,7 @@ class EtaColumn(ProgressColumn):
 
 
 def format_seconds(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
@@ -88,28 +88,48 @@ def watch(client: Client, experiment_id: int, console: Console | None = None) ->
     width = max([len("all runs"), *(len(c) for c in state.conditions())])
     bars = {}
     for condition in state.conditions():
-        bars[condition] = progress.add_task(condition.ljust(width), total=len(state.of(condition)), done=0,
-                                            n=len(state.of(condition)), bad="", eta=None)
-    overall = progress.add_task("all runs".ljust(width), total=100.0, done=0, n=len(state.runs), bad="", eta=None)
+        bars[condition] = progress.add_task(
+            condition.ljust(width),
+            total=len(state.of(condition)),
+            done=0,
+            n=len(state.of(condition)),
+            bad="",
+            eta=None,
+        )
+    overall = progress.add_task(
+        "all runs".ljust(width), total=100.0, done=0, n=len(state.runs), bad="", eta=None
+    )
 
     def redraw() -> None:
         for condition, bar in bars.items():
             runs = state.of(condition)
             bad = sum(r.state in BAD for r in runs)
-            progress.update(bar, completed=sum(_completed(r) for r in runs),
-                            done=sum(r.state in TERMINAL for r in runs),
-                            bad=f"[red]{bad} failed/cancelled[/]" if bad else "")
+            progress.update(
+                bar,
+                completed=sum(_completed(r) for r in runs),
+                done=sum(r.state in TERMINAL for r in runs),
+                bad=f"[red]{bad} failed/cancelled[/]" if bad else "",
+            )
         bad = sum(r.state in BAD for r in state.runs.values())
-        progress.update(overall, completed=state.percent, done=sum(r.state in TERMINAL for r in state.runs.values()),
-                        bad=f"[red]{bad} failed/cancelled[/]" if bad else "", eta=state.eta)
+        progress.update(
+            overall,
+            completed=state.percent,
+            done=sum(r.state in TERMINAL for r in state.runs.values()),
+            bad=f"[red]{bad} failed/cancelled[/]" if bad else "",
+            eta=state.eta,
+        )
 
     reported: set[tuple[int, str]] = set()
 
-    def report_bad(run_id: int, condition: str, seed: object, task: object, run_state: str, error: object) -> None:
+    def report_bad(
+        run_id: int, condition: str, seed: object, task: object, run_state: str, error: object
+    ) -> None:
         if run_state in BAD and (run_id, run_state) not in reported:
             reported.add((run_id, run_state))
             why = f": {error}" if error else ""
-            progress.console.print(f"[red]run {run_id}[/] ({condition}, seed {seed}, {task}) {run_state}{why}")
+            progress.console.print(
+                f"[red]run {run_id}[/] ({condition}, seed {seed}, {task}) {run_state}{why}"
+            )
 
     redraw()
     with progress:
@@ -120,21 +140,36 @@ def watch(client: Client, experiment_id: int, console: Console | None = None) ->
             if event.event == "run" and isinstance(data, dict) and "id" in data:
                 run_id = int(data["id"])
                 previous = state.runs.get(run_id)
-                view = RunView(str(data.get("condition", previous.condition if previous else "?")),
-                               str(data.get("state", "?")), float(data.get("progress") or 0.0))
+                view = RunView(
+                    str(data.get("condition", previous.condition if previous else "?")),
+                    str(data.get("state", "?")),
+                    float(data.get("progress") or 0.0),
+                )
                 state.runs[run_id] = view
                 if view.condition not in bars:  # a run the initial list did not have
-                    bars[view.condition] = progress.add_task(view.condition.ljust(width), total=0, done=0, n=0,
-                                                             bad="", eta=None)
+                    bars[view.condition] = progress.add_task(
+                        view.condition.ljust(width), total=0, done=0, n=0, bad="", eta=None
+                    )
                 n = len(state.of(view.condition))
                 progress.update(bars[view.condition], total=n, n=n)
-                report_bad(run_id, view.condition, data.get("seed"), data.get("task"), view.state, data.get("error"))
+                report_bad(
+                    run_id,
+                    view.condition,
+                    data.get("seed"),
+                    data.get("task"),
+                    view.state,
+                    data.get("error"),
+                )
             elif event.event == "progress" and isinstance(data, dict):
                 state.percent = float(data.get("percent") or 0.0)
                 state.eta = data.get("eta_seconds")
                 state.status = str(data.get("status", state.status))
             elif event.event == "done":
-                state.status = str(data.get("status", state.status)) if isinstance(data, dict) else state.status
+                state.status = (
+                    str(data.get("status", state.status))
+                    if isinstance(data, dict)
+                    else state.status
+                )
                 state.eta = None
             redraw()
     return client.get_experiment(experiment_id)

@@ -30,7 +30,9 @@ def new_token() -> str:
 def issue_token(session: Session, user: User, label: str | None = None) -> str:
     """Store a new token for `user` and return the plain token (shown once, never stored)."""
     token = new_token()
-    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), prefix=token[:12], label=label))
+    session.add(
+        ApiToken(user_id=user.id, token_hash=hash_token(token), prefix=token[:12], label=label)
+    )
     session.flush()
     return token
 
@@ -40,7 +42,9 @@ def create_user(session: Session, name: str, *, admin: bool = False) -> tuple[Us
     if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
         raise AuthError(f"user name {name!r} must be 1-64 letters, digits, '-', '_' or '.'")
     if session.scalar(select(User).where(User.name == name)) is not None:
-        raise AuthError(f"user {name!r} already exists; use `cortexrnn users token {name}` for a new token")
+        raise AuthError(
+            f"user {name!r} already exists; use `cortexrnn users token {name}` for a new token"
+        )
     user = User(name=name, is_admin=admin)
     session.add(user)
     session.flush()

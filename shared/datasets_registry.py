@@ -42,7 +42,9 @@ def get_dataset_by_name(session: Session, name: str) -> Dataset | None:
     return session.scalar(select(Dataset).where(Dataset.name == name))
 
 
-def register_dataset(session: Session, connectome: Connectome, sha: str, owner_id: int | None = None) -> Dataset:
+def register_dataset(
+    session: Session, connectome: Connectome, sha: str, owner_id: int | None = None
+) -> Dataset:
     """Add the row for a connectome already put in the store under `sha`.
 
     Registering the same name with the same content again returns the existing row; the same
@@ -53,8 +55,8 @@ def register_dataset(session: Session, connectome: Connectome, sha: str, owner_i
         if existing.content_sha256 == sha:
             return existing
         raise DatasetError(
-            f"dataset name {connectome.name!r} is taken by different content ({existing.content_sha256[:12]}); "
-            "choose another --name"
+            f"dataset name {connectome.name!r} is taken by different content "
+            f"({existing.content_sha256[:12]}); choose another --name"
         )
     meta: dict[str, Any] = jsonable(dict(connectome.meta))
     row = Dataset(

@@ -1,31 +1,49 @@
 """Creating experiments and reading their state: the database side of a submission.
 
-Shared by the API (submissions, status) and the worker (status refresh after runs end).
+A submission resolves everything a worker needs once: the dataset's content hash and the
+neurons its sampling selects (stored on the experiment), and each run's own inputs (stored on
+its row), so that no worker re-validates or re-expands the spec. Run and experiment states
+change only in shared/lifecycle.py.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cortexrnn.shared.models import (
-    Dataset,
-    Experiment,
-    ExperimentStatus,
-    Run,
-    RunState,
-    TERMINAL_RUN_STATES,
-    User,
-    as_utc,
-    utcnow,
+from cortexrnn.services.connectome.errors import DatasetError
+from cortexrnn.services.connectome.selection import NeuronSelection
+from cortexrnn.services.connectome.selection import select as select_neurons
+from cortexrnn.services.spec import ExperimentSpec, RunSpec
+from cortexrnn.shared.datasets_registry import (
+    DEFAULT_DATASET_NAME,
+    ensure_default_dataset,
+    get_dataset_by_name,
+    get_store,
 )
-from typing import TYPE_CHECKING
+from cortexrnn.shared.lifecycle import answer_from_cache, refresh_experiment_status, state_counts
+from cortexrnn.shared.models import Dataset, Experiment, Run, RunState, User, as_utc, utcnow
 
-if TYPE_CHECKING:
-    from cortexrnn.services.spec import ExperimentSpec
+__all__ = [  # refresh_experiment_status and state_counts live in lifecycle; importable here too
+    "IdempotencyConflict",
+    "Progress",
+    "ResolvedDataset",
+    "SpecDatasetError",
+    "Submission",
+    "create_experiment",
+    "experiment_progress",
+    "refresh_experiment_status",
+    "resolve_dataset",
+    "resolve_selection",
+    "result_run_id",
+    "run_inputs",
+    "state_counts",
+]
 
 
 class IdempotencyConflict(ValueError):
@@ -48,59 +66,99 @@ class SpecDatasetError(ValueError):
         self.path = path
 
 
-def resolve_dataset(session: Session, spec: ExperimentSpec) -> Dataset:
-    """The dataset row the spec names, checked against its neuron selection; the embedded
-    default is created on first use."""
-    from cortexrnn.services.connectome.errors import DatasetError
-    from cortexrnn.services.connectome.selection import select
-    from cortexrnn.shared.datasets_registry import (
-        DEFAULT_DATASET_NAME,
-        ensure_default_dataset,
-        get_dataset_by_name,
-        get_store,
-    )
+@dataclass(frozen=True)
+class ResolvedDataset:
+    row: Dataset
+    selection: list[int]  # the sorted neuron indices the spec's sampling selects
 
+
+def resolve_selection(session: Session, spec: ExperimentSpec) -> ResolvedDataset:
+    """The dataset row the spec names and the neurons its sampling selects there (checked
+    here, stored with the experiment); the embedded default is created on first use."""
     row = get_dataset_by_name(session, spec.dataset)
     if row is None and spec.dataset == DEFAULT_DATASET_NAME:
         ensure_default_dataset()
         row = get_dataset_by_name(session, spec.dataset)
     if row is None:
-        raise SpecDatasetError("dataset", f"unknown dataset {spec.dataset!r}; list them with GET /v1/datasets "
-                                          "(`cortexrnn-client datasets list`)")
-    store = get_store()
-    if not store.has(row.content_sha256):
-        raise SpecDatasetError("dataset", f"dataset {spec.dataset!r} is registered but its files are missing "
-                                          "from the store; ask an admin to re-ingest it")
+        raise SpecDatasetError(
+            "dataset",
+            f"unknown dataset {spec.dataset!r}; list them with GET /v1/datasets "
+            "(`cortexrnn-client datasets list`)",
+        )
+    if not get_store().has(row.content_sha256):
+        raise SpecDatasetError(
+            "dataset",
+            f"dataset {spec.dataset!r} is registered but its files are missing "
+            "from the store; ask an admin to re-ingest it",
+        )
+    return ResolvedDataset(row, _select_stored(row.content_sha256, spec.sampling))
+
+
+def resolve_dataset(session: Session, spec: ExperimentSpec) -> Dataset:
+    """The dataset row the spec names, checked against its neuron selection."""
+    return resolve_selection(session, spec).row
+
+
+def _select_stored(sha: str, sampling: NeuronSelection) -> list[int]:
     try:
-        select(store.get(row.content_sha256), spec.sampling)
+        return [int(i) for i in select_neurons(get_store().get(sha), sampling)]
     except DatasetError as exc:
         raise SpecDatasetError("sampling", str(exc)) from None
-    return row
+
+
+def run_inputs(spec: ExperimentSpec, run: RunSpec) -> dict[str, Any]:
+    """What one run's row stores of its inputs: everything that is its own, as JSON."""
+    return {
+        "condition": run.condition.model_dump(mode="json"),
+        "seed": run.seed,
+        "task": run.task.model_dump(mode="json"),
+        "fidelity": spec.fidelity.model_dump(mode="json"),
+    }
 
 
 def create_experiment(
-    session: Session, owner: User, spec: ExperimentSpec, *, idempotency_key: str | None = None,
+    session: Session,
+    owner: User,
+    spec: ExperimentSpec,
+    *,
+    idempotency_key: str | None = None,
     dataset_sha: str | None = None,
+    selection: Sequence[int] | None = None,
 ) -> Submission:
-    """Store an experiment and one row per run; runs whose inputs already succeeded are
-    answered from that result (cached) unless the spec says `force: true`."""
+    """Store an experiment and one row per run with its inputs; runs whose inputs already
+    succeeded are answered from that result (cached) unless the spec says `force: true`.
+
+    `dataset_sha` ties the runs to the dataset's content; `selection` is the neurons that
+    `resolve_selection` found (computed here from the store where only the hash is given)."""
     spec_hash = spec.canonical_hash()
     if idempotency_key:
         earlier = session.scalar(
-            select(Experiment).where(Experiment.owner_id == owner.id, Experiment.idempotency_key == idempotency_key)
+            select(Experiment).where(
+                Experiment.owner_id == owner.id, Experiment.idempotency_key == idempotency_key
+            )
         )
         if earlier is not None:
             if earlier.spec_hash != spec_hash:
                 raise IdempotencyConflict(
-                    f"Idempotency-Key {idempotency_key!r} was already used for experiment {earlier.id} "
+                    f"Idempotency-Key {idempotency_key!r} was already used for experiment "
+                    f"{earlier.id} "
                     "with a different spec; use a new key"
                 )
-            n_runs = session.scalar(select(func.count()).where(Run.experiment_id == earlier.id)) or 0
-            n_cached = session.scalar(
-                select(func.count()).where(Run.experiment_id == earlier.id, Run.cached_from_id.is_not(None))
-            ) or 0
+            n_runs = (
+                session.scalar(select(func.count()).where(Run.experiment_id == earlier.id)) or 0
+            )
+            n_cached = (
+                session.scalar(
+                    select(func.count()).where(
+                        Run.experiment_id == earlier.id, Run.cached_from_id.is_not(None)
+                    )
+                )
+                or 0
+            )
             return Submission(earlier, False, n_runs, n_cached)
 
+    if selection is None and dataset_sha is not None:
+        selection = _select_stored(dataset_sha, spec.sampling)
     priority = spec.priority_value
     experiment = Experiment(
         name=spec.name,
@@ -110,6 +168,8 @@ def create_experiment(
         priority=priority,
         tags=list(spec.tags),
         idempotency_key=idempotency_key,
+        dataset_sha=dataset_sha,
+        selection=None if selection is None else [int(i) for i in selection],
     )
     session.add(experiment)
     session.flush()
@@ -120,7 +180,11 @@ def create_experiment(
     if not spec.force:
         for run_hash, run_id in session.execute(
             select(Run.run_hash, func.min(Run.id))
-            .where(Run.run_hash.in_(set(hashes)), Run.state == RunState.SUCCEEDED.value, Run.cached_from_id.is_(None))
+            .where(
+                Run.run_hash.in_(set(hashes)),
+                Run.state == RunState.SUCCEEDED.value,
+                Run.cached_from_id.is_(None),
+            )
             .group_by(Run.run_hash)
         ):
             done[run_hash] = run_id
@@ -135,13 +199,11 @@ def create_experiment(
             task=run.task_name,
             run_hash=run_hash,
             pack_key=spec.pack_key(run),
+            inputs=run_inputs(spec, run),
             priority=priority,
         )
         if run_hash in done:
-            row.state = RunState.SUCCEEDED.value
-            row.cached_from_id = done[run_hash]
-            row.progress = 1.0
-            row.finished_at = now
+            answer_from_cache(row, done[run_hash], now)
             n_cached += 1
         session.add(row)
     session.flush()
@@ -150,35 +212,9 @@ def create_experiment(
 
 
 def result_run_id(run: Run) -> int:
-    """The run whose stored results answer for `run` (itself, or the original it was cached from)."""
+    """The run whose stored results answer for `run` (itself, or the original it was cached
+    from)."""
     return run.cached_from_id or run.id
-
-
-def state_counts(session: Session, experiment_id: int) -> Counter[str]:
-    rows = session.execute(
-        select(Run.state, func.count()).where(Run.experiment_id == experiment_id).group_by(Run.state)
-    )
-    return Counter({state: n for state, n in rows})
-
-
-def refresh_experiment_status(session: Session, experiment: Experiment) -> str:
-    counts = state_counts(session, experiment.id)
-    total = sum(counts.values())
-    terminal = sum(counts[s.value] for s in TERMINAL_RUN_STATES)
-    if total and terminal == total:
-        if counts[RunState.SUCCEEDED.value] == total:
-            status = ExperimentStatus.SUCCEEDED
-        elif counts[RunState.FAILED.value] or counts[RunState.LOST.value]:
-            status = ExperimentStatus.FAILED
-        else:
-            status = ExperimentStatus.CANCELLED
-        if experiment.finished_at is None:
-            experiment.finished_at = utcnow()
-    else:
-        status = ExperimentStatus.ACTIVE
-        experiment.finished_at = None
-    experiment.status = status.value
-    return status.value
 
 
 @dataclass
@@ -190,9 +226,13 @@ class Progress:
 
 
 def experiment_progress(session: Session, experiment: Experiment) -> Progress:
-    rows = list(session.execute(
-        select(Run.state, Run.progress, Run.started_at, Run.finished_at).where(Run.experiment_id == experiment.id)
-    ))
+    rows = list(
+        session.execute(
+            select(Run.state, Run.progress, Run.started_at, Run.finished_at).where(
+                Run.experiment_id == experiment.id
+            )
+        )
+    )
     counts = Counter(r.state for r in rows)
     total = len(rows)
     done = sum(1.0 if RunState(r.state).is_terminal else float(r.progress or 0.0) for r in rows)

@@ -8,8 +8,8 @@ code, so that adding a state never needs an enum migration.
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, ClassVar, overload
 
 from sqlalchemy import (
     JSON,
@@ -41,20 +41,24 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
+@overload
+def as_utc(dt: datetime) -> datetime: ...
+@overload
+def as_utc(dt: datetime | None) -> datetime | None: ...
 def as_utc(dt: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes for timezone-aware columns; they are UTC."""
-    return dt if dt is None or dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt is None or dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
-class RunState(str, enum.Enum):
+class RunState(str, enum.Enum):  # noqa: UP042 - StrEnum changes str(); rows store .value
     PENDING = "pending"  # accepted, not yet in a pack on the broker
     QUEUED = "queued"  # in a pack that was sent to the broker
     RUNNING = "running"  # claimed by a worker that heartbeats
@@ -68,14 +72,28 @@ class RunState(str, enum.Enum):
         return self in TERMINAL_RUN_STATES
 
 
-TERMINAL_RUN_STATES = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.LOST})
+TERMINAL_RUN_STATES = frozenset(
+    {RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.LOST}
+)
 
-# Allowed transitions; the scheduler and workers go through `Run.transition`.
+# Allowed transitions; every change goes through `Run.transition`, which in the service only
+# shared/lifecycle.py calls.
 RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
-    RunState.PENDING: frozenset({RunState.QUEUED, RunState.SUCCEEDED, RunState.CANCELLED, RunState.FAILED}),
-    RunState.QUEUED: frozenset({RunState.RUNNING, RunState.PENDING, RunState.CANCELLED, RunState.LOST, RunState.FAILED}),
+    RunState.PENDING: frozenset(
+        {RunState.QUEUED, RunState.SUCCEEDED, RunState.CANCELLED, RunState.FAILED}
+    ),
+    RunState.QUEUED: frozenset(
+        {RunState.RUNNING, RunState.PENDING, RunState.CANCELLED, RunState.LOST, RunState.FAILED}
+    ),
     RunState.RUNNING: frozenset(
-        {RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.PENDING, RunState.QUEUED, RunState.LOST}
+        {
+            RunState.SUCCEEDED,
+            RunState.FAILED,
+            RunState.CANCELLED,
+            RunState.PENDING,
+            RunState.QUEUED,
+            RunState.LOST,
+        }
     ),
     RunState.SUCCEEDED: frozenset(),
     RunState.FAILED: frozenset({RunState.PENDING}),  # retry
@@ -88,7 +106,7 @@ class InvalidTransition(ValueError):
     pass
 
 
-class ExperimentStatus(str, enum.Enum):
+class ExperimentStatus(str, enum.Enum):  # noqa: UP042 - as RunState
     ACTIVE = "active"  # some run not terminal
     SUCCEEDED = "succeeded"
     FAILED = "failed"  # terminal, at least one run failed or lost
@@ -128,8 +146,11 @@ class Dataset(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
-    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
-    source: Mapped[str] = mapped_column(String(64))  # microns-folder, cave-tables, synthetic, upload
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    # microns-folder, cave-tables, synthetic, upload
+    source: Mapped[str] = mapped_column(String(64))
     content_sha256: Mapped[str] = mapped_column(String(64), index=True)
     n_neurons: Mapped[int] = mapped_column(Integer)
     n_connections: Mapped[int] = mapped_column(Integer)  # non-zero directed pairs
@@ -158,11 +179,19 @@ class Experiment(Base):
     status: Mapped[str] = mapped_column(String(16), default=ExperimentStatus.ACTIVE.value)
     tags: Mapped[list[Any]] = mapped_column(default=list)
     idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    # Resolved once at submission (migration 0002; null on older rows): the dataset's content
+    # hash and the indices of the neurons its sampling selects, which every pack reuses.
+    dataset_sha: Mapped[str | None] = mapped_column(String(64))
+    selection: Mapped[list[Any] | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    runs: Mapped[list[Run]] = relationship(back_populates="experiment", cascade="all, delete-orphan")
+    runs: Mapped[list[Run]] = relationship(
+        back_populates="experiment", cascade="all, delete-orphan"
+    )
     owner: Mapped[User] = relationship()
 
 
@@ -201,6 +230,9 @@ class Run(Base):
     task: Mapped[str] = mapped_column(String(64))
     run_hash: Mapped[str] = mapped_column(String(64))  # canonical inputs of this run
     pack_key: Mapped[str] = mapped_column(String(64))
+    # This run's own resolved inputs (condition, seed, task entry, fidelity), stored at
+    # submission so that a worker never re-expands the spec (migration 0002; null on older rows).
+    inputs: Mapped[dict[str, Any] | None] = mapped_column()
     priority: Mapped[int] = mapped_column(Integer, default=0)
     state: Mapped[str] = mapped_column(String(16), default=RunState.PENDING.value)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
@@ -283,9 +315,12 @@ class Artifact(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
-    experiment_id: Mapped[int | None] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
+    experiment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE")
+    )
     dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(32))  # weights, checkpoint, curves, report, dataset-file
+    # weights, checkpoint, curves, report, dataset-file
+    kind: Mapped[str] = mapped_column(String(32))
     path: Mapped[str] = mapped_column(String(1024))
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,11 @@ from cortexrnn.shared.models import Artifact, MetricPoint, Run, RunState, RunSum
 
 CURVE_NAMES = ("train_loss", "train_acc", "test_loss", "test_acc")
 KEY = ["condition", "task", "seed"]
+
+
+def run_key(run: Run) -> dict[str, Any]:
+    """What names a run in tables and events: its condition, task and seed."""
+    return {"condition": run.condition, "task": run.task, "seed": run.seed}
 
 
 @dataclass
@@ -30,9 +36,13 @@ class ExperimentResults:
 
 
 def _finished(session: Session, experiment_id: int) -> list[Run]:
-    return list(session.scalars(
-        select(Run).where(Run.experiment_id == experiment_id, Run.state == RunState.SUCCEEDED.value).order_by(Run.id)
-    ))
+    return list(
+        session.scalars(
+            select(Run)
+            .where(Run.experiment_id == experiment_id, Run.state == RunState.SUCCEEDED.value)
+            .order_by(Run.id)
+        )
+    )
 
 
 def load_results(session: Session, experiment_id: int, *, curves: bool = True) -> ExperimentResults:
@@ -42,20 +52,39 @@ def load_results(session: Session, experiment_id: int, *, curves: bool = True) -
     rows = []
     for s in session.scalars(select(RunSummary).where(RunSummary.run_id.in_(ids))):
         r = source[s.run_id]
-        rows.append(dict(condition=r.condition, task=r.task, seed=r.seed, run_id=r.id, metric=s.name,
-                         value=s.value, reason=s.reason))
+        rows.append(
+            dict(
+                **run_key(r),
+                run_id=r.id,
+                metric=s.name,
+                value=s.value,
+                reason=s.reason,
+            )
+        )
     metrics = pd.DataFrame(rows, columns=[*KEY, "run_id", "metric", "value", "reason"])
     curve_rows = []
     if curves and ids:
         wanted = select(MetricPoint).where(
             MetricPoint.run_id.in_(ids),
-            or_(MetricPoint.name.in_(CURVE_NAMES), MetricPoint.name.startswith("topo_", autoescape=True)),
+            or_(
+                MetricPoint.name.in_(CURVE_NAMES),
+                MetricPoint.name.startswith("topo_", autoescape=True),
+            ),
         )
         for p in session.scalars(wanted):
             r = source[p.run_id]
-            curve_rows.append(dict(condition=r.condition, task=r.task, seed=r.seed, step=p.step, epoch=p.epoch,
-                                   name=p.name, value=p.value))
-    return ExperimentResults(metrics, pd.DataFrame(curve_rows, columns=[*KEY, "step", "epoch", "name", "value"]), runs)
+            curve_rows.append(
+                dict(
+                    **run_key(r),
+                    step=p.step,
+                    epoch=p.epoch,
+                    name=p.name,
+                    value=p.value,
+                )
+            )
+    return ExperimentResults(
+        metrics, pd.DataFrame(curve_rows, columns=[*KEY, "step", "epoch", "name", "value"]), runs
+    )
 
 
 def weights_for_report(session: Session, runs: list[Run], limit: int = 6) -> tuple[dict, dict]:
@@ -70,7 +99,9 @@ def weights_for_report(session: Session, runs: list[Run], limit: int = 6) -> tup
     chosen = chosen[:limit]
     weights, positions = {}, {}
     for r in chosen:
-        art = session.scalar(select(Artifact).where(Artifact.run_id == result_run_id(r), Artifact.kind == "weights"))
+        art = session.scalar(
+            select(Artifact).where(Artifact.run_id == result_run_id(r), Artifact.kind == "weights")
+        )
         if art is None or not Path(art.path).is_file():
             continue
         with np.load(art.path, allow_pickle=False) as z:

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from cortexrnn.wire.embedded import DEFAULT_API_HOST, DEFAULT_API_PORT, default_home
 
 DEV_SECRET = "cortexrnn-embedded-dev-secret"
 
@@ -22,25 +25,27 @@ class UnsafeSettingsError(ValueError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CORTEXRNN_", extra="ignore")
 
-    home: Path = Field(default_factory=lambda: Path.home() / ".cortexrnn")
+    # The home folder and the default address are also what the client looks for
+    # (cortexrnn.wire.embedded holds the rule for both sides).
+    home: Path = Field(default_factory=default_home)
     database_url: str = ""
     broker_url: str = ""
     store_dir: Path | None = None
     artifacts_dir: Path | None = None
     secret_key: str = DEV_SECRET
-    api_host: str = "127.0.0.1"
-    api_port: int = 8765
+    api_host: str = DEFAULT_API_HOST
+    api_port: int = DEFAULT_API_PORT
     upload_max_bytes: int = 512 * 1024 * 1024
     request_max_bytes: int = 1024 * 1024
     heartbeat_timeout_s: float = 120.0
     max_attempts: int = 3
     default_queue: str = "cpu"  # Celery queue new packs go to: "cpu" or "gpu"
     max_pack_size: int = 32  # networks trained together in one population
-    dispatch_timeout_s: float = 300.0
+    dispatch_timeout_s: float = 300.0  # a dispatched pack no worker claimed by then is sent again
     # Workers on hosts without the store fetch datasets from the API by content hash.
     api_url: str | None = None
     worker_token: str | None = None
-    final_nulls: int = 1000  # null graphs for small-worldness of each run's final matrix  # a dispatched pack no worker claimed by then is sent again
+    final_nulls: int = 1000  # null graphs for small-worldness of each run's final matrix
     checkpoint_every_steps: int = 50
     allow_insecure: bool = False
 
@@ -75,7 +80,8 @@ class Settings(BaseSettings):
         if self.secret_key == DEV_SECRET or len(self.secret_key) < 16:
             raise UnsafeSettingsError(
                 "CORTEXRNN_SECRET_KEY is the embedded default (or shorter than 16 characters) "
-                f"while CORTEXRNN_DATABASE_URL points at a shared database ({self.redacted_database_url}). "
+                "while CORTEXRNN_DATABASE_URL points at a shared database "
+                f"({self.redacted_database_url}). "
                 "Set CORTEXRNN_SECRET_KEY to a long random value, e.g. "
                 "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
             )
@@ -83,8 +89,6 @@ class Settings(BaseSettings):
 
     @property
     def redacted_database_url(self) -> str:
-        from sqlalchemy.engine import make_url
-
         return make_url(self.database_url).render_as_string(hide_password=True)
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-MICRONS_DIR = Path(os.environ.get("CORTEXRNN_MICRONS_DIR", REPO.parent / "shared" / "data" / "microns"))
+MICRONS_DIR = Path(
+    os.environ.get("CORTEXRNN_MICRONS_DIR", REPO.parent / "shared" / "data" / "microns")
+)
 REQUIRE_SERVICES = os.environ.get("CORTEXRNN_REQUIRE_SERVICES") == "1"
 
 
@@ -25,7 +27,9 @@ def _missing(reason: str) -> None:
 def microns_dir() -> Path:
     """The folder holding the MICrONS example fields (6_6_2, 4_7_2, 5_3_4, 5_3_8)."""
     if not (MICRONS_DIR / "6_6_2").is_dir():
-        pytest.skip(f"MICrONS example fields not found at {MICRONS_DIR} (set CORTEXRNN_MICRONS_DIR)")
+        pytest.skip(
+            f"MICrONS example fields not found at {MICRONS_DIR} (set CORTEXRNN_MICRONS_DIR)"
+        )
     return MICRONS_DIR
 
 
@@ -37,7 +41,12 @@ def cortexrnn_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     home = tmp_path / "cortexrnn-home"
     monkeypatch.setenv("CORTEXRNN_HOME", str(home))
-    for var in ("CORTEXRNN_DATABASE_URL", "CORTEXRNN_BROKER_URL", "CORTEXRNN_STORE_DIR", "CORTEXRNN_ARTIFACTS_DIR"):
+    for var in (
+        "CORTEXRNN_DATABASE_URL",
+        "CORTEXRNN_BROKER_URL",
+        "CORTEXRNN_STORE_DIR",
+        "CORTEXRNN_ARTIFACTS_DIR",
+    ):
         monkeypatch.delenv(var, raising=False)
     reset_settings_cache()
     yield home
@@ -57,7 +66,9 @@ def _port_open(host: str, port: int) -> bool:
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> str:
     """URL of a Postgres server where tests may create throwaway databases."""
-    url = os.environ.get("CORTEXRNN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    url = os.environ.get(
+        "CORTEXRNN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    )
     from sqlalchemy.engine import make_url
 
     u = make_url(url)
@@ -100,7 +111,7 @@ def redis_url() -> str:
     return url
 
 
-def seeded_app(*, event_interval_s: float = 0.05, tiny_dataset: bool = True):  # noqa: ANN201
+def seeded_app(*, event_interval_s: float = 0.05, tiny_dataset: bool = True):
     """The real app on the configured (test) database, migrated, with users alice, bob and
     root (admin) and, optionally, a small synthetic cortex registered as 'tiny'.
     Returns (app, tokens by user name)."""

@@ -1,4 +1,5 @@
-"""Response models of the API (requests use the spec models from cortexrnn.services.spec)."""
+"""Response models of the API (requests use the spec models from cortexrnn.services.spec,
+which the client does not need: it may send a spec as a plain mapping)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,42 @@ class SubmitResponse(BaseModel):
     n_cached: int
     created: bool
     status: str
+
+
+class SpecCheck(BaseModel):
+    """What a valid spec expands to (POST /v1/experiments/validate; nothing is stored):
+    runs = conditions x seeds x tasks."""
+
+    valid: bool = True
+    name: str | None = None
+    dataset: str
+    n_runs: int
+    conditions: list[str]
+    seeds: list[int]
+    tasks: list[str]  # the run labels (a task's label, else its name)
+    spec_hash: str
+
+    @classmethod
+    def of(cls, spec: Any) -> SpecCheck:
+        """From a validated cortexrnn.services.spec.ExperimentSpec (duck-typed: this module
+        imports no science)."""
+        return cls(
+            name=spec.name,
+            dataset=spec.dataset,
+            n_runs=spec.n_runs,
+            conditions=list(spec.conditions),
+            seeds=list(spec.seed_list),
+            tasks=[t.run_label for t in spec.tasks],
+            spec_hash=spec.canonical_hash(),
+        )
+
+    def line(self) -> str:
+        """`2 conditions x 3 seeds x 1 tasks = 6 runs`."""
+        return (
+            f"{len(self.conditions)} conditions x {len(self.seeds)} seeds x "
+            f"{len(self.tasks)} tasks "
+            f"= {self.n_runs} runs"
+        )
 
 
 class ExperimentOut(BaseModel):

@@ -12,11 +12,18 @@ def broker_options(settings: Settings) -> dict:
     if settings.broker_url.startswith("filesystem://"):
         folder = settings.broker_dir / "queue"
         processed = settings.broker_dir / "processed"
-        control = settings.broker_dir / "control"  # kombu's default is ./control in the working directory
+        control = (
+            settings.broker_dir / "control"
+        )  # kombu's default is ./control in the working directory
         for d in (folder, processed, control):
             d.mkdir(parents=True, exist_ok=True)
-        return {"data_folder_in": str(folder), "data_folder_out": str(folder), "control_folder": str(control),
-                "processed_folder": str(processed), "store_processed": False}
+        return {
+            "data_folder_in": str(folder),
+            "data_folder_out": str(folder),
+            "control_folder": str(control),
+            "processed_folder": str(processed),
+            "store_processed": False,
+        }
     if settings.broker_url.startswith("redis://"):
         # A pack can train for hours; Redis would re-deliver unacked messages after this.
         return {"visibility_timeout": 24 * 3600}

@@ -22,7 +22,9 @@ def fetch_into_store(store: ConnectomeStore, sha: str, client: httpx.Client) -> 
     for name in ConnectomeStore.STORED_FILES:
         r = client.get(f"/v1/datasets/by-sha/{sha}/{name}")
         if r.status_code != 200:
-            raise DatasetError(f"dataset {sha}: the API at {client.base_url} answered {r.status_code} for {name}")
+            raise DatasetError(
+                f"dataset {sha}: the API at {client.base_url} answered {r.status_code} for {name}"
+            )
         files[name] = r.content
     store.import_files(sha, files)
     log.info("fetched dataset %s from %s", sha[:12], client.base_url)
@@ -34,9 +36,15 @@ def load_connectome(sha: str):  # noqa: ANN201 - a Connectome, loaded once per w
     if not store.has(sha):
         settings = get_settings()
         if not settings.api_url:
-            raise DatasetError(f"dataset {sha} is not in this worker's store ({store.root}) and "
-                               "CORTEXRNN_API_URL is not set to fetch it")
-        headers = {"Authorization": f"Bearer {settings.worker_token}"} if settings.worker_token else {}
-        with httpx.Client(base_url=settings.api_url.rstrip("/"), headers=headers, timeout=300) as client:
+            raise DatasetError(
+                f"dataset {sha} is not in this worker's store ({store.root}) and "
+                "CORTEXRNN_API_URL is not set to fetch it"
+            )
+        headers = (
+            {"Authorization": f"Bearer {settings.worker_token}"} if settings.worker_token else {}
+        )
+        with httpx.Client(
+            base_url=settings.api_url.rstrip("/"), headers=headers, timeout=300
+        ) as client:
             fetch_into_store(store, sha, client)
     return store.get(sha)

@@ -46,7 +46,7 @@ class Heartbeat:
         while not self._stop.wait(self._interval):
             try:
                 self._beat()
-            except Exception:  # noqa: BLE001 - a missed beat must not kill the worker
+            except Exception:
                 log.warning("heartbeat failed; retrying in %.0f s", self._interval, exc_info=True)
 
     def __enter__(self) -> Heartbeat:

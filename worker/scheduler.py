@@ -5,6 +5,9 @@ worker killed with -9 costs nothing that was accepted: the rows say what must st
 `dispatch` is a callable that sends a pack id to the broker (Celery in production, a list in
 tests). Only one scheduler acts at a time: on Postgres an advisory transaction lock, on
 SQLite the database write lock taken at the start of the tick.
+
+What these decisions do to run and pack states is in shared/lifecycle.py; claiming a pack
+(`lifecycle.claim_pack`) is the worker's side.
 """
 
 from __future__ import annotations
@@ -12,13 +15,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from cortexrnn.shared.experiments import refresh_experiment_status
-from cortexrnn.shared.models import Experiment, Pack, Run, RunState, WorkerInfo, as_utc, utcnow
+from cortexrnn.shared import lifecycle
+from cortexrnn.shared.models import Pack, Run, RunState, WorkerInfo, as_utc, utcnow
 
 log = logging.getLogger("cortexrnn.scheduler")
 
@@ -38,7 +41,11 @@ class TickReport:
 
 def _lock(session: Session) -> bool:
     if session.get_bind().dialect.name == "postgresql":
-        return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SCHEDULER_LOCK_KEY}).scalar())
+        return bool(
+            session.execute(
+                text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SCHEDULER_LOCK_KEY}
+            ).scalar()
+        )
     # SQLite: BEGIN IMMEDIATE semantics; a harmless write takes the database lock now.
     session.execute(text("UPDATE packs SET id = id WHERE 0"))
     return True
@@ -55,38 +62,59 @@ def worker_slots(session: Session, queue: str, heartbeat_timeout: timedelta) -> 
 
 
 def busy_packs(session: Session, queue: str) -> int:
-    return session.scalar(
-        select(func.count()).where(Pack.queue == queue, Pack.state.in_([RunState.QUEUED.value, RunState.RUNNING.value]))
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count()).where(
+                Pack.queue == queue, Pack.state.in_([RunState.QUEUED.value, RunState.RUNNING.value])
+            )
+        )
+        or 0
+    )
 
 
 def _pick_next_run(session: Session) -> Run | None:
     """Fair share: the user with the fewest runs in flight goes first; among equals, the one
     served longest ago; then priority, then age."""
-    pending = list(session.scalars(
-        select(Run).where(Run.state == RunState.PENDING.value)
-        .order_by(Run.priority.desc(), Run.created_at, Run.id)
-    ))
+    pending = list(
+        session.scalars(
+            select(Run)
+            .where(Run.state == RunState.PENDING.value)
+            .order_by(Run.priority.desc(), Run.created_at, Run.id)
+        )
+    )
     if not pending:
         return None
     owners = {r.owner_id for r in pending}
-    in_flight = dict(session.execute(
-        select(Run.owner_id, func.count()).where(
-            Run.owner_id.in_(owners), Run.state.in_([RunState.QUEUED.value, RunState.RUNNING.value]))
-        .group_by(Run.owner_id)
-    ).all())
-    last_served = dict(session.execute(
-        select(Run.owner_id, func.max(Run.queued_at)).where(Run.owner_id.in_(owners), Run.queued_at.is_not(None))
-        .group_by(Run.owner_id)
-    ).all())
-    epoch = datetime.min.replace(tzinfo=timezone.utc)
+    in_flight = dict(
+        session.execute(
+            select(Run.owner_id, func.count())
+            .where(
+                Run.owner_id.in_(owners),
+                Run.state.in_([RunState.QUEUED.value, RunState.RUNNING.value]),
+            )
+            .group_by(Run.owner_id)
+        ).all()
+    )
+    last_served = dict(
+        session.execute(
+            select(Run.owner_id, func.max(Run.queued_at))
+            .where(Run.owner_id.in_(owners), Run.queued_at.is_not(None))
+            .group_by(Run.owner_id)
+        ).all()
+    )
+    epoch = datetime.min.replace(tzinfo=UTC)
     best_per_owner: dict[int, Run] = {}
     for run in pending:  # already in priority, age order
         best_per_owner.setdefault(run.owner_id, run)
     return min(
         best_per_owner.values(),
-        key=lambda r: (in_flight.get(r.owner_id, 0), as_utc(last_served.get(r.owner_id)) or epoch,
-                       -r.priority, as_utc(r.created_at), r.id),
+        key=lambda r: (
+            in_flight.get(r.owner_id, 0),
+            as_utc(last_served.get(r.owner_id)) or epoch,
+            -r.priority,
+            as_utc(r.created_at),
+            r.id,
+        ),
     )
 
 
@@ -99,24 +127,26 @@ def _form_pack(session: Session, head: Run, queue: str, max_pack_size: int) -> P
     A retried run still belongs to its earlier pack: that pack goes out again with its
     pending runs, so that a whole retried pack resumes from its checkpoint."""
     if head.pack_id is not None:
-        pack = session.get(Pack, head.pack_id)
-        pack.state, pack.worker, pack.attempt, pack.queue = RunState.QUEUED.value, None, 0, queue
-        pack.dispatched_at = utcnow()
-        for run in session.scalars(select(Run).where(Run.pack_id == pack.id, Run.state == RunState.PENDING.value)):
-            run.transition(RunState.QUEUED)
-        return pack
-    mates = list(session.scalars(
-        select(Run).where(Run.state == RunState.PENDING.value, Run.pack_id.is_(None), Run.pack_key == head.pack_key)
-        .order_by((Run.experiment_id != head.experiment_id), Run.priority.desc(), Run.created_at, Run.id)
-        .limit(max_pack_size)
-    ))
-    pack = Pack(pack_key=head.pack_key, queue=queue, state=RunState.QUEUED.value, dispatched_at=utcnow())
-    session.add(pack)
-    session.flush()
-    for run in mates:
-        run.pack_id = pack.id
-        run.transition(RunState.QUEUED)
-    return pack
+        # Packs are never deleted (a run's pack_id is only cleared), so the row exists.
+        return lifecycle.send_pack_again(session, session.get_one(Pack, head.pack_id), queue)
+    mates = list(
+        session.scalars(
+            select(Run)
+            .where(
+                Run.state == RunState.PENDING.value,
+                Run.pack_id.is_(None),
+                Run.pack_key == head.pack_key,
+            )
+            .order_by(
+                (Run.experiment_id != head.experiment_id),
+                Run.priority.desc(),
+                Run.created_at,
+                Run.id,
+            )
+            .limit(max_pack_size)
+        )
+    )
+    return lifecycle.open_pack(session, head.pack_key, mates, queue)
 
 
 def schedule_once(
@@ -138,7 +168,9 @@ def schedule_once(
         return report
     timeout = timedelta(seconds=heartbeat_timeout_s)
     _reconcile(session, report, timeout, timedelta(seconds=dispatch_timeout_s), max_attempts)
-    free = (slots if slots is not None else worker_slots(session, queue, timeout)) - busy_packs(session, queue)
+    free = (slots if slots is not None else worker_slots(session, queue, timeout)) - busy_packs(
+        session, queue
+    )
     to_send: list[int] = []
     while free > 0:
         head = _pick_next_run(session)
@@ -155,70 +187,41 @@ def schedule_once(
     return report
 
 
-def _reconcile(session: Session, report: TickReport, heartbeat_timeout: timedelta,
-               dispatch_timeout: timedelta, max_attempts: int) -> None:
+def _reconcile(
+    session: Session,
+    report: TickReport,
+    heartbeat_timeout: timedelta,
+    dispatch_timeout: timedelta,
+    max_attempts: int,
+) -> None:
     now = utcnow()
     touched: set[int] = set()
-    for pack in session.scalars(select(Pack).where(Pack.state.in_([RunState.QUEUED.value, RunState.RUNNING.value]))):
+    for pack in session.scalars(
+        select(Pack).where(Pack.state.in_([RunState.QUEUED.value, RunState.RUNNING.value]))
+    ):
         runs = list(session.scalars(select(Run).where(Run.pack_id == pack.id)))
         live = [r for r in runs if not RunState(r.state).is_terminal]
         if not live:
-            pack.state = RunState.SUCCEEDED.value  # nothing left to do in it
+            lifecycle.close_pack(pack)  # nothing left to do in it
             continue
+        # Every pack is dispatched when it is opened or sent again (shared/lifecycle.py); a row
+        # without the timestamp counts from its creation.
+        dispatched = as_utc(pack.dispatched_at or pack.created_at)
         if pack.state == RunState.QUEUED.value:
-            if now - as_utc(pack.dispatched_at) > dispatch_timeout:
+            if now - dispatched > dispatch_timeout:
                 # The message may be gone (broker restarted); claiming is atomic, so a
                 # duplicate delivery is harmless.
                 pack.dispatched_at = now
                 report.redispatched.append(pack.id)
             continue
-        beat = as_utc(pack.heartbeat_at) or as_utc(pack.dispatched_at)
+        beat = as_utc(pack.heartbeat_at) or dispatched
         if now - beat <= heartbeat_timeout:
             continue
         log.warning("pack %s lost its worker %s (last heartbeat %s)", pack.id, pack.worker, beat)
-        pack.attempt += 1
-        if pack.attempt >= max_attempts:
-            pack.state = RunState.LOST.value
-            for run in live:
-                run.transition(RunState.LOST)
-                run.error = (f"lost {pack.attempt} times (worker stopped heartbeating; last: {pack.worker}); "
-                             "retry the experiment to try again")
-                report.lost_runs.append(run.id)
-                touched.add(run.experiment_id)
-        else:
-            # The same runs stay together so the pack resumes from its checkpoint.
-            pack.state = RunState.QUEUED.value
-            pack.worker = None
-            pack.dispatched_at = now
-            for run in live:
-                run.transition(RunState.QUEUED)
-                run.attempt = pack.attempt
-                run.worker = None
-                report.requeued_runs.append(run.id)
+        if lifecycle.requeue_or_lose(pack, live, max_attempts, now):
+            report.requeued_runs.extend(r.id for r in live)
             report.redispatched.append(pack.id)
-    for experiment_id in touched:
-        experiment = session.get(Experiment, experiment_id)
-        if experiment is not None:
-            refresh_experiment_status(session, experiment)
-
-
-def claim_pack(session: Session, pack_id: int, worker: str) -> list[Run] | None:
-    """Atomically take a queued pack for `worker`; None if another worker has it or it is gone.
-
-    The conditional UPDATE is the guarantee that no pack is trained twice at once."""
-    claimed = session.execute(
-        update(Pack).where(Pack.id == pack_id, Pack.state == RunState.QUEUED.value)
-        .values(state=RunState.RUNNING.value, worker=worker, heartbeat_at=utcnow())
-    ).rowcount
-    if not claimed:
-        session.rollback()
-        return None
-    runs = list(session.scalars(select(Run).where(Run.pack_id == pack_id).order_by(Run.id)))
-    now = utcnow()
-    for run in runs:
-        if run.state == RunState.QUEUED.value:
-            run.transition(RunState.RUNNING, now)
-            run.worker = worker
-            run.heartbeat_at = now
-    session.commit()
-    return [r for r in runs if r.state == RunState.RUNNING.value]
+        else:
+            report.lost_runs.extend(r.id for r in live)
+            touched.update(r.experiment_id for r in live)
+    lifecycle.refresh_experiments(session, touched)

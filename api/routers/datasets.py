@@ -13,16 +13,19 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from cortexrnn.api.deps import SessionDep, UserDep
-from cortexrnn.api.errors import ApiError, not_found
-from cortexrnn.wire.schemas import DatasetOut, ErrorResponse
+from cortexrnn.api.errors import ApiError, Responses, error_responses, not_found
 from cortexrnn.api.uploads import bundle_root, safe_extract, upload_error
 from cortexrnn.services.connectome.errors import DatasetError
+from cortexrnn.services.connectome.formats import IngestFormat, detect_format, ingest_safe
+from cortexrnn.services.connectome.store import ConnectomeStore
 from cortexrnn.shared.datasets_registry import get_dataset_by_name, get_store, register_dataset
 from cortexrnn.shared.models import Dataset
+from cortexrnn.wire.schemas import DatasetOut
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
-ERRORS = {400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
-          409: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+ERRORS: Responses = error_responses(400, 401, 404, 409, 413, 422)
+# The formats the `format` field names (its pattern admits only these and "auto").
+FORMATS: dict[str, IngestFormat] = {"folder": "folder", "cave": "cave"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -31,20 +34,26 @@ def upload(
     request: Request,
     session: SessionDep,
     user: UserDep,
-    file: Annotated[UploadFile, File(description="A .zip of converted field folders or CAVE tables.")],
+    file: Annotated[
+        UploadFile, File(description="A .zip of converted field folders or CAVE tables.")
+    ],
     name: Annotated[str, Form(max_length=128)],
     format: Annotated[str, Form(pattern="^(auto|folder|cave)$")] = "auto",
 ) -> DatasetOut:
     """Register a dataset from an archive of safe numeric files. Pickled object arrays are
     refused: convert them on your machine with `cortexrnn-client datasets upload`."""
-    from cortexrnn.services.connectome.formats import detect_format, ingest_safe
-
     if not NAME_RE.match(name):
-        raise ApiError(422, "name: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
-                       [{"path": "name", "message": "invalid dataset name"}])
+        raise ApiError(
+            422,
+            "name: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            [{"path": "name", "message": "invalid dataset name"}],
+        )
     if get_dataset_by_name(session, name) is not None:
-        raise ApiError(409, f"name: a dataset called {name!r} exists already; choose another name",
-                       [{"path": "name", "message": "a dataset with this name exists already"}])
+        raise ApiError(
+            409,
+            f"name: a dataset called {name!r} exists already; choose another name",
+            [{"path": "name", "message": "a dataset with this name exists already"}],
+        )
     settings = request.app.state.settings
     with tempfile.TemporaryDirectory(prefix="cortexrnn-upload-") as tmp:
         archive = Path(tmp) / "upload.zip"
@@ -55,7 +64,7 @@ def upload(
         safe_extract(archive, unpacked, max_total_bytes=settings.upload_max_bytes * 4)
         root = bundle_root(unpacked)
         try:
-            fmt = detect_format([root]) if format == "auto" else format
+            fmt = detect_format([root]) if format == "auto" else FORMATS[format]
             connectome = ingest_safe([root], name=name, fmt=fmt)
             sha = get_store().put(connectome)
             row = register_dataset(session, connectome, sha, owner_id=user.id)
@@ -67,7 +76,10 @@ def upload(
 
 @router.get("", response_model=list[DatasetOut], responses=ERRORS)
 def list_datasets(session: SessionDep, _: UserDep) -> list[DatasetOut]:
-    return [DatasetOut.model_validate(d) for d in session.scalars(select(Dataset).order_by(Dataset.name))]
+    return [
+        DatasetOut.model_validate(d)
+        for d in session.scalars(select(Dataset).order_by(Dataset.name))
+    ]
 
 
 @router.get("/{name}", response_model=DatasetOut, responses=ERRORS)
@@ -78,14 +90,17 @@ def get_dataset(name: str, session: SessionDep, _: UserDep) -> DatasetOut:
     return DatasetOut.model_validate(row)
 
 
-@router.get("/by-sha/{sha}/{filename}", responses={**ERRORS, 200: {"content": {"application/octet-stream": {}}}})
+@router.get(
+    "/by-sha/{sha}/{filename}",
+    responses={**ERRORS, 200: {"content": {"application/octet-stream": {}}}},
+)
 def stored_file(sha: str, filename: str, session: SessionDep, _: UserDep) -> FileResponse:
     """One file of a stored dataset, by content hash: how workers on other hosts fill their
     local store (`manifest.json`, `arrays.npz`, `neurons.parquet`)."""
-    from cortexrnn.services.connectome.store import ConnectomeStore
-
     if filename not in ConnectomeStore.STORED_FILES:
-        raise ApiError(404, f"filename: not a stored dataset file; one of {list(ConnectomeStore.STORED_FILES)}")
+        raise ApiError(
+            404, f"filename: not a stored dataset file; one of {list(ConnectomeStore.STORED_FILES)}"
+        )
     if session.scalar(select(Dataset).where(Dataset.content_sha256 == sha)) is None:
         raise not_found("dataset with sha256", sha)
     path = get_store().dataset_dir(sha) / filename

@@ -30,8 +30,11 @@ def readyz(request: Request, session: SessionDep) -> JSONResponse:
         checks["database"] = f"unreachable: {type(exc).__name__}"
     checks["broker"] = request.app.state.broker_check()
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
-                        status_code=200 if ready else 503, headers=None if ready else {"Retry-After": "5"})
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status_code=200 if ready else 503,
+        headers=None if ready else {"Retry-After": "5"},
+    )
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
@@ -41,7 +44,11 @@ def metrics(session: SessionDep) -> PlainTextResponse:
     runs = Gauge("cortexrnn_runs", "Runs by state", ["state"], registry=registry)
     for state, n in session.execute(select(Run.state, func.count()).group_by(Run.state)):
         runs.labels(state=state).set(n)
-    experiments = Gauge("cortexrnn_experiments", "Experiments by status", ["status"], registry=registry)
-    for status, n in session.execute(select(Experiment.status, func.count()).group_by(Experiment.status)):
+    experiments = Gauge(
+        "cortexrnn_experiments", "Experiments by status", ["status"], registry=registry
+    )
+    for status, n in session.execute(
+        select(Experiment.status, func.count()).group_by(Experiment.status)
+    ):
         experiments.labels(status=status).set(n)
     return PlainTextResponse(generate_latest(registry).decode(), media_type=CONTENT_TYPE_LATEST)

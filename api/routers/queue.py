@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request
 from sqlalchemy import func, select
 
 from cortexrnn.api.deps import SessionDep, UserDep
-from cortexrnn.wire.schemas import QueueOut, QueueUser, QueueWorker
 from cortexrnn.shared.models import Run, RunState, User, WorkerInfo, as_utc, utcnow
+from cortexrnn.wire.schemas import QueueOut, QueueUser, QueueWorker
 
 router = APIRouter(prefix="/v1", tags=["queue"])
 
@@ -31,14 +31,27 @@ def queue(request: Request, session: SessionDep, _: UserDep) -> QueueOut:
     )
     users: dict[tuple[str, int], QueueUser] = {}
     for name, priority, state, n in rows:
-        entry = users.setdefault((name, priority), QueueUser(user=name, priority=priority, pending=0, queued=0, running=0))
+        entry = users.setdefault(
+            (name, priority),
+            QueueUser(user=name, priority=priority, pending=0, queued=0, running=0),
+        )
         setattr(entry, state, n)
     timeout = timedelta(seconds=request.app.state.settings.heartbeat_timeout_s)
     now = utcnow()
     workers = []
     for w in session.scalars(select(WorkerInfo).order_by(WorkerInfo.name)):
         beat = as_utc(w.heartbeat_at)
-        workers.append(QueueWorker(name=w.name, hostname=w.hostname, device=w.device, queues=list(w.queues or []),
-                                   concurrency=w.concurrency, heartbeat_at=w.heartbeat_at,
-                                   alive=now - beat < timeout))
-    return QueueOut(users=sorted(users.values(), key=lambda u: (u.user, -u.priority)), workers=workers)
+        workers.append(
+            QueueWorker(
+                name=w.name,
+                hostname=w.hostname,
+                device=w.device,
+                queues=list(w.queues or []),
+                concurrency=w.concurrency,
+                heartbeat_at=w.heartbeat_at,
+                alive=now - beat < timeout,
+            )
+        )
+    return QueueOut(
+        users=sorted(users.values(), key=lambda u: (u.user, -u.priority)), workers=workers
+    )

@@ -12,20 +12,26 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 
 from cortexrnn.api.deps import ExperimentId, SessionDep, UserDep
-from cortexrnn.api.errors import ApiError, not_found
-from cortexrnn.wire.schemas import ErrorResponse
-from cortexrnn.shared.models import Experiment, Run
+from cortexrnn.api.errors import ApiError, Responses, error_responses, not_found
+from cortexrnn.services.report import build_report
+from cortexrnn.services.stats import summarise
+from cortexrnn.shared.experiments import result_run_id
+from cortexrnn.shared.models import Experiment, Run, RunSummary
 from cortexrnn.shared.results import load_results, tidy_for_stats, weights_for_report
 
 router = APIRouter(prefix="/v1/experiments", tags=["results"])
-ERRORS = {401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse},
-          422: {"model": ErrorResponse}}
+ERRORS: Responses = error_responses(401, 404, 409, 422)
 
 
 def _records(df: Any) -> list[dict[str, Any]]:
     out = []
     for row in df.to_dict(orient="records"):
-        out.append({k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()})
+        out.append(
+            {
+                k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in row.items()
+            }
+        )
     return out
 
 
@@ -38,76 +44,125 @@ def _experiment(session, experiment_id: int) -> Experiment:  # noqa: ANN001
 
 @router.get("/{experiment_id}/summary", responses=ERRORS)
 def summary(
-    experiment_id: ExperimentId, session: SessionDep, _: UserDep,
-    metric: list[str] | None = Query(None, description="Only these metrics (repeat the parameter)."),
+    experiment_id: ExperimentId,
+    session: SessionDep,
+    _: UserDep,
+    metric: list[str] | None = Query(
+        None, description="Only these metrics (repeat the parameter)."
+    ),
     task: str | None = Query(None, max_length=64),
     n_boot: int = Query(2000, ge=100, le=20000, description="Bootstrap resamples for the CIs."),
 ) -> dict[str, Any]:
     """Per condition × task × metric: n, mean, sd, 95 % t and bootstrap CIs; Kruskal–Wallis;
     pairwise Mann–Whitney U with Holm correction and effect sizes; rank-based W/D/C ANOVA."""
-    from cortexrnn.services.stats import summarise
-
     _experiment(session, experiment_id)
     results = load_results(session, experiment_id, curves=False)
     data = tidy_for_stats(results.metrics)
     if metric:
         unknown = sorted(set(metric) - set(data["metric"]))
         if unknown and not data.empty:
-            raise ApiError(422, f"metric: no results named {unknown}; available: {sorted(set(data['metric']))}",
-                           [{"path": "metric", "message": "unknown metric"}])
+            raise ApiError(
+                422,
+                f"metric: no results named {unknown}; available: {sorted(set(data['metric']))}",
+                [{"path": "metric", "message": "unknown metric"}],
+            )
         data = data[data["metric"].isin(metric)]
     if task:
         data = data[data["task"] == task]
     n_runs = len(results.runs)
     if data.empty:
-        return {"experiment_id": experiment_id, "n_runs": n_runs, "summary": [], "kruskal": [], "pairwise": [],
-                "anova": []}
+        return {
+            "experiment_id": experiment_id,
+            "n_runs": n_runs,
+            "summary": [],
+            "kruskal": [],
+            "pairwise": [],
+            "anova": [],
+        }
     tables = summarise(data.reset_index(drop=True), n_boot=n_boot)
-    return {"experiment_id": experiment_id, "n_runs": n_runs, **{k: _records(v) for k, v in tables.items()}}
+    return {
+        "experiment_id": experiment_id,
+        "n_runs": n_runs,
+        **{k: _records(v) for k, v in tables.items()},
+    }
 
 
 @router.get("/{experiment_id}/results", responses=ERRORS)
 def results_table(experiment_id: ExperimentId, session: SessionDep, _: UserDep) -> dict[str, Any]:
     """One row per run: its state and every summary value (null where undefined, with the
     reason in `reasons`). Cached runs carry their original's values."""
-    from cortexrnn.shared.experiments import result_run_id
-    from cortexrnn.shared.models import RunSummary
-
     _experiment(session, experiment_id)
-    runs = list(session.scalars(select(Run).where(Run.experiment_id == experiment_id).order_by(Run.id)))
+    runs = list(
+        session.scalars(select(Run).where(Run.experiment_id == experiment_id).order_by(Run.id))
+    )
     values: dict[int, dict[str, Any]] = {}
     reasons: dict[int, dict[str, str]] = {}
     source = {r.id: result_run_id(r) for r in runs}
-    for row in session.scalars(select(RunSummary).where(RunSummary.run_id.in_(set(source.values())))):
+    for row in session.scalars(
+        select(RunSummary).where(RunSummary.run_id.in_(set(source.values())))
+    ):
         values.setdefault(row.run_id, {})[row.name] = row.value
         if row.reason:
             reasons.setdefault(row.run_id, {})[row.name] = row.reason
-    return {"experiment_id": experiment_id, "runs": [
-        {"run_id": r.id, "condition": r.condition, "seed": r.seed, "task": r.task, "state": r.state,
-         "cached_from_id": r.cached_from_id, "error": r.error, "values": values.get(source[r.id], {}),
-         "reasons": reasons.get(source[r.id], {})}
-        for r in runs]}
+    return {
+        "experiment_id": experiment_id,
+        "runs": [
+            {
+                "run_id": r.id,
+                "condition": r.condition,
+                "seed": r.seed,
+                "task": r.task,
+                "state": r.state,
+                "cached_from_id": r.cached_from_id,
+                "error": r.error,
+                "values": values.get(source[r.id], {}),
+                "reasons": reasons.get(source[r.id], {}),
+            }
+            for r in runs
+        ],
+    }
 
 
 @router.get("/{experiment_id}/report", response_class=HTMLResponse, responses=ERRORS)
-def report(experiment_id: ExperimentId, request: Request, session: SessionDep, _: UserDep) -> HTMLResponse:
+def report(
+    experiment_id: ExperimentId, request: Request, session: SessionDep, _: UserDep
+) -> HTMLResponse:
     """A self-contained HTML report (figures embedded) of the runs finished so far."""
-    from cortexrnn.services.report import build_report
-
     experiment = _experiment(session, experiment_id)
-    finished = session.scalar(select(func.max(Run.finished_at)).where(Run.experiment_id == experiment_id))
-    n_done = session.scalar(select(func.count()).where(Run.experiment_id == experiment_id, Run.state == "succeeded"))
+    finished = session.scalar(
+        select(func.max(Run.finished_at)).where(Run.experiment_id == experiment_id)
+    )
+    n_done = session.scalar(
+        select(func.count()).where(Run.experiment_id == experiment_id, Run.state == "succeeded")
+    )
     if not n_done:
-        raise ApiError(409, f"experiment {experiment_id} has no finished runs yet; the report needs at least one")
+        raise ApiError(
+            409,
+            f"experiment {experiment_id} has no finished runs yet; the report needs at least one",
+        )
     # The report only changes when runs finish: cache it by that state.
-    key = hashlib.sha256(f"{experiment_id}|{n_done}|{finished}|{experiment.status}".encode()).hexdigest()[:16]
-    cache = Path(request.app.state.settings.artifacts_dir) / "experiments" / str(experiment_id) / f"report-{key}.html"
+    key = hashlib.sha256(
+        f"{experiment_id}|{n_done}|{finished}|{experiment.status}".encode()
+    ).hexdigest()[:16]
+    cache = (
+        Path(request.app.state.settings.artifacts_dir)
+        / "experiments"
+        / str(experiment_id)
+        / f"report-{key}.html"
+    )
     if cache.is_file():
         return HTMLResponse(cache.read_text(encoding="utf-8"))
     results = load_results(session, experiment_id)
     weights, positions = weights_for_report(session, results.runs)
-    html = build_report(tidy_for_stats(results.metrics), results.curves, weights, positions or None, experiment.spec,
-                        title=f"CortexRNN experiment {experiment_id}: {experiment.name or ''}".strip(), n_boot=2000)
+    html = build_report(
+        tidy_for_stats(results.metrics),
+        results.curves,
+        weights,
+        positions or None,
+        experiment.spec,
+        title=f"CortexRNN experiment {experiment_id}: {experiment.name or ''}".strip(),
+        n_boot=2000,
+    )
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     tmp.write_text(html, encoding="utf-8")

@@ -9,13 +9,13 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from cortexrnn.api.deps import RunId, SessionDep, UserDep
-from cortexrnn.api.errors import ApiError, not_found
-from cortexrnn.wire.schemas import ErrorResponse, MetricSeries, RunDetail, RunMetrics
+from cortexrnn.api.errors import ApiError, Responses, error_responses, not_found
 from cortexrnn.shared.experiments import result_run_id
 from cortexrnn.shared.models import Artifact, MetricPoint, Run, RunSummary
+from cortexrnn.wire.schemas import MetricSeries, RunDetail, RunMetrics
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
-ERRORS = {401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+ERRORS: Responses = error_responses(401, 404, 422)
 
 
 def _get(session, run_id: int) -> Run:  # noqa: ANN001
@@ -29,14 +29,23 @@ def _get(session, run_id: int) -> Run:  # noqa: ANN001
 def get_run(run_id: RunId, session: SessionDep, _: UserDep) -> RunDetail:
     run = _get(session, run_id)
     rows = list(session.scalars(select(RunSummary).where(RunSummary.run_id == result_run_id(run))))
-    data = {c: getattr(run, c) for c in RunDetail.model_fields if c not in ("summary", "summary_reasons")}
-    return RunDetail(**data, summary={r.name: r.value for r in rows},
-                     summary_reasons={r.name: r.reason for r in rows if r.reason})
+    data = {
+        c: getattr(run, c)
+        for c in RunDetail.model_fields
+        if c not in ("summary", "summary_reasons")
+    }
+    return RunDetail(
+        **data,
+        summary={r.name: r.value for r in rows},
+        summary_reasons={r.name: r.reason for r in rows if r.reason},
+    )
 
 
 @router.get("/{run_id}/metrics", response_model=RunMetrics, responses=ERRORS)
 def metrics(
-    run_id: RunId, session: SessionDep, _: UserDep,
+    run_id: RunId,
+    session: SessionDep,
+    _: UserDep,
     name: list[str] | None = Query(None, description="Only these series (repeat the parameter)."),
 ) -> RunMetrics:
     run = _get(session, run_id)
@@ -52,15 +61,19 @@ def metrics(
     return RunMetrics(run_id=run.id, series=list(series.values()))
 
 
-@router.get("/{run_id}/weights", responses={**ERRORS, 200: {"content": {"application/octet-stream": {}}}})
+@router.get(
+    "/{run_id}/weights", responses={**ERRORS, 200: {"content": {"application/octet-stream": {}}}}
+)
 def weights(run_id: RunId, session: SessionDep, _: UserDep) -> FileResponse:
     """The run's weights as .npz: initial, after every epoch, final (numeric arrays only)."""
     run = _get(session, run_id)
     artifact = session.scalar(
-        select(Artifact).where(Artifact.run_id == result_run_id(run), Artifact.kind == "weights")
+        select(Artifact)
+        .where(Artifact.run_id == result_run_id(run), Artifact.kind == "weights")
         .order_by(Artifact.id.desc())
     )
     if artifact is None or not Path(artifact.path).is_file():
         raise ApiError(404, f"run {run_id} has no weights yet (state: {run.state})")
-    return FileResponse(artifact.path, media_type="application/octet-stream",
-                        filename=f"run-{run.id}-weights.npz")
+    return FileResponse(
+        artifact.path, media_type="application/octet-stream", filename=f"run-{run.id}-weights.npz"
+    )

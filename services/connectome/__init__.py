@@ -29,7 +29,13 @@ from cortexrnn.services.connectome.local import convert_field_folder_local, inge
 from cortexrnn.services.connectome.selection import NeuronSelection, select
 from cortexrnn.services.connectome.store import ConnectomeStore, content_sha256
 from cortexrnn.services.connectome.synthetic import synthesize_cortex
-from cortexrnn.services.connectome.types import FUNCTIONAL_KINDS, NEURON_COLUMNS, VOXEL_NM, Connectome, SpikeTrains
+from cortexrnn.services.connectome.types import (
+    FUNCTIONAL_KINDS,
+    NEURON_COLUMNS,
+    VOXEL_NM,
+    Connectome,
+    SpikeTrains,
+)
 
 __all__ = [
     "FUNCTIONAL_KINDS",

@@ -6,6 +6,7 @@ Orientation follows the dataset: (pre, post). Distances are in micrometres.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.linalg
@@ -46,8 +47,8 @@ def grid_shape(n: int) -> tuple[int, int, int]:
     """
     if n < 1:
         raise DatasetError(f"grid needs at least one unit, got {n}")
-    best = None
-    for c in range(1, int(round(n ** (1 / 3))) + 2):
+    best: tuple[tuple[float, float], tuple[int, int, int]] | None = None
+    for c in range(1, round(n ** (1 / 3)) + 2):
         if n % c:
             continue
         m = n // c
@@ -55,22 +56,22 @@ def grid_shape(n: int) -> tuple[int, int, int]:
             if m % b:
                 continue
             a = m // b
-            sides = sorted((a, b, c), reverse=True)
-            score = (sides[0] / sides[2], float(np.var(sides)))
+            big, mid, small = sorted((a, b, c), reverse=True)
+            score = (big / small, float(np.var([big, mid, small])))
             if best is None or score < best[0]:
-                best = (score, tuple(sides))
+                best = (score, (big, mid, small))
     return best[1] if best else (n, 1, 1)
 
 
-def grid_positions(n: int, shape: tuple[int, int, int] | None = None) -> np.ndarray:
+def grid_positions(n: int, shape: Sequence[int] | None = None) -> np.ndarray:
     """Unit-spaced integer coordinates of n units on the grid (seRNN's even grid), row-major."""
-    shape = tuple(shape) if shape is not None else grid_shape(n)
-    if int(np.prod(shape)) != n:
-        raise DatasetError(f"grid shape {shape} holds {int(np.prod(shape))} units, not {n}")
-    return np.array(list(itertools.product(*(range(s) for s in shape))), dtype=np.float64)
+    dims = tuple(shape) if shape is not None else grid_shape(n)
+    if int(np.prod(dims)) != n:
+        raise DatasetError(f"grid shape {dims} holds {int(np.prod(dims))} units, not {n}")
+    return np.array(list(itertools.product(*(range(s) for s in dims))), dtype=np.float64)
 
 
-def grid_distances(n: int, shape: tuple[int, int, int] | None = None) -> np.ndarray:
+def grid_distances(n: int, shape: Sequence[int] | None = None) -> np.ndarray:
     pos = grid_positions(n, shape)
     return cdist(pos, pos)
 
@@ -103,17 +104,23 @@ def anatomical_weights(connectome: Connectome, measure: str = "counts") -> np.nd
         m: sp.spmatrix = connectome.synapse_counts
     elif measure == "sizes":
         if connectome.synapse_sizes is None:
-            raise DatasetError(f"dataset {connectome.name!r} has no synapse sizes; use measure='counts'")
+            raise DatasetError(
+                f"dataset {connectome.name!r} has no synapse sizes; use measure='counts'"
+            )
         m = connectome.synapse_sizes
     else:
         raise DatasetError(f"anatomical measure must be 'counts' or 'sizes', got {measure!r}")
     return np.asarray(m.toarray(), dtype=np.float64)
 
 
-def functional_matrices(connectome: Connectome, bin_s: float, sttc_dt_s: float) -> dict[str, np.ndarray]:
+def functional_matrices(
+    connectome: Connectome, bin_s: float, sttc_dt_s: float
+) -> dict[str, np.ndarray]:
     """Correlation, STTC and precision recomputed from the dataset's spikes."""
     if connectome.spikes is None:
-        raise DatasetError(f"dataset {connectome.name!r} has no spike trains to derive functional matrices from")
+        raise DatasetError(
+            f"dataset {connectome.name!r} has no spike trains to derive functional matrices from"
+        )
     return functional_from_spikes(connectome.spikes, bin_s, sttc_dt_s)[0]
 
 
@@ -128,7 +135,9 @@ def derive(connectome: Connectome, kind: str, params: dict) -> np.ndarray | dict
         shape = p.get("shape")
         return grid_distances(connectome.n_neurons, tuple(shape) if shape else None)
     if kind == "communicability":
-        return communicability(anatomical_weights(connectome, p.get("measure", "counts")), p.get("eps"))
+        return communicability(
+            anatomical_weights(connectome, p.get("measure", "counts")), p.get("eps")
+        )
     if kind == "anatomical":
         return anatomical_weights(connectome, p.get("measure", "counts"))
     if kind == "functional":

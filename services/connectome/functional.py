@@ -18,7 +18,9 @@ from cortexrnn.services.connectome.types import SpikeTrains
 _GRID_CELLS_LIMIT = 400_000_000
 
 
-def spike_trains_from_list(trains: list[np.ndarray], duration_s: float | None = None) -> SpikeTrains:
+def spike_trains_from_list(
+    trains: list[np.ndarray], duration_s: float | None = None
+) -> SpikeTrains:
     """Pack per-neuron spike time arrays (seconds) into the flat CSR form, each sorted."""
     arrays = [np.sort(np.asarray(t, dtype=np.float64).ravel()) for t in trains]
     lengths = np.array([len(a) for a in arrays], dtype=np.int64)
@@ -86,7 +88,9 @@ def _inv_spd(m: np.ndarray) -> np.ndarray:
     return np.tril(inv) + np.tril(inv, -1).T
 
 
-def precision(counts: np.ndarray, method: str = "auto", max_condition: float = 1e10) -> tuple[np.ndarray, dict]:
+def precision(
+    counts: np.ndarray, method: str = "auto", max_condition: float = 1e10
+) -> tuple[np.ndarray, dict]:
     """Inverse covariance of binned counts.
 
     method: 'inverse' (plain inverse of the sample covariance, refused when singular),
@@ -109,7 +113,8 @@ def precision(counts: np.ndarray, method: str = "auto", max_condition: float = 1
     if method == "inverse" or (method == "auto" and np.isfinite(cond) and cond < max_condition):
         if not (np.isfinite(cond) and cond < max_condition):
             raise DatasetError(
-                f"precision: covariance is singular (condition number {cond:.3g}); use method='ledoit_wolf'"
+                f"precision: covariance is singular (condition number {cond:.3g}); use "
+                "method='ledoit_wolf'"
             )
         p = _inv_spd(cov)
         info = {"method": "inverse", "condition_number": cond}
@@ -120,12 +125,17 @@ def precision(counts: np.ndarray, method: str = "auto", max_condition: float = 1
             shrunk = shrunk + 1e-12 * np.eye(n)
         p = _inv_spd(shrunk)
         # None for a singular covariance: metadata must stay JSON (no inf).
-        info = {"method": "ledoit_wolf", "shrinkage": shrinkage, "condition_number": cond if np.isfinite(cond) else None}
+        info = {
+            "method": "ledoit_wolf",
+            "shrinkage": shrinkage,
+            "condition_number": cond if np.isfinite(cond) else None,
+        }
     return (p + p.T) / 2, info
 
 
 def tiling_fraction(spikes: SpikeTrains, dt_s: float) -> np.ndarray:
-    """T_A of Cutts & Eglen: the fraction of [0, duration] within ±dt of any spike of each neuron."""
+    """T_A of Cutts & Eglen: the fraction of [0, duration] within ±dt of any spike of each
+    neuron."""
     n = spikes.n_neurons
     duration = spikes.duration_s
     if duration <= 0:
@@ -205,7 +215,9 @@ def _proportions_sorted(spikes: SpikeTrains, dt_s: float) -> np.ndarray:
         return np.where(n_spikes[:, None] > 0, p / n_spikes[:, None], 0.0)
 
 
-def sttc(spikes: SpikeTrains, dt_s: float, method: str = "auto", frame_s: float | None = None) -> np.ndarray:
+def sttc(
+    spikes: SpikeTrains, dt_s: float, method: str = "auto", frame_s: float | None = None
+) -> np.ndarray:
     """Spike time tiling coefficient (Cutts & Eglen 2014) for every pair, symmetric, diagonal 1.
 
     method: 'grid' (spike times on a frame grid: one binary matrix product, exact), 'sorted'
@@ -227,7 +239,11 @@ def sttc(spikes: SpikeTrains, dt_s: float, method: str = "auto", frame_s: float 
             raise DatasetError("STTC method 'grid': spike times do not lie on a common frame grid")
     elif method != "sorted":
         raise DatasetError(f"STTC method must be auto, grid or sorted, got {method!r}")
-    p = _proportions_grid(spikes, dt_s, tau) if tau is not None else _proportions_sorted(spikes, dt_s)
+    p = (
+        _proportions_grid(spikes, dt_s, tau)
+        if tau is not None
+        else _proportions_sorted(spikes, dt_s)
+    )
     t = tiling_fraction(spikes, dt_s)
     pa, tb = p, t[None, :]  # (P_A - T_B) / (1 - P_A T_B) for rows a, columns b
     with np.errstate(invalid="ignore", divide="ignore"):

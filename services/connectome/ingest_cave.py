@@ -23,7 +23,11 @@ import scipy.sparse as sp
 
 from cortexrnn.services.connectome.errors import DatasetError
 from cortexrnn.services.connectome.functional import functional_from_spikes, spike_trains_from_list
-from cortexrnn.services.connectome.ingest_folder import MICRONS_CITATION, MICRONS_LICENSE, load_numeric_npy
+from cortexrnn.services.connectome.ingest_folder import (
+    MICRONS_CITATION,
+    MICRONS_LICENSE,
+    load_numeric_npy,
+)
 from cortexrnn.services.connectome.neurons import make_neuron_table
 from cortexrnn.services.connectome.types import VOXEL_NM, Connectome, SpikeTrains
 from cortexrnn.services.connectome.validation import (
@@ -36,7 +40,10 @@ from cortexrnn.services.connectome.validation import (
 TABLES = {
     "nucleus": ("nucleus_detection_v0", ["id", "pt_root_id"]),
     "synapses": ("synapses_pni_2", ["pre_pt_root_id", "post_pt_root_id"]),
-    "coregistration": ("coregistration", ["target_id", "pt_root_id", "session", "scan_idx", "unit_id", "field"]),
+    "coregistration": (
+        "coregistration",
+        ["target_id", "pt_root_id", "session", "scan_idx", "unit_id", "field"],
+    ),
     "cell_types": ("aibs_metamodel_celltypes", ["pt_root_id", "cell_type"]),
 }
 REQUIRED = ("nucleus", "synapses", "coregistration")
@@ -55,10 +62,14 @@ def _find_tables(source: Path | dict[str, Path]) -> dict[str, Path]:
         found = {}
         for key, (prefix, _) in TABLES.items():
             hits = sorted(
-                p for p in folder.iterdir() if p.name.startswith(prefix) and p.suffix in (".csv", ".parquet")
+                p
+                for p in folder.iterdir()
+                if p.name.startswith(prefix) and p.suffix in (".csv", ".parquet")
             )
             if len(hits) > 1:
-                raise DatasetError(f"{folder}: several {prefix}* tables ({[p.name for p in hits]}); keep one")
+                raise DatasetError(
+                    f"{folder}: several {prefix}* tables ({[p.name for p in hits]}); keep one"
+                )
             if hits:
                 found[key] = hits[0]
     for key in REQUIRED:
@@ -84,7 +95,9 @@ def _int_column(df: pd.DataFrame, col: str, path: Path) -> np.ndarray:
     values = pd.to_numeric(df[col], errors="coerce")
     if values.isna().any():
         row = int(np.flatnonzero(values.isna().to_numpy())[0])
-        raise DatasetError(f"{path}: column {col!r} row {row}: missing or non-numeric id {df[col].iloc[row]!r}")
+        raise DatasetError(
+            f"{path}: column {col!r} row {row}: missing or non-numeric id {df[col].iloc[row]!r}"
+        )
     return values.to_numpy().astype(np.int64)
 
 
@@ -114,7 +127,9 @@ def positions_voxels(df: pd.DataFrame, prefix: str, path: Path) -> np.ndarray:
             try:
                 rows.append(_parse_triple(v))
             except (ValueError, TypeError, json.JSONDecodeError) as exc:
-                raise DatasetError(f"{path}: column {prefix!r} row {i}: not an [x, y, z] triple ({v!r}: {exc})") from None
+                raise DatasetError(
+                    f"{path}: column {prefix!r} row {i}: not an [x, y, z] triple ({v!r}: {exc})"
+                ) from None
         pos = np.array(rows, dtype=np.float64).reshape(-1, 3)
         where = f"{path}: column {prefix!r}"
     else:
@@ -126,7 +141,9 @@ def _load_spikes(spikes: SpikeTrains | Path | None, root_ids: np.ndarray) -> Spi
     """Spikes as SpikeTrains in neuron order, or an npz (times, offsets, duration_s, root_ids)."""
     if spikes is None or isinstance(spikes, SpikeTrains):
         if spikes is not None and spikes.n_neurons != len(root_ids):
-            raise DatasetError(f"spikes: {spikes.n_neurons} trains but {len(root_ids)} coregistered neurons")
+            raise DatasetError(
+                f"spikes: {spikes.n_neurons} trains but {len(root_ids)} coregistered neurons"
+            )
         return spikes
     path = Path(spikes)
     if not path.exists():
@@ -138,14 +155,25 @@ def _load_spikes(spikes: SpikeTrains | Path | None, root_ids: np.ndarray) -> Spi
         raise DatasetError(f"{path}: not a safe numeric npz ({exc})") from None
     for k in ("times", "offsets", "root_ids"):
         if k not in arrays:
-            raise DatasetError(f"{path}: missing array {k!r} (need times, offsets, root_ids[, duration_s])")
-    times, offsets, ids = arrays["times"], arrays["offsets"].astype(np.int64), arrays["root_ids"].astype(np.int64)
+            raise DatasetError(
+                f"{path}: missing array {k!r} (need times, offsets, root_ids[, duration_s])"
+            )
+    times, offsets, ids = (
+        arrays["times"],
+        arrays["offsets"].astype(np.int64),
+        arrays["root_ids"].astype(np.int64),
+    )
     if len(offsets) != len(ids) + 1:
-        raise DatasetError(f"{path}: {len(offsets) - 1} trains but {len(ids)} root_ids (N mismatch)")
+        raise DatasetError(
+            f"{path}: {len(offsets) - 1} trains but {len(ids)} root_ids (N mismatch)"
+        )
     where = {r: i for i, r in enumerate(ids.tolist())}
     missing = [r for r in root_ids.tolist() if r not in where]
     if missing:
-        raise DatasetError(f"{path}: root_ids {missing[:5]} of the coregistered neurons have no spike train (ids do not join)")
+        raise DatasetError(
+            f"{path}: root_ids {missing[:5]} of the coregistered neurons have no spike train (ids "
+            "do not join)"
+        )
     trains = [times[offsets[where[r]] : offsets[where[r] + 1]] for r in root_ids.tolist()]
     duration = float(arrays["duration_s"]) if "duration_s" in arrays else None
     return spike_trains_from_list(trains, duration)
@@ -177,7 +205,8 @@ def ingest_cave_tables(
             coreg = coreg[pd.to_numeric(coreg[col], errors="coerce") == want]
     if coreg.empty:
         raise DatasetError(
-            f"{coreg_path}: no coregistered neurons for session={session}, scan_idx={scan_idx}, field={field}"
+            f"{coreg_path}: no coregistered neurons for session={session}, scan_idx={scan_idx}, "
+            f"field={field}"
         )
     coreg = coreg.reset_index(drop=True)
     c_root = _int_column(coreg, "pt_root_id", coreg_path)
@@ -195,7 +224,11 @@ def ingest_cave_tables(
     keep = np.ones(len(coreg), dtype=bool)
     dropped = 0
     if len(np.unique(c_root)) < len(c_root):
-        score = pd.to_numeric(coreg["score"], errors="coerce").fillna(-np.inf) if "score" in coreg else pd.Series(0.0, index=coreg.index)
+        score = (
+            pd.to_numeric(coreg["score"], errors="coerce").fillna(-np.inf)
+            if "score" in coreg
+            else pd.Series(0.0, index=coreg.index)
+        )
         best = pd.DataFrame({"root": c_root, "score": score.to_numpy()}).sort_values(
             ["root", "score"], ascending=[True, False], kind="stable"
         )
@@ -235,7 +268,13 @@ def ingest_cave_tables(
     if "cell_types" in paths:
         ct_path = paths["cell_types"]
         ct = _read_table(ct_path, TABLES["cell_types"][1])
-        ct_map = dict(zip(_int_column(ct, "pt_root_id", ct_path).tolist(), ct["cell_type"].tolist(), strict=True))
+        ct_map = dict(
+            zip(
+                _int_column(ct, "pt_root_id", ct_path).tolist(),
+                ct["cell_type"].tolist(),
+                strict=True,
+            )
+        )
         cell_type = [ct_map.get(r) for r in c_root.tolist()]
 
     syn_path = paths["synapses"]
@@ -247,7 +286,9 @@ def ingest_cave_tables(
     j = index.get_indexer(post)
     inside = (i >= 0) & (j >= 0)
     counts = check_counts(
-        sp.coo_matrix((np.ones(int(inside.sum()), dtype=np.int64), (i[inside], j[inside])), shape=(n, n)),
+        sp.coo_matrix(
+            (np.ones(int(inside.sum()), dtype=np.int64), (i[inside], j[inside])), shape=(n, n)
+        ),
         n,
         f"{syn_path}: pre_pt_root_id/post_pt_root_id",
     )

@@ -41,13 +41,17 @@ from cortexrnn.services.connectome.validation import (
     symmetrise_one_sided,
 )
 
-FOLDER_MATRIX_FILES = {"correlation": "corr_matrix.npy", "sttc": "sttc_matrix.npy", "precision": "precision_matrix.npy"}
+FOLDER_MATRIX_FILES = {
+    "correlation": "corr_matrix.npy",
+    "sttc": "sttc_matrix.npy",
+    "precision": "precision_matrix.npy",
+}
 MICRONS_LICENSE = "CC-BY 4.0 (MICrONS Consortium)"
 MICRONS_CITATION = (
-    "MICrONS Consortium et al., Functional connectomics spanning multiple areas of mouse visual cortex, "
-    "Nature 2025; preprocessing: Shakiba, Rokni, Mohammadi, Dehghani, Harnessing cortical geometry, wiring, "
-    "and function as inductive biases for recurrent neural networks, arXiv:2606.14975 "
-    "(software doi:10.5281/zenodo.20834365)"
+    "MICrONS Consortium et al., Functional connectomics spanning multiple areas of mouse visual "
+    "cortex, Nature 2025; preprocessing: Shakiba, Rokni, Mohammadi, Dehghani, Harnessing cortical "
+    "geometry, wiring, and function as inductive biases for recurrent neural networks, "
+    "arXiv:2606.14975 (software doi:10.5281/zenodo.20834365)"
 )
 DEFAULT_BIN_S = 0.5
 DEFAULT_STTC_DT_S = 0.5
@@ -75,8 +79,9 @@ def load_numeric_npy(path: Path) -> np.ndarray:
     except ValueError as exc:
         if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
             raise DatasetError(
-                f"{path}: a pickled object array; the server never unpickles. Convert it on your own machine "
-                "with `cortexrnn datasets convert` (or ingest it locally with `cortexrnn datasets ingest`)"
+                f"{path}: a pickled object array; the server never unpickles. Convert it on your "
+                "own machine with `cortexrnn datasets convert` (or ingest it locally with "
+                "`cortexrnn datasets ingest`)"
             ) from None
         raise DatasetError(f"{path}: not a readable .npy file ({exc})") from None
     except (OSError, EOFError) as exc:
@@ -94,8 +99,12 @@ def field_name_of(folder: Path) -> str:
     if not folder.is_dir():
         raise DatasetError(f"{folder}: folder not found")
     if not found:
-        raise DatasetError(f"{folder}: missing file connectome_<field>.csv (e.g. connectome_{folder.name}.csv)")
-    raise DatasetError(f"{folder}: several connectome_*.csv files ({[p.name for p in found]}); keep one per folder")
+        raise DatasetError(
+            f"{folder}: missing file connectome_<field>.csv (e.g. connectome_{folder.name}.csv)"
+        )
+    raise DatasetError(
+        f"{folder}: several connectome_*.csv files ({[p.name for p in found]}); keep one per folder"
+    )
 
 
 def is_field_folder(folder: Path) -> bool:
@@ -126,7 +135,10 @@ def as_positions(raw: np.ndarray, where: str) -> np.ndarray:
         rows = list(raw.ravel())
         bad = [i for i, r in enumerate(rows) if np.asarray(r).shape != (3,)]
         if bad:
-            raise DatasetError(f"{where}: entry {bad[0]} is not an [x, y, z] triple (shape {np.asarray(rows[bad[0]]).shape})")
+            raise DatasetError(
+                f"{where}: entry {bad[0]} is not an [x, y, z] triple (shape "
+                f"{np.asarray(rows[bad[0]]).shape})"
+            )
         raw = np.stack([np.asarray(r) for r in rows]) if rows else np.zeros((0, 3))
     if raw.ndim == 2 and raw.shape[1] != 3 and raw.shape[0] == 3:
         raw = raw.T
@@ -151,8 +163,10 @@ def _read_connectome_csv(path: Path, root_ids: np.ndarray) -> sp.csr_matrix:
     with open(path, newline="") as fh:  # refuse an oversized table before parsing all of it
         n_header = len(fh.readline().split(","))
     if n_header > n + 1:
-        raise DatasetError(f"{path}: the header has {n_header - 1} neuron columns but root_ids has {n} neurons "
-                           "(N mismatch between files)")
+        raise DatasetError(
+            f"{path}: the header has {n_header - 1} neuron columns but root_ids has {n} neurons "
+            "(N mismatch between files)"
+        )
     try:
         df = pd.read_csv(path, index_col=0)
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -162,30 +176,39 @@ def _read_connectome_csv(path: Path, root_ids: np.ndarray) -> sp.csr_matrix:
             raise DatasetError(f"{path}: column {col!r} is not numeric")
     check_square(df.to_numpy(), None, str(path))
     if len(df) != n:
-        raise DatasetError(f"{path}: {len(df)} rows but root_ids has {n} neurons (N mismatch between files)")
+        raise DatasetError(
+            f"{path}: {len(df)} rows but root_ids has {n} neurons (N mismatch between files)"
+        )
     index = np.asarray(df.index)
     try:
         # int() first: float() would round 18-digit root ids.
         header = np.array([_as_int(c) for c in df.columns], dtype=np.int64)
     except ValueError:
-        raise DatasetError(f"{path}: header must be 0..N-1 or root ids, got {list(df.columns[:3])}...") from None
+        raise DatasetError(
+            f"{path}: header must be 0..N-1 or root ids, got {list(df.columns[:3])}..."
+        ) from None
     positional = np.arange(n)
     a = df.to_numpy()
     if np.array_equal(header, positional):
         if not np.array_equal(index.astype(np.int64), positional):
-            raise DatasetError(f"{path}: index column must be 0..{n - 1} in order, got {index[:5].tolist()}...")
+            raise DatasetError(
+                f"{path}: index column must be 0..{n - 1} in order, got {index[:5].tolist()}..."
+            )
     elif set(header.tolist()) == set(root_ids.tolist()):
         # Root-id headers: reorder rows and columns to the order of root_ids.
         col_pos = {r: i for i, r in enumerate(header.tolist())}
         cols = np.array([col_pos[r] for r in root_ids.tolist()])
         if set(index.astype(np.int64).tolist()) != set(root_ids.tolist()):
-            raise DatasetError(f"{path}: index column root ids do not match the header / root_ids file")
+            raise DatasetError(
+                f"{path}: index column root ids do not match the header / root_ids file"
+            )
         row_pos = {r: i for i, r in enumerate(index.astype(np.int64).tolist())}
         rows = np.array([row_pos[r] for r in root_ids.tolist()])
         a = a[np.ix_(rows, cols)]
     else:
         raise DatasetError(
-            f"{path}: header ids do not join the root_ids file (neither 0..{n - 1} nor the root ids)"
+            f"{path}: header ids do not join the root_ids file (neither 0..{n - 1} nor the root "
+            "ids)"
         )
     return check_counts(a, n, str(path))
 
@@ -199,11 +222,20 @@ def _read_spikes(folder: Path, f: str, load_npy: NpyLoader) -> SpikeTrains | Non
                 times, offsets = z["times"].astype(np.float64), z["offsets"].astype(np.int64)
                 duration = float(z["duration_s"])
         except KeyError as exc:
-            raise DatasetError(f"{npz}: missing array {exc} (need times, offsets, duration_s)") from None
+            raise DatasetError(
+                f"{npz}: missing array {exc} (need times, offsets, duration_s)"
+            ) from None
         except ValueError as exc:
             raise DatasetError(f"{npz}: not a safe numeric npz ({exc})") from None
-        if offsets.ndim != 1 or offsets[0] != 0 or offsets[-1] != len(times) or (np.diff(offsets) < 0).any():
-            raise DatasetError(f"{npz}: offsets must start at 0, be non-decreasing and end at len(times)")
+        if (
+            offsets.ndim != 1
+            or offsets[0] != 0
+            or offsets[-1] != len(times)
+            or (np.diff(offsets) < 0).any()
+        ):
+            raise DatasetError(
+                f"{npz}: offsets must start at 0, be non-decreasing and end at len(times)"
+            )
         trains = [times[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
         return spike_trains_from_list(trains, duration)
     if npy.exists():
@@ -231,7 +263,9 @@ def read_field_folder(folder: Path, load_npy: NpyLoader = load_numeric_npy) -> F
         if p.exists():
             arr = load_numeric_npy(p).astype(np.int64).ravel()
             if len(arr) != n:
-                raise DatasetError(f"{p}: {len(arr)} ids but {root_file.name} has {n} (N mismatch between files)")
+                raise DatasetError(
+                    f"{p}: {len(arr)} ids but {root_file.name} has {n} (N mismatch between files)"
+                )
             ids[stem] = arr
         else:
             ids[stem] = np.full(n, -1, dtype=np.int64)
@@ -241,12 +275,18 @@ def read_field_folder(folder: Path, load_npy: NpyLoader = load_numeric_npy) -> F
         raise DatasetError(f"{pos_file}: missing file")
     pos_vox = as_positions(load_npy(pos_file), str(pos_file))
     if len(pos_vox) != n:
-        raise DatasetError(f"{pos_file}: {len(pos_vox)} positions but {root_file.name} has {n} (N mismatch between files)")
+        raise DatasetError(
+            f"{pos_file}: {len(pos_vox)} positions but {root_file.name} has {n} (N mismatch "
+            "between files)"
+        )
 
     counts = _read_connectome_csv(folder / f"connectome_{f}.csv", root_ids)
     spikes = _read_spikes(folder, f, load_npy)
     if spikes is not None and spikes.n_neurons != n:
-        raise DatasetError(f"{folder}/spikes_{f}: {spikes.n_neurons} trains but {n} neurons (N mismatch between files)")
+        raise DatasetError(
+            f"{folder}/spikes_{f}: {spikes.n_neurons} trains but {n} neurons (N mismatch between "
+            "files)"
+        )
 
     notes: dict = {"functional_source": {}}
     functional: dict[str, np.ndarray] = {}
@@ -266,7 +306,9 @@ def read_field_folder(folder: Path, load_npy: NpyLoader = load_numeric_npy) -> F
                 derived = functional_from_spikes(spikes, DEFAULT_BIN_S, DEFAULT_STTC_DT_S)
                 notes["functional_from_spikes"] = derived[1]
             functional[kind] = derived[0][kind]
-            notes["functional_source"][kind] = f"spikes_{f} (bin {DEFAULT_BIN_S} s, STTC dt {DEFAULT_STTC_DT_S} s)"
+            notes["functional_source"][kind] = (
+                f"spikes_{f} (bin {DEFAULT_BIN_S} s, STTC dt {DEFAULT_STTC_DT_S} s)"
+            )
         else:
             raise DatasetError(f"{p}: missing file (and no spikes_{f} to derive {kind} from)")
 
@@ -287,16 +329,21 @@ def combine_fields(parts: list[FieldData], name: str, source: str) -> Connectome
         raise DatasetError("no field folders given")
     names = [p.field for p in parts]
     if len(set(names)) != len(names):
-        raise DatasetError(f"field {sorted({x for x in names if names.count(x) > 1})} given more than once")
+        raise DatasetError(
+            f"field {sorted({x for x in names if names.count(x) > 1})} given more than once"
+        )
     neurons = pd.concat([p.neurons for p in parts], ignore_index=True)
     counts = sp.block_diag([p.counts for p in parts], format="csr").astype(np.int64)
     kinds = set.intersection(*(set(p.functional) for p in parts))
-    functional = {k: scipy.linalg.block_diag(*(p.functional[k] for p in parts)) for k in sorted(kinds)}
-    have_spikes = all(p.spikes is not None for p in parts)
+    functional = {
+        k: scipy.linalg.block_diag(*(p.functional[k] for p in parts)) for k in sorted(kinds)
+    }
+    part_spikes = [p.spikes for p in parts if p.spikes is not None]
+    have_spikes = len(part_spikes) == len(parts)
     spikes = None
     if have_spikes:
-        trains = [p.spikes.neuron(i) for p in parts for i in range(p.spikes.n_neurons)]
-        spikes = spike_trains_from_list(trains, max(p.spikes.duration_s for p in parts))
+        trains = [s.neuron(i) for s in part_spikes for i in range(s.n_neurons)]
+        spikes = spike_trains_from_list(trains, max(s.duration_s for s in part_spikes))
     meta = {
         "source": source,
         "fields": names,
@@ -310,8 +357,8 @@ def combine_fields(parts: list[FieldData], name: str, source: str) -> Connectome
     }
     if len(parts) > 1:
         meta["between_fields"] = (
-            "synapse counts and functional matrices between different fields are unknown in per-field folders; "
-            "stored as 0 (block-diagonal)"
+            "synapse counts and functional matrices between different fields are unknown in "
+            "per-field folders; stored as 0 (block-diagonal)"
         )
         if not have_spikes and any(p.spikes is not None for p in parts):
             meta["spikes_dropped"] = "not every field has spikes, so the dataset carries none"
@@ -328,4 +375,6 @@ def combine_fields(parts: list[FieldData], name: str, source: str) -> Connectome
 def load_safe_bundle(paths: list[Path], name: str) -> Connectome:
     """Server-safe ingest of converted field folders: numeric arrays only (allow_pickle=False)."""
     folders = [f for p in paths for f in field_folders(Path(p))]
-    return combine_fields([read_field_folder(f, load_numeric_npy) for f in folders], name, "microns-folder")
+    return combine_fields(
+        [read_field_folder(f, load_numeric_npy) for f in folders], name, "microns-folder"
+    )

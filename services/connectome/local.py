@@ -19,8 +19,10 @@ from cortexrnn.services.connectome.functional import spike_trains_from_list
 from cortexrnn.services.connectome.ingest_folder import (
     FOLDER_MATRIX_FILES,
     as_positions,
+    combine_fields,
     field_folders,
     field_name_of,
+    read_field_folder,
 )
 from cortexrnn.services.connectome.types import Connectome
 
@@ -71,7 +73,9 @@ def convert_field_folder_local(src: Path, out: Path) -> list[Path]:
                     # Refuse to copy anything that would need unpickling on the server.
                     arr = load_user_npy_local(folder / name)
                     if arr.dtype == object:
-                        raise DatasetError(f"{folder / name}: object array where numbers are expected")
+                        raise DatasetError(
+                            f"{folder / name}: object array where numbers are expected"
+                        )
                     np.save(dest / name, arr, allow_pickle=False)
                 else:
                     shutil.copyfile(folder / name, dest / name)
@@ -85,7 +89,7 @@ def ingest_field_folders(paths: list[Path], name: str) -> Connectome:
     Each path is a field folder or a folder of field folders; several fields become one
     dataset with a `field` column and block-diagonal matrices.
     """
-    from cortexrnn.services.connectome.ingest_folder import combine_fields, read_field_folder
-
     folders = [f for p in paths for f in field_folders(Path(p))]
-    return combine_fields([read_field_folder(f, load_user_npy_local) for f in folders], name, "microns-folder")
+    return combine_fields(
+        [read_field_folder(f, load_user_npy_local) for f in folders], name, "microns-folder"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,14 +14,16 @@ from cortexrnn.services.connectome.types import NEURON_COLUMNS
 def _strings_or_none(values: Sequence) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
     for i, v in enumerate(values):
-        out[i] = None if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v)
+        out[i] = (
+            None if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v)
+        )
     return out
 
 
 def make_neuron_table(
-    root_id: Sequence,
-    unit_id: Sequence,
-    nucleus_id: Sequence,
+    root_id: Sequence[Any] | np.ndarray,
+    unit_id: Sequence[Any] | np.ndarray,
+    nucleus_id: Sequence[Any] | np.ndarray,
     field: Sequence,
     positions_nm: np.ndarray,
     cell_type: Sequence,

@@ -36,7 +36,9 @@ def _pool(c: Connectome, sel: NeuronSelection) -> np.ndarray:
         fields = c.neurons["field"].astype(object).to_numpy()
         pool = pool[fields == sel.field]
         if pool.size == 0:
-            raise DatasetError(f"selection: field {sel.field!r} has no neurons; fields are {c.fields}")
+            raise DatasetError(
+                f"selection: field {sel.field!r} has no neurons; fields are {c.fields}"
+            )
     if sel.strategy == "cell_type":
         if not sel.cell_types:
             raise DatasetError("selection: strategy 'cell_type' needs cell_types")
@@ -44,7 +46,9 @@ def _pool(c: Connectome, sel: NeuronSelection) -> np.ndarray:
         pool = pool[np.isin(types, list(sel.cell_types))]
         if pool.size == 0:
             known = sorted({t for t in c.neurons["cell_type"] if t is not None})
-            raise DatasetError(f"selection: no neurons of cell type {list(sel.cell_types)}; known types: {known}")
+            raise DatasetError(
+                f"selection: no neurons of cell type {list(sel.cell_types)}; known types: {known}"
+            )
     return pool
 
 
@@ -60,7 +64,9 @@ def select(c: Connectome, sel: NeuronSelection) -> np.ndarray:
         raise DatasetError(f"selection: strategy {sel.strategy!r} needs n_neurons")
     if n is not None and n > pool.size:
         where = f" in field {sel.field!r}" if sel.field else ""
-        raise DatasetError(f"selection: n_neurons={n} but only {pool.size} neurons are available{where}")
+        raise DatasetError(
+            f"selection: n_neurons={n} but only {pool.size} neurons are available{where}"
+        )
     if n is None or n == pool.size:
         return np.sort(pool)
     if sel.strategy == "spatial":

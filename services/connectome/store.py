@@ -20,7 +20,7 @@ import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -63,7 +63,9 @@ def jsonable(obj: Any) -> Any:
 
 def canonical_json(obj: Any) -> str:
     """Sorted keys, no whitespace, NaN refused: equal keys, equal bytes."""
-    return json.dumps(jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=True)
+    return json.dumps(
+        jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=True
+    )
 
 
 def _arrays_of(c: Connectome) -> dict[str, np.ndarray]:
@@ -134,7 +136,9 @@ class ConnectomeStore:
         tmp = self._tmp()
         tmp.mkdir(parents=True)
         try:
-            np.savez(tmp / "arrays.npz", **_arrays_of(connectome))
+            # Any, not ndarray: numpy's stub matches ** entries against `allow_pickle: bool` too.
+            arrays: dict[str, Any] = _arrays_of(connectome)
+            np.savez(tmp / "arrays.npz", **arrays)
             canonical_neurons(connectome.neurons).to_parquet(tmp / "neurons.parquet", index=False)
             manifest = {
                 "format_version": FORMAT_VERSION,
@@ -190,7 +194,11 @@ class ConnectomeStore:
 
     def list(self) -> list[str]:
         d = self.root / "datasets"
-        return sorted(p.name for p in d.iterdir() if (p / "manifest.json").exists()) if d.is_dir() else []
+        return (
+            sorted(p.name for p in d.iterdir() if (p / "manifest.json").exists())
+            if d.is_dir()
+            else []
+        )
 
     def get(self, sha: str, verify: bool = False) -> Connectome:
         """Load a dataset (numeric arrays only: allow_pickle=False)."""
@@ -204,17 +212,27 @@ class ConnectomeStore:
             a = {k: z[k] for k in z.files}
         n = int(manifest["n_neurons"])
         neurons = canonical_neurons(pd.read_parquet(d / "neurons.parquet"))
-        counts = sp.csr_matrix((a["counts_data"], a["counts_indices"], a["counts_indptr"]), shape=(n, n))
+        counts = sp.csr_matrix(
+            (a["counts_data"], a["counts_indices"], a["counts_indptr"]), shape=(n, n)
+        )
         sizes = None
         if "sizes_data" in a:
-            sizes = sp.csr_matrix((a["sizes_data"], a["sizes_indices"], a["sizes_indptr"]), shape=(n, n))
+            sizes = sp.csr_matrix(
+                (a["sizes_data"], a["sizes_indices"], a["sizes_indptr"]), shape=(n, n)
+            )
         functional = {k: a[f"functional_{k}"] for k in FUNCTIONAL_KINDS if f"functional_{k}" in a}
         spikes = None
         if "spikes_times" in a:
-            spikes = SpikeTrains(a["spikes_times"], a["spikes_offsets"], float(a["spikes_duration_s"]))
-        c = Connectome(manifest["name"], neurons, counts, sizes, functional, spikes, manifest["meta"])
+            spikes = SpikeTrains(
+                a["spikes_times"], a["spikes_offsets"], float(a["spikes_duration_s"])
+            )
+        c = Connectome(
+            manifest["name"], neurons, counts, sizes, functional, spikes, manifest["meta"]
+        )
         if verify and content_sha256(c) != sha:
-            raise DatasetError(f"dataset {sha}: stored content does not match its sha256 (corrupt store)")
+            raise DatasetError(
+                f"dataset {sha}: stored content does not match its sha256 (corrupt store)"
+            )
         self._loaded[sha] = c
         return c
 
@@ -230,10 +248,26 @@ class ConnectomeStore:
             raise DatasetError(f"cache kind must match {_KIND_RE.pattern}, got {kind!r}")
         return self.root / "cache" / kind / f"{self.cache_key(kind, key)}.npz"
 
+    # An array computed is an array returned, a dict a dict (so `cached` is a priors `Cache`).
+    @overload
+    def cached(
+        self, kind: str, key: dict[str, Any], compute: Callable[[], np.ndarray]
+    ) -> np.ndarray: ...
+    @overload
+    def cached(
+        self, kind: str, key: dict[str, Any], compute: Callable[[], dict[str, np.ndarray]]
+    ) -> dict[str, np.ndarray]: ...
+    @overload
     def cached(
         self,
         kind: str,
-        key: dict,
+        key: dict[str, Any],
+        compute: Callable[[], np.ndarray | dict[str, np.ndarray]],
+    ) -> np.ndarray | dict[str, np.ndarray]: ...
+    def cached(
+        self,
+        kind: str,
+        key: dict[str, Any],
         compute: Callable[[], np.ndarray | dict[str, np.ndarray]],
     ) -> np.ndarray | dict[str, np.ndarray]:
         """The value stored under (kind, key, CODE_VERSION), computing and storing it on a miss.
@@ -254,17 +288,21 @@ class ConnectomeStore:
         if isinstance(result, dict):
             bad = [k for k in result if not isinstance(k, str) or k == "__array__"]
             if bad:
-                raise DatasetError(f"cache {kind}: dict keys must be strings other than '__array__', got {bad}")
+                raise DatasetError(
+                    f"cache {kind}: dict keys must be strings other than '__array__', got {bad}"
+                )
             payload = {k: np.asarray(v) for k, v in result.items()}
         else:
             payload = {"__array__": np.asarray(result)}
+        # Any, not ndarray: numpy's stub matches ** entries against `allow_pickle: bool` too.
+        entries: dict[str, Any] = payload
         if any(v.dtype == object for v in payload.values()):
             raise DatasetError(f"cache {kind}: values must be numeric arrays, not objects")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex}.npz"
         try:
             with open(tmp, "wb") as fh:
-                np.savez(fh, **payload)
+                np.savez(fh, **entries)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)

@@ -49,7 +49,9 @@ def _positions_and_types(n: int, rng: np.random.Generator) -> tuple[np.ndarray, 
     top = np.array([LAYERS[k][1] for k in layer_of])
     bottom = np.array([LAYERS[k][2] for k in layer_of])
     u = rng.random((n, 3))
-    pos_um = np.column_stack([u[:, 0] * VOLUME_UM[0], top + u[:, 1] * (bottom - top), u[:, 2] * VOLUME_UM[2]])
+    pos_um = np.column_stack(
+        [u[:, 0] * VOLUME_UM[0], top + u[:, 1] * (bottom - top), u[:, 2] * VOLUME_UM[2]]
+    )
     inhibitory = rng.random(n) < INHIBITORY_FRACTION
     inh_type = rng.choice(len(INHIBITORY_TYPES), size=n)
     types = []
@@ -72,7 +74,7 @@ def _latents(n_frames: int, rng: np.random.Generator) -> np.ndarray:
 
 def _spikes(loadings: np.ndarray, rng: np.random.Generator) -> SpikeTrains:
     n = loadings.shape[0]
-    n_frames = int(round(DURATION_S / FRAME_S))
+    n_frames = round(DURATION_S / FRAME_S)
     z = _latents(n_frames, rng)
     base_hz = np.exp(rng.normal(np.log(1.0), 0.5, size=n))
     drive = loadings @ z  # unit-norm loadings, unit-variance latents: drive ~ N(0, 1)
@@ -89,7 +91,9 @@ def _spikes(loadings: np.ndarray, rng: np.random.Generator) -> SpikeTrains:
     return SpikeTrains(times=times, offsets=offsets, duration_s=n_frames * FRAME_S)
 
 
-def synthesize_cortex(n_neurons: int = 2000, seed: int = 0, name: str = "synthetic-cortex") -> Connectome:
+def synthesize_cortex(
+    n_neurons: int = 2000, seed: int = 0, name: str = "synthetic-cortex"
+) -> Connectome:
     """A deterministic synthetic cortex of `n_neurons` neurons from `seed`."""
     if n_neurons < 2:
         raise ValueError(f"n_neurons must be at least 2, got {n_neurons}")
@@ -109,7 +113,9 @@ def synthesize_cortex(n_neurons: int = 2000, seed: int = 0, name: str = "synthet
     pre, post = np.nonzero(connected)
     syn = 1 + rng.poisson(0.15, size=len(pre))
     counts = sp.csr_matrix((syn.astype(np.int64), (pre, post)), shape=(n, n))
-    sizes = sp.csr_matrix((syn * rng.lognormal(np.log(8000.0), 0.6, size=len(pre)), (pre, post)), shape=(n, n))
+    sizes = sp.csr_matrix(
+        (syn * rng.lognormal(np.log(8000.0), 0.6, size=len(pre)), (pre, post)), shape=(n, n)
+    )
 
     spikes = _spikes(loadings, rng)
     functional, info = functional_from_spikes(spikes, BIN_S, STTC_DT_S)
@@ -137,7 +143,9 @@ def synthesize_cortex(n_neurons: int = 2000, seed: int = 0, name: str = "synthet
             "frame_s": FRAME_S,
             "duration_s": DURATION_S,
             "n_latents": N_LATENTS,
-            "connection": "p ~ exp(-d / length_constant + like_to_like * cos(loadings)), scaled to density",
+            "connection": (
+                "p ~ exp(-d / length_constant + like_to_like * cos(loadings)), scaled to density"
+            ),
             "length_constant_um": LENGTH_CONSTANT_UM,
             "like_to_like": LIKE_TO_LIKE,
             "connection_density": CONNECTION_DENSITY,

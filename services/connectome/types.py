@@ -54,7 +54,9 @@ class Connectome:
     neurons: pd.DataFrame  # NEURON_COLUMNS; positions in nanometres
     synapse_counts: sp.csr_matrix  # (N, N) int64, pre -> post
     synapse_sizes: sp.csr_matrix | None = None  # (N, N) summed synapse size, pre -> post
-    functional: dict[str, np.ndarray] = field(default_factory=dict)  # FUNCTIONAL_KINDS -> (N, N) float64
+    functional: dict[str, np.ndarray] = field(
+        default_factory=dict
+    )  # FUNCTIONAL_KINDS -> (N, N) float64
     spikes: SpikeTrains | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # source, license, citation, ...
 
@@ -86,7 +88,9 @@ class Connectome:
         if idx.ndim != 1:
             raise ValueError(f"subset indices must be one-dimensional, got shape {idx.shape}")
         if idx.size and (idx.min() < 0 or idx.max() >= self.n_neurons):
-            raise ValueError(f"subset indices must lie in [0, {self.n_neurons}), got {idx.min()}..{idx.max()}")
+            raise ValueError(
+                f"subset indices must lie in [0, {self.n_neurons}), got {idx.min()}..{idx.max()}"
+            )
         counts = self.synapse_counts[idx][:, idx].tocsr()
         sizes = None if self.synapse_sizes is None else self.synapse_sizes[idx][:, idx].tocsr()
         return Connectome(

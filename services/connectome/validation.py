@@ -25,7 +25,9 @@ def check_positions(pos: np.ndarray, where: str) -> np.ndarray:
     bad = ~np.isfinite(pos).all(axis=1)
     if bad.any():
         rows = np.flatnonzero(bad)[:5].tolist()
-        raise DatasetError(f"{where}: NaN or infinite coordinates in rows {rows} ({int(bad.sum())} rows)")
+        raise DatasetError(
+            f"{where}: NaN or infinite coordinates in rows {rows} ({int(bad.sum())} rows)"
+        )
     return pos
 
 
@@ -33,7 +35,9 @@ def check_shape(shape: tuple[int, ...], n: int | None, where: str) -> None:
     if len(shape) != 2 or shape[0] != shape[1]:
         raise DatasetError(f"{where}: matrix must be square, got shape {tuple(shape)}")
     if n is not None and shape[0] != n:
-        raise DatasetError(f"{where}: matrix is {shape[0]} x {shape[1]} but the dataset has {n} neurons")
+        raise DatasetError(
+            f"{where}: matrix is {shape[0]} x {shape[1]} but the dataset has {n} neurons"
+        )
 
 
 def check_square(m: np.ndarray, n: int | None, where: str) -> np.ndarray:
@@ -48,7 +52,9 @@ def check_functional(m: np.ndarray, kind: str, n: int | None, where: str) -> np.
         raise DatasetError(f"{where}: {kind} matrix is not numeric (dtype {m.dtype})")
     m = m.astype(np.float64)
     if not np.isfinite(m).all():
-        raise DatasetError(f"{where}: {kind} matrix has {int((~np.isfinite(m)).sum())} NaN or infinite entries")
+        raise DatasetError(
+            f"{where}: {kind} matrix has {int((~np.isfinite(m)).sum())} NaN or infinite entries"
+        )
     if kind in SYMMETRIC_KINDS:
         asym = float(np.abs(m - m.T).max()) if m.size else 0.0
         scale = max(1.0, float(np.abs(m).max()) if m.size else 1.0)
@@ -91,7 +97,8 @@ def check_counts(counts: np.ndarray | sp.spmatrix, n: int | None, where: str) ->
         coo = m.tocoo()
         k = int(np.flatnonzero(coo.data < 0)[0])
         raise DatasetError(
-            f"{where}: negative synapse count {coo.data[k]} at ({coo.row[k]}, {coo.col[k]}); counts must be >= 0"
+            f"{where}: negative synapse count {coo.data[k]} at ({coo.row[k]}, {coo.col[k]}); "
+            "counts must be >= 0"
         )
     if data.size and not np.allclose(data, np.round(data)):
         raise DatasetError(f"{where}: synapse counts must be whole numbers")
@@ -126,10 +133,14 @@ def validate_connectome(c: Connectome) -> None:
         check_shape(c.synapse_sizes.shape, n, f"dataset {c.name!r} synapse_sizes")
     for kind, m in c.functional.items():
         if kind not in FUNCTIONAL_KINDS:
-            raise DatasetError(f"dataset {c.name!r}: unknown functional matrix {kind!r}; use {FUNCTIONAL_KINDS}")
+            raise DatasetError(
+                f"dataset {c.name!r}: unknown functional matrix {kind!r}; use {FUNCTIONAL_KINDS}"
+            )
         check_functional(m, kind, n, f"dataset {c.name!r} functional[{kind!r}]")
     if c.spikes is not None and c.spikes.n_neurons != n:
-        raise DatasetError(f"dataset {c.name!r}: spikes cover {c.spikes.n_neurons} neurons but the dataset has {n}")
+        raise DatasetError(
+            f"dataset {c.name!r}: spikes cover {c.spikes.n_neurons} neurons but the dataset has {n}"
+        )
 
 
 def empty_neuron_table() -> pd.DataFrame:

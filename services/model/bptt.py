@@ -38,7 +38,7 @@ def _dpre(dr: Tensor, r: Tensor, activation: str, out: Tensor) -> Tensor:
 
 class RecurrentScan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, drive: Tensor, w: Tensor, alpha: float, activation: str) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, drive: Tensor, w: Tensor, alpha: float, activation: str) -> Tensor:
         drive = drive.contiguous()
         t_steps = drive.shape[0]
         r = torch.empty_like(drive)
@@ -60,7 +60,7 @@ class RecurrentScan(torch.autograd.Function):
         return h_buf[t_steps - 1].clone()
 
     @staticmethod
-    def backward(ctx: Any, grad_h: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad_h: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
         w, r, h_buf = ctx.saved_tensors
         alpha, activation = ctx.alpha, ctx.activation
         leaky = alpha != 1.0
@@ -81,6 +81,8 @@ class RecurrentScan(torch.autograd.Function):
         return (d_drive if need_drive else None), (grad_w if need_w else None), None, None
 
 
-def recurrent_scan(drive: Tensor, w: Tensor, alpha: float = 1.0, activation: str = "relu") -> Tensor:
+def recurrent_scan(
+    drive: Tensor, w: Tensor, alpha: float = 1.0, activation: str = "relu"
+) -> Tensor:
     """h_{T-1} of the recurrence above; differentiable in drive and w."""
     return RecurrentScan.apply(drive, w, float(alpha), activation)

@@ -76,8 +76,5 @@ def expm(x: Tensor, active: Tensor | None = None) -> Tensor:
     y = taylor12(x * scale[..., None, None])
     counts = s.flatten().tolist()
     for k in range(max(counts, default=0)):
-        if all(c > k for c in counts):
-            y = y @ y
-        else:
-            y = torch.where((s > k)[..., None, None], y @ y, y)
+        y = y @ y if all(c > k for c in counts) else torch.where((s > k)[..., None, None], y @ y, y)
     return y

@@ -29,8 +29,11 @@ from cortexrnn.services.model.config import ModelConfig
 _ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh}
 
 
-def glorot_uniform(fan_in: int, fan_out: int, shape: tuple[int, ...], generator: torch.Generator) -> Tensor:
-    """Keras glorot_uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out)); float64 on the generator's device."""
+def glorot_uniform(
+    fan_in: int, fan_out: int, shape: tuple[int, ...], generator: torch.Generator
+) -> Tensor:
+    """Keras glorot_uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out)); float64 on the
+    generator's device."""
     limit = math.sqrt(6.0 / (fan_in + fan_out))
     u = torch.rand(shape, generator=generator, dtype=torch.float64, device=generator.device)
     return (2.0 * u - 1.0) * limit
@@ -51,18 +54,24 @@ class PopulationRNN(nn.Module):
     ) -> None:
         super().__init__()
         if scan not in ("bptt", "autograd"):
-            raise ValueError(f"unknown scan {scan!r}: use 'bptt' (hand-written backward) or 'autograd'")
+            raise ValueError(
+                f"unknown scan {scan!r}: use 'bptt' (hand-written backward) or 'autograd'"
+            )
         self.scan = scan
         if w_init.dim() != 3 or w_init.shape[1] != w_init.shape[2]:
             raise ValueError(f"w_init must be [P, N, N], got shape {tuple(w_init.shape)}")
         p, n, _ = w_init.shape
         if len(init_generators) != p:
-            raise ValueError(f"need one init generator per network: {len(init_generators)} for {p} networks")
+            raise ValueError(
+                f"need one init generator per network: {len(init_generators)} for {p} networks"
+            )
         if n_inputs < 1 or n_outputs < 2:
             raise ValueError(f"need n_inputs >= 1 and n_outputs >= 2, got {n_inputs}, {n_outputs}")
         self.config = config or ModelConfig()
         if self.config.activation not in _ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.config.activation!r}: use one of {sorted(_ACTIVATIONS)}")
+            raise ValueError(
+                f"unknown activation {self.config.activation!r}: use one of {sorted(_ACTIVATIONS)}"
+            )
         device = w_init.device
         u, v = [], []
         for g in init_generators:
@@ -70,7 +79,9 @@ class PopulationRNN(nn.Module):
             v.append(glorot_uniform(n, n_outputs, (n_outputs, n), g))
         self.W = nn.Parameter(w_init.to(dtype=dtype).clone())
         self.U = nn.Parameter(torch.stack(u).to(device=device, dtype=dtype))
-        self.b = nn.Parameter(torch.zeros(p, n, device=device, dtype=dtype), requires_grad=self.config.bias)
+        self.b = nn.Parameter(
+            torch.zeros(p, n, device=device, dtype=dtype), requires_grad=self.config.bias
+        )
         self.V = nn.Parameter(torch.stack(v).to(device=device, dtype=dtype))
         # `bias` is the recurrent layer's; the Keras Dense read-out always has one.
         self.c = nn.Parameter(torch.zeros(p, n_outputs, device=device, dtype=dtype))
@@ -86,11 +97,15 @@ class PopulationRNN(nn.Module):
     def named_trainables(self) -> dict[str, nn.Parameter]:
         return {k: p for k, p in self.named_parameters() if p.requires_grad}
 
-    def forward(self, x: Tensor, noise_in: Tensor | None = None, noise_rec: Tensor | None = None) -> Tensor:
-        """x: [T, P, B, n_in]; noise_*: standard normal, [T, P, B, n_in] / [T, P, B, N]. -> logits [P, B, n_out]."""
+    def forward(
+        self, x: Tensor, noise_in: Tensor | None = None, noise_rec: Tensor | None = None
+    ) -> Tensor:
+        """x: [T, P, B, n_in]; noise_*: standard normal, [T, P, B, n_in] / [T, P, B, N].
+        -> logits [P, B, n_out]."""
         if x.dim() != 4 or x.shape[1] != self.n_networks or x.shape[3] != self.U.shape[2]:
             raise ValueError(
-                f"inputs must be [T, P={self.n_networks}, B, n_in={self.U.shape[2]}], got {tuple(x.shape)}"
+                f"inputs must be [T, P={self.n_networks}, B, n_in={self.U.shape[2]}], got "
+                f"{tuple(x.shape)}"
             )
         cfg = self.config
         if noise_in is not None and cfg.noise_in > 0:
@@ -108,7 +123,8 @@ class PopulationRNN(nn.Module):
         return torch.baddbmm(self.c[:, None, :], h, self.V.transpose(1, 2))
 
     def _autograd_scan(self, drive: Tensor) -> Tensor:
-        """The recurrence as plain torch ops (the reference for the hand-written BPTT; inference)."""
+        """The recurrence as plain torch ops (the reference for the hand-written BPTT;
+        inference)."""
         f = _ACTIVATIONS[self.config.activation]
         alpha = self.config.alpha
         wt = self.W.transpose(1, 2)
@@ -122,8 +138,11 @@ class PopulationRNN(nn.Module):
 
 
 def per_network_ce(logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean cross-entropy and accuracy per network: logits [P, B, K], labels [P, B] -> ([P], [P])."""
+    """Mean cross-entropy and accuracy per network: logits [P, B, K], labels [P, B]
+    -> ([P], [P])."""
     p, b, k = logits.shape
-    ce = F.cross_entropy(logits.reshape(p * b, k), labels.reshape(p * b), reduction="none").view(p, b)
+    ce = F.cross_entropy(logits.reshape(p * b, k), labels.reshape(p * b), reduction="none").view(
+        p, b
+    )
     acc = (logits.detach().argmax(dim=-1) == labels).to(logits.dtype).mean(dim=1)
     return ce.mean(dim=1), acc

@@ -25,7 +25,7 @@ Every network's penalty depends on its own weights only, so packing never couple
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, TypedDict
 
 import numpy as np
 import torch
@@ -35,6 +35,13 @@ from cortexrnn.services.model.expm import expm
 from cortexrnn.services.priors.network_prior import NetworkPrior
 
 ExpmMethod = Literal["taylor", "torch"]
+
+
+class _TensorOptions(TypedDict):
+    """Where and in what precision the pack's float tensors live."""
+
+    device: torch.device
+    dtype: torch.dtype
 
 
 def node_strengths(w: Tensor) -> Tensor:
@@ -72,7 +79,9 @@ def resample_sorted(values: np.ndarray, n: int) -> np.ndarray:
     """Quantile-resample a 1-D sample to n sorted values (identity when sizes already match)."""
     v = np.sort(np.asarray(values, dtype=np.float64).ravel())
     if v.size == 0:
-        raise ValueError("emd_target is empty: it must hold the connectome's off-diagonal communicability")
+        raise ValueError(
+            "emd_target is empty: it must hold the connectome's off-diagonal communicability"
+        )
     if not np.all(np.isfinite(v)):
         raise ValueError("emd_target holds NaN or infinite values")
     if v.size == n:
@@ -103,9 +112,13 @@ class PackRegularizer:
         n = priors[0].n_units
         for i, pr in enumerate(priors):
             if pr.w_init.shape != (n, n):
-                raise ValueError(f"prior {i}: w_init has shape {pr.w_init.shape}, the pack needs ({n}, {n})")
+                raise ValueError(
+                    f"prior {i}: w_init has shape {pr.w_init.shape}, the pack needs ({n}, {n})"
+                )
             if pr.distance is not None and pr.distance.shape != (n, n):
-                raise ValueError(f"prior {i}: distance has shape {pr.distance.shape}, expected ({n}, {n})")
+                raise ValueError(
+                    f"prior {i}: distance has shape {pr.distance.shape}, expected ({n}, {n})"
+                )
             if pr.communicability not in ("none", "direct", "emd"):
                 raise ValueError(f"prior {i}: unknown communicability {pr.communicability!r}")
             if pr.communicability == "emd" and pr.emd_target is None:
@@ -114,11 +127,13 @@ class PackRegularizer:
         self.p = len(priors)
         self.method = method
         dev = torch.device(device)
-        kw = {"device": dev, "dtype": dtype}
+        kw: _TensorOptions = {"device": dev, "dtype": dtype}
         self.lam = torch.tensor([float(pr.lam) for pr in priors], **kw)
 
         if any(pr.distance is not None for pr in priors):
-            d = np.stack([pr.distance if pr.distance is not None else np.ones((n, n)) for pr in priors])
+            d = np.stack(
+                [pr.distance if pr.distance is not None else np.ones((n, n)) for pr in priors]
+            )
             if not np.all(np.isfinite(d)):
                 raise ValueError("a prior's distance matrix holds NaN or infinite values")
             self.distance: Tensor | None = torch.as_tensor(d, **kw)
@@ -132,7 +147,8 @@ class PackRegularizer:
         self.comm_eps = torch.tensor([float(priors[i].strength_eps) for i in comm], **kw)
         # Which of the communicability networks weight their L1 term by C.
         weight_by_c = [
-            priors[i].communicability == "direct" or bool(getattr(priors[i], "emd_weighting", True)) for i in comm
+            priors[i].communicability == "direct" or bool(getattr(priors[i], "emd_weighting", True))
+            for i in comm
         ]
         self.c_weight = torch.tensor(weight_by_c, dtype=torch.bool, device=dev)
         grad = [bool(priors[i].communicability_grad) for i in comm]
@@ -145,7 +161,12 @@ class PackRegularizer:
         self.emd_global = torch.tensor([comm[k] for k in emd_local], dtype=torch.long, device=dev)
         if emd_local:
             m = n * (n - 1)
-            tgt = np.stack([resample_sorted(priors[comm[k]].emd_target, m) for k in emd_local])
+            targets = []
+            for k in emd_local:
+                target = priors[comm[k]].emd_target
+                assert target is not None  # checked above: communicability 'emd' needs emd_target
+                targets.append(resample_sorted(target, m))
+            tgt = np.stack(targets)
             self.emd_target: Tensor | None = torch.as_tensor(tgt, **kw)
             self.lam_emd = torch.tensor([float(priors[comm[k]].lam_emd) for k in emd_local], **kw)
             self.offdiag = ~torch.eye(n, dtype=torch.bool, device=dev)
@@ -155,12 +176,18 @@ class PackRegularizer:
     def communicability(self, w: Tensor, active: Tensor | None = None) -> Tensor:
         """C for the networks that have a communicability term, [n_comm, N, N] (pack order)."""
         sub = w if self.all_comm else w.index_select(0, self.comm_idx)
-        act = None if active is None else (active if self.all_comm else active.index_select(0, self.comm_idx))
+        act = (
+            None
+            if active is None
+            else (active if self.all_comm else active.index_select(0, self.comm_idx))
+        )
         return communicability(sub, self.comm_eps, act, self.method)
 
     def __call__(self, w: Tensor, active: Tensor | None = None) -> Tensor:
         if w.shape != (self.p, self.n, self.n):
-            raise ValueError(f"weights have shape {tuple(w.shape)}, the pack needs {(self.p, self.n, self.n)}")
+            raise ValueError(
+                f"weights have shape {tuple(w.shape)}, the pack needs {(self.p, self.n, self.n)}"
+            )
         a = w.abs()
         if self.distance is not None:
             a = a * self.distance
@@ -179,10 +206,7 @@ class PackRegularizer:
         weighted = (a_sub * c_weight).sum(dim=(1, 2))
         plain = penalty if self.all_comm else penalty.index_select(0, self.comm_idx)
         weighted = torch.where(self.c_weight, weighted, plain)
-        if self.all_comm:
-            penalty = weighted
-        else:
-            penalty = penalty.index_put((self.comm_idx,), weighted)
+        penalty = weighted if self.all_comm else penalty.index_put((self.comm_idx,), weighted)
         total = self.lam * penalty
 
         if self.emd_target is not None:

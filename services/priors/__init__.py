@@ -8,9 +8,24 @@ conditions.
 from cortexrnn.services.priors.builder import build_network_prior, build_network_priors
 from cortexrnn.services.priors.conditions import FIDELITY_SWITCHES, Condition, Fidelity
 from cortexrnn.services.priors.network_prior import NetworkPrior
-from cortexrnn.services.priors.presets import PAPER_2026_NAMES, PRESETS, ascii_alias, expand_preset, parse_paper_name
+from cortexrnn.services.priors.presets import (
+    PAPER_2026_NAMES,
+    PRESETS,
+    ascii_alias,
+    expand_preset,
+    parse_paper_name,
+)
 
 __all__ = [
-    "FIDELITY_SWITCHES", "PAPER_2026_NAMES", "PRESETS", "Condition", "Fidelity", "NetworkPrior",
-    "ascii_alias", "build_network_prior", "build_network_priors", "expand_preset", "parse_paper_name",
+    "FIDELITY_SWITCHES",
+    "PAPER_2026_NAMES",
+    "PRESETS",
+    "Condition",
+    "Fidelity",
+    "NetworkPrior",
+    "ascii_alias",
+    "build_network_prior",
+    "build_network_priors",
+    "expand_preset",
+    "parse_paper_name",
 ]

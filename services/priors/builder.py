@@ -33,7 +33,9 @@ Cache = Callable[[str, dict[str, Any], Callable[[], np.ndarray]], np.ndarray]
 # SCIENCE.md §5.6: the released code replaces zero node strengths by this.
 PAPER_STRENGTH_EPS = 1e-10
 # Cell types treated as inhibitory for sign == "dale" (MICrONS metamodel and common names).
-INHIBITORY_TYPES = frozenset({"BC", "MC", "BPC", "NGC", "SC", "inhibitory", "I", "PV", "SST", "VIP", "LAMP5"})
+INHIBITORY_TYPES = frozenset(
+    {"BC", "MC", "BPC", "NGC", "SC", "inhibitory", "I", "PV", "SST", "VIP", "LAMP5"}
+)
 
 
 def _no_cache(kind: str, key: dict[str, Any], compute: Callable[[], np.ndarray]) -> np.ndarray:
@@ -51,7 +53,9 @@ def _check_indices(connectome: Connectome, indices: np.ndarray | None) -> np.nda
     if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
         raise ValueError("indices must be a non-empty 1-D array of neuron indices")
     if idx.min() < 0 or idx.max() >= connectome.n_neurons:
-        raise ValueError(f"indices must lie in [0, {connectome.n_neurons}) for dataset {connectome.name!r}")
+        raise ValueError(
+            f"indices must lie in [0, {connectome.n_neurons}) for dataset {connectome.name!r}"
+        )
     if np.unique(idx).size != idx.size:
         raise ValueError("indices must not repeat a neuron")
     return idx.astype(np.int64)
@@ -64,25 +68,52 @@ class _Pieces:
         self.c = connectome
         self.idx = indices
         self.cache = cache or _no_cache
-        self.key = {"dataset": connectome.name, "n_total": connectome.n_neurons, "indices": indices_digest(indices), "n": int(indices.size)}
+        self.key = {
+            "dataset": connectome.name,
+            "n_total": connectome.n_neurons,
+            "indices": indices_digest(indices),
+            "n": int(indices.size),
+        }
 
-    def _get(self, kind: str, extra: dict[str, Any], compute: Callable[[], np.ndarray]) -> np.ndarray:
+    def _get(
+        self, kind: str, extra: dict[str, Any], compute: Callable[[], np.ndarray]
+    ) -> np.ndarray:
         return np.asarray(self.cache(f"prior-{kind}", {**self.key, **extra}, compute))
 
     def functional_base(self, source: str, keep_diagonal: bool) -> np.ndarray:
-        return self._get("functional-base", {"source": source, "keep_diagonal": keep_diagonal},
-                         lambda: fn.functional_base(self.c.functional, self.idx, source, keep_diagonal))
+        return self._get(
+            "functional-base",
+            {"source": source, "keep_diagonal": keep_diagonal},
+            lambda: fn.functional_base(self.c.functional, self.idx, source, keep_diagonal),
+        )
 
-    def distances(self, kind: str, grid_shape: tuple[int, int, int] | None, fidelity: Fidelity) -> np.ndarray:
+    def distances(
+        self, kind: str, grid_shape: tuple[int, int, int] | None, fidelity: Fidelity
+    ) -> np.ndarray:
         if kind == "grid":
             shape = grid_shape or space.paper_grid_shape(self.idx.size)
             extra = {"grid_shape": list(shape), "unnormalised": fidelity.unnormalised_distances}
-            raw = lambda: space.grid_distances(self.idx.size, shape)  # noqa: E731
+
+            def raw() -> np.ndarray:
+                return space.grid_distances(self.idx.size, shape)
+
         else:
-            extra = {"reshape": fidelity.reshape_positions, "unnormalised": fidelity.unnormalised_distances}
-            raw = lambda: space.real_distances(self.c.positions_nm[self.idx], fidelity.reshape_positions)  # noqa: E731
+            extra = {
+                "reshape": fidelity.reshape_positions,
+                "unnormalised": fidelity.unnormalised_distances,
+            }
+
+            def raw() -> np.ndarray:
+                return space.real_distances(
+                    self.c.positions_nm[self.idx], fidelity.reshape_positions
+                )
+
         kind_key = "grid" if kind == "grid" else "real"
-        return self._get(f"distance-{kind_key}", extra, lambda: space.normalise(raw(), kind_key, fidelity.unnormalised_distances))
+        return self._get(
+            f"distance-{kind_key}",
+            extra,
+            lambda: space.normalise(raw(), kind_key, fidelity.unnormalised_distances),
+        )
 
     def emd_target(self, paper_eps: bool) -> np.ndarray:
         def compute() -> np.ndarray:
@@ -93,13 +124,19 @@ class _Pieces:
         return self._get("emd-target", {"paper_eps": paper_eps}, compute)
 
 
-def _excitatory(connectome: Connectome, indices: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, str]:
-    types = connectome.neurons["cell_type"].to_numpy(dtype=object)[indices] if "cell_type" in connectome.neurons else None
+def _excitatory(
+    connectome: Connectome, indices: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, str]:
+    types = (
+        connectome.neurons["cell_type"].to_numpy(dtype=object)[indices]
+        if "cell_type" in connectome.neurons
+        else None
+    )
     if types is not None and all(t is not None and t == t for t in types):
         exc = np.array([str(t) not in INHIBITORY_TYPES for t in types])
         return exc, "cell_type"
     n = indices.size
-    n_exc = int(round(fraction * n))
+    n_exc = round(fraction * n)
     exc = np.zeros(n, dtype=bool)
     exc[stream(seed, "dale").permutation(n)[:n_exc]] = True
     return exc, f"random {fraction:.2f}"
@@ -138,7 +175,8 @@ def build_network_priors(
     fidelity: Fidelity | None = None,
     cache: Cache | None = None,
 ) -> list[NetworkPrior]:
-    """Priors for many (condition, seed) pairs on one selection, sharing the seed-independent pieces."""
+    """Priors for many (condition, seed) pairs on one selection, sharing the seed-independent
+    pieces."""
     fidelity = fidelity or Fidelity()
     idx = _check_indices(connectome, indices)
     memo: dict[tuple, np.ndarray] = {}
@@ -156,8 +194,13 @@ def build_network_priors(
 def _build(pieces: _Pieces, cond: Condition, fid: Fidelity, seed: int) -> NetworkPrior:
     n = pieces.idx.size
     meta: dict[str, object] = {
-        "condition": cond.model_dump(mode="json"), "fidelity": fid.model_dump(mode="json"), "seed": seed,
-        "dataset": pieces.c.name, "n_units": n, "indices_digest": pieces.key["indices"], "orientation": "(post, pre)",
+        "condition": cond.model_dump(mode="json"),
+        "fidelity": fid.model_dump(mode="json"),
+        "seed": seed,
+        "dataset": pieces.c.name,
+        "n_units": n,
+        "indices_digest": pieces.key["indices"],
+        "orientation": "(post, pre)",
     }
 
     # --- weight init ---
@@ -169,7 +212,9 @@ def _build(pieces: _Pieces, cond: Condition, fid: Fidelity, seed: int) -> Networ
     elif init == "glorot_normal":
         w = inits.glorot_normal(n, stream(seed, "glorot_normal"))
     elif init in ("functional", "functional-permuted", "functional-offdiag-shuffled"):
-        bio = fn.bio_matrix(pieces.functional_base(cond.functional_source, fid.keep_functional_diagonal), seed)
+        bio = fn.bio_matrix(
+            pieces.functional_base(cond.functional_source, fid.keep_functional_diagonal), seed
+        )
         if init == "functional-permuted":
             perm = fn.permutation(n, seed)
             w = fn.permuted(bio, perm)
@@ -179,10 +224,14 @@ def _build(pieces: _Pieces, cond: Condition, fid: Fidelity, seed: int) -> Networ
         else:
             w = bio
     elif init == "diagonal":
-        w = fn.diagonal_only(fn.bio_matrix(pieces.functional_base(cond.functional_source, True), seed))
+        w = fn.diagonal_only(
+            fn.bio_matrix(pieces.functional_base(cond.functional_source, True), seed)
+        )
     elif init == "anatomical":
         counts = pieces.c.synapse_counts[pieces.idx][:, pieces.idx].toarray().astype(np.float64)
-        w, how = inits.scale_to_spectral_radius(counts.T, inits.SPECTRAL_RADIUS)  # (pre, post) -> (post, pre)
+        w, how = inits.scale_to_spectral_radius(
+            counts.T, inits.SPECTRAL_RADIUS
+        )  # (pre, post) -> (post, pre)
         meta["anatomical_scaling"] = how
     else:  # pragma: no cover - Condition validates init
         raise ValueError(f"unknown init {init!r}")
@@ -212,10 +261,16 @@ def _build(pieces: _Pieces, cond: Condition, fid: Fidelity, seed: int) -> Networ
         if not np.any(emd_target > 0):
             raise ValueError(
                 f"the selected neurons of dataset {pieces.c.name!r} have no synapses among them: "
-                "the C* (emd) target is all zeros; select more neurons or use communicability none/direct"
+                "the C* (emd) target is all zeros; select more neurons or use communicability "
+                "none/direct"
             )
     lam = float(cond.lam)
-    if fid.l1_without_lambda and cond.space == "none" and cond.communicability == "none" and lam > 0:
+    if (
+        fid.l1_without_lambda
+        and cond.space == "none"
+        and cond.communicability == "none"
+        and lam > 0
+    ):
         lam = 1.0  # §5.2: the released baseline returns sum |W| without lambda
         meta["lam_note"] = "paper fidelity: baseline L1 without lambda (1.0)"
 

@@ -12,8 +12,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 InitKind = Literal[
-    "orthogonal", "he_normal", "glorot_normal", "functional", "functional-permuted",
-    "functional-offdiag-shuffled", "diagonal", "anatomical",
+    "orthogonal",
+    "he_normal",
+    "glorot_normal",
+    "functional",
+    "functional-permuted",
+    "functional-offdiag-shuffled",
+    "diagonal",
+    "anatomical",
 ]
 FunctionalSource = Literal["correlation+sttc", "sttc", "precision+sttc"]
 SpaceKind = Literal["none", "grid", "real", "real-shuffled"]
@@ -32,8 +38,9 @@ class Condition(BaseModel):
     # Which functional matrices the bio init multiplies (SCIENCE.md §2 and its variants).
     functional_source: FunctionalSource = "correlation+sttc"
     space: SpaceKind = "none"
-    # Grid for space == "grid"; None: two layers of the most square x*y grid (12 x 13 x 2 at N = 312,
-    # the paper's). The grid must hold at least N points; units take the first N in raster order.
+    # Grid for space == "grid"; None: two layers of the most square x*y grid (12 x 13 x 2 at
+    # N = 312, the paper's). The grid must hold at least N points; units take the first N in
+    # raster order.
     grid_shape: tuple[int, int, int] | None = None
     communicability: CommunicabilityKind = "none"
     communicability_grad: bool = True  # False: C is a detached weighting
@@ -53,7 +60,10 @@ class Condition(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> Condition:
         if self.grid_shape is not None and self.space != "grid":
-            raise ValueError(f"grid_shape is set but space is '{self.space}' (grid_shape only applies to space: grid)")
+            raise ValueError(
+                f"grid_shape is set but space is '{self.space}' (grid_shape only applies to space: "
+                "grid)"
+            )
         return self
 
     @property
@@ -64,17 +74,28 @@ class Condition(BaseModel):
 FidelityBase = Literal["paper", "corrected"]
 
 FIDELITY_SWITCHES: dict[str, str] = {
-    "reshape_positions": "§5.1 real coordinates built with positions.reshape(3, -1) instead of positions.T",
+    "reshape_positions": (
+        "§5.1 real coordinates built with positions.reshape(3, -1) instead of positions.T"
+    ),
     "l1_without_lambda": "§5.2 the baseline W regulariser is sum |W| without lambda (strength 1.0)",
-    "unnormalised_distances": "§5.3 grid distances at unit spacing, real distances min-max normalised (~12x apart)",
-    "report_train_accuracy": "§5.4 the reported accuracy is the last epoch's training accuracy (noise on)",
-    "keep_functional_diagonal": "§5.5 the functional init keeps its diagonal (corr = STTC = 1 there)",
+    "unnormalised_distances": (
+        "§5.3 grid distances at unit spacing, real distances min-max normalised (~12x apart)"
+    ),
+    "report_train_accuracy": (
+        "§5.4 the reported accuracy is the last epoch's training accuracy (noise on)"
+    ),
+    "keep_functional_diagonal": (
+        "§5.5 the functional init keeps its diagonal (corr = STTC = 1 there)"
+    ),
     "emd_strength_epsilon": "§5.6 the connectome's C for C* replaces zero strengths by 1e-10",
 }
 
 
 PAPER_SWITCHES: dict[str, bool] = {name: True for name in FIDELITY_SWITCHES}
-CORRECTED_SWITCHES: dict[str, bool] = {**{name: False for name in FIDELITY_SWITCHES}, "keep_functional_diagonal": True}
+CORRECTED_SWITCHES: dict[str, bool] = {
+    **{name: False for name in FIDELITY_SWITCHES},
+    "keep_functional_diagonal": True,
+}
 
 
 class Fidelity(BaseModel):

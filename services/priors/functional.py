@@ -41,10 +41,7 @@ def minmax(m: np.ndarray, keep_diagonal: bool) -> np.ndarray:
     """(m - min) / (max - min); over all entries (paper) or the off-diagonal ones with the
     diagonal set to 0 (corrected). A constant matrix maps to zeros."""
     m = np.asarray(m, dtype=np.float64)
-    if keep_diagonal:
-        vals = m
-    else:
-        vals = m[~np.eye(m.shape[0], dtype=bool)]
+    vals = m if keep_diagonal else m[~np.eye(m.shape[0], dtype=bool)]
     lo, hi = (float(vals.min()), float(vals.max())) if vals.size else (0.0, 0.0)
     out = np.zeros_like(m) if hi <= lo else (m - lo) / (hi - lo)
     if not keep_diagonal:
@@ -52,7 +49,9 @@ def minmax(m: np.ndarray, keep_diagonal: bool) -> np.ndarray:
     return out
 
 
-def functional_base(functional: dict[str, np.ndarray], indices: np.ndarray, source: str, keep_diagonal: bool) -> np.ndarray:
+def functional_base(
+    functional: dict[str, np.ndarray], indices: np.ndarray, source: str, keep_diagonal: bool
+) -> np.ndarray:
     """The seed-independent product of the min-max-normalised functional matrices (N, N)."""
     if source not in SOURCES:
         raise ValueError(f"unknown functional source {source!r}; use one of {', '.join(SOURCES)}")
@@ -61,10 +60,15 @@ def functional_base(functional: dict[str, np.ndarray], indices: np.ndarray, sour
     for kind in SOURCES[source]:
         if kind not in functional:
             have = ", ".join(sorted(functional)) or "none"
-            raise ValueError(f"the functional init needs the dataset's {kind} matrix (dataset has: {have})")
+            raise ValueError(
+                f"the functional init needs the dataset's {kind} matrix (dataset has: {have})"
+            )
         m = np.asarray(functional[kind], dtype=np.float64)[idx]
         if not np.all(np.isfinite(m)):
-            raise ValueError(f"the dataset's {kind} matrix holds NaN or infinite values among the selected neurons")
+            raise ValueError(
+                f"the dataset's {kind} matrix holds NaN or infinite values among the selected "
+                "neurons"
+            )
         if kind == "sttc":
             m = symmetrise_lower(m)
         out *= minmax(m, keep_diagonal)
@@ -78,7 +82,10 @@ def bio_matrix(base: np.ndarray, seed: int) -> np.ndarray:
     w = lognormal * base
     mean = w.mean()
     if not mean > 0:
-        raise ValueError("the functional matrices of the selected neurons are constant: the bio init is all zeros")
+        raise ValueError(
+            "the functional matrices of the selected neurons are constant: the bio init is all "
+            "zeros"
+        )
     w *= BIO_MEAN / mean
     w[(w != 0) & (np.abs(w) < BIO_FLOOR)] = BIO_FLOOR
     w, _how = scale_to_spectral_radius(w, SPECTRAL_RADIUS)

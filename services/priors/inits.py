@@ -19,7 +19,9 @@ def spectral_radius(w: np.ndarray) -> float:
     return float(np.max(np.abs(np.linalg.eigvals(w)))) if w.size else 0.0
 
 
-def scale_to_spectral_radius(w: np.ndarray, target: float = SPECTRAL_RADIUS) -> tuple[np.ndarray, str]:
+def scale_to_spectral_radius(
+    w: np.ndarray, target: float = SPECTRAL_RADIUS
+) -> tuple[np.ndarray, str]:
     """Scale to spectral radius `target`. A nilpotent matrix (radius ~0, e.g. a sparse acyclic
     wiring diagram) cannot be; it is scaled to spectral norm `target` instead, and the
     returned label says which was used."""

@@ -14,7 +14,17 @@ _SPACE = {"D*": "real", "D": "grid", "": "none"}
 _COMM = {"C*": "emd", "C": "direct", "": "none"}
 
 PAPER_2026_NAMES: tuple[str, ...] = (
-    "W*D*C", "WD*C", "WDC", "WD*", "WD", "W", "W*D*C*", "WD*C*", "W*DC*", "W!D*C", "W!D*C*",
+    "W*D*C",
+    "WD*C",
+    "WDC",
+    "WD*",
+    "WD",
+    "W",
+    "W*D*C*",
+    "WD*C*",
+    "W*DC*",
+    "W!D*C",
+    "W!D*C*",
 )
 
 
@@ -30,11 +40,13 @@ def parse_paper_name(name: str) -> Condition:
         for token in sorted((t for t in table if t), key=len, reverse=True):
             if rest.startswith(token):
                 parts[key] = table[token]
-                rest = rest[len(token):]
+                rest = rest[len(token) :]
                 break
         else:
             if "" not in table:
-                raise ValueError(f"'{name}' is not in the paper's notation (W/W*/W! then D/D* then C/C*)")
+                raise ValueError(
+                    f"'{name}' is not in the paper's notation (W/W*/W! then D/D* then C/C*)"
+                )
             parts[key] = table[""]
     if rest:
         raise ValueError(f"'{name}' is not in the paper's notation: '{rest}' left over")
@@ -42,7 +54,10 @@ def parse_paper_name(name: str) -> Condition:
 
 
 def _paper_2026(sign: str = "free", suffix: str = "") -> dict[str, Condition]:
-    return {name + suffix: parse_paper_name(name).model_copy(update={"sign": sign}) for name in PAPER_2026_NAMES}
+    return {
+        name + suffix: parse_paper_name(name).model_copy(update={"sign": sign})
+        for name in PAPER_2026_NAMES
+    }
 
 
 PRESETS: dict[str, dict[str, Condition]] = {

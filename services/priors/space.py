@@ -16,6 +16,8 @@ different neurons' x, y and z.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy.spatial.distance import cdist
 
@@ -35,13 +37,16 @@ def paper_grid_shape(n: int) -> tuple[int, int, int]:
     return (y, half // y, 2)
 
 
-def grid_distances(n: int, shape: tuple[int, int, int] | None) -> np.ndarray:
-    shape = tuple(shape) if shape is not None else paper_grid_shape(n)
-    if int(np.prod(shape)) < n:
-        raise ValueError(f"grid_shape {shape} holds {int(np.prod(shape))} units, fewer than the {n} selected neurons")
-    if int(np.prod(shape)) == n:
-        return derived.grid_distances(n, shape)
-    pos = derived.grid_positions(int(np.prod(shape)), shape)[:n]  # first n points in raster order
+def grid_distances(n: int, shape: Sequence[int] | None) -> np.ndarray:
+    dims = tuple(shape) if shape is not None else paper_grid_shape(n)
+    if int(np.prod(dims)) < n:
+        raise ValueError(
+            f"grid_shape {dims} holds {int(np.prod(dims))} units, fewer than the {n} selected "
+            "neurons"
+        )
+    if int(np.prod(dims)) == n:
+        return derived.grid_distances(n, dims)
+    pos = derived.grid_positions(int(np.prod(dims)), dims)[:n]  # first n points in raster order
     return cdist(pos, pos)
 
 
@@ -63,7 +68,9 @@ def normalise(d: np.ndarray, kind: str, unnormalised: bool) -> np.ndarray:
     off = d[~np.eye(d.shape[0], dtype=bool)]
     mean = float(off.mean()) if off.size else 0.0
     if not mean > 0:
-        raise ValueError("all selected neurons sit at the same position: distances cannot be normalised")
+        raise ValueError(
+            "all selected neurons sit at the same position: distances cannot be normalised"
+        )
     return d / mean
 
 

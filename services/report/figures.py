@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import matplotlib
 
@@ -11,11 +12,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from scipy import stats as sst
 
 from ..topology import cnm_modularity, top_fraction_graph
 
 DPI = 110
+Colours = dict[str, tuple[float, ...]]  # condition -> RGBA
 
 
 def _png(fig: plt.Figure) -> bytes:
@@ -25,7 +28,7 @@ def _png(fig: plt.Figure) -> bytes:
     return buf.getvalue()
 
 
-def _colors(conditions: list[str]) -> dict[str, tuple[float, ...]]:
+def _colors(conditions: list[str]) -> Colours:
     cmap = plt.get_cmap("tab10" if len(conditions) <= 10 else "tab20")
     return {c: cmap(i % cmap.N) for i, c in enumerate(conditions)}
 
@@ -48,6 +51,39 @@ def _mean_ci(g: pd.DataFrame, x: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[x, "mean", "low", "high"])
 
 
+def _panel_figure(
+    frame: pd.DataFrame,
+    task: str,
+    column: str,
+    names: list[str],
+    draw: Callable[[Axes, pd.DataFrame, list[str], Colours], None],
+    *,
+    height: float,
+    title: str,
+    legend: bool = False,
+) -> bytes:
+    """One panel per name in `names` that `frame` has rows for (task `task`, name in
+    `column`), up to three a row, titled with the name and drawn by `draw(ax, its rows,
+    conditions, colours)`; `legend` puts the first panel's legend on it."""
+    g = frame[(frame["task"] == task) & (frame[column].isin(names))]
+    names = [n for n in names if n in set(g[column])]
+    ncol = min(3, max(1, len(names)))
+    nrow = int(np.ceil(len(names) / ncol)) or 1
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, height * nrow), squeeze=False)
+    conds = sorted(g["condition"].unique())
+    col = _colors(conds)
+    for ax, name in zip(axes.ravel(), names, strict=False):
+        draw(ax, g[g[column] == name], conds, col)
+        ax.set_title(name, fontsize=10)
+    for ax in axes.ravel()[len(names) :]:
+        ax.axis("off")
+    if legend and names:
+        axes.ravel()[0].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def learning_curves(curves: pd.DataFrame, task: str) -> bytes:
     """Loss and accuracy against epoch for one task: mean ± 95 % CI over seeds per condition;
     training dashed, held-out test solid."""
@@ -55,15 +91,13 @@ def learning_curves(curves: pd.DataFrame, task: str) -> bytes:
     conds = sorted(g["condition"].unique())
     col = _colors(conds)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, kind in zip(axes, ("loss", "acc")):
+    for ax, kind in zip(axes, ("loss", "acc"), strict=True):
         for cond in conds:
             for split, style in (("train", "--"), ("test", "-")):
                 sub = g[(g["condition"] == cond) & (g["name"] == f"{split}_{kind}")]
                 if sub.empty:
                     continue
-                per_epoch = sub.groupby(["seed", "epoch"], as_index=False)[
-                    "value"
-                ].last()
+                per_epoch = sub.groupby(["seed", "epoch"], as_index=False)["value"].last()
                 s = _mean_ci(per_epoch, "epoch")
                 if s.empty:  # every value undefined (e.g. a metric null for all seeds)
                     continue
@@ -74,9 +108,7 @@ def learning_curves(curves: pd.DataFrame, task: str) -> bytes:
                     color=col[cond],
                     label=f"{cond} {split}",
                 )
-                ax.fill_between(
-                    s["epoch"], s["low"], s["high"], color=col[cond], alpha=0.15, lw=0
-                )
+                ax.fill_between(s["epoch"], s["low"], s["high"], color=col[cond], alpha=0.15, lw=0)
         ax.set_xlabel("epoch")
         ax.set_ylabel("accuracy" if kind == "acc" else "loss")
         ax.grid(alpha=0.3)
@@ -89,66 +121,38 @@ def learning_curves(curves: pd.DataFrame, task: str) -> bytes:
 
 def metric_bars(summary: pd.DataFrame, task: str, metrics: list[str]) -> bytes:
     """One panel per metric: condition means with 95 % t-interval error bars."""
-    g = summary[(summary["task"] == task) & (summary["metric"].isin(metrics))]
-    metrics = [m for m in metrics if m in set(g["metric"])]
-    ncol = min(3, max(1, len(metrics)))
-    nrow = int(np.ceil(len(metrics) / ncol)) or 1
-    fig, axes = plt.subplots(
-        nrow, ncol, figsize=(4.2 * ncol, 3.4 * nrow), squeeze=False
-    )
-    conds = sorted(g["condition"].unique())
-    col = _colors(conds)
-    for ax, metric in zip(axes.ravel(), metrics):
-        s = g[g["metric"] == metric].set_index("condition").reindex(conds)
+
+    def draw(ax: Axes, rows: pd.DataFrame, conds: list[str], col: Colours) -> None:
+        s = rows.set_index("condition").reindex(conds)
         x = np.arange(len(conds))
         err = np.vstack([s["mean"] - s["t_low"], s["t_high"] - s["mean"]]).clip(min=0)
         err = np.nan_to_num(err)
         ax.bar(x, s["mean"], yerr=err, color=[col[c] for c in conds], capsize=3)
         ax.set_xticks(x, conds, rotation=45, ha="right", fontsize=8)
-        ax.set_title(metric, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
-    for ax in axes.ravel()[len(metrics) :]:
-        ax.axis("off")
-    fig.suptitle(f"Final metrics — {task} (mean, 95 % t CI over seeds)")
-    fig.tight_layout()
-    return _png(fig)
+
+    title = f"Final metrics — {task} (mean, 95 % t CI over seeds)"
+    return _panel_figure(summary, task, "metric", metrics, draw, height=3.4, title=title)
 
 
 def trajectories(curves: pd.DataFrame, task: str, names: list[str]) -> bytes:
     """Per-epoch topology metrics: mean ± 95 % CI over seeds per condition."""
-    g = curves[(curves["task"] == task) & (curves["name"].isin(names))]
-    names = [n for n in names if n in set(g["name"])]
-    ncol = min(3, max(1, len(names)))
-    nrow = int(np.ceil(len(names) / ncol)) or 1
-    fig, axes = plt.subplots(
-        nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False
-    )
-    conds = sorted(g["condition"].unique())
-    col = _colors(conds)
-    for ax, name in zip(axes.ravel(), names):
+
+    def draw(ax: Axes, rows: pd.DataFrame, conds: list[str], col: Colours) -> None:
         for cond in conds:
-            sub = g[(g["condition"] == cond) & (g["name"] == name)]
+            sub = rows[rows["condition"] == cond]
             if sub.empty:
                 continue
-            s = _mean_ci(
-                sub.groupby(["seed", "epoch"], as_index=False)["value"].last(), "epoch"
-            )
+            s = _mean_ci(sub.groupby(["seed", "epoch"], as_index=False)["value"].last(), "epoch")
             if s.empty:  # every value undefined (e.g. a metric null for all seeds)
                 continue
             ax.plot(s["epoch"], s["mean"], color=col[cond], label=cond)
-            ax.fill_between(
-                s["epoch"], s["low"], s["high"], color=col[cond], alpha=0.15, lw=0
-            )
-        ax.set_title(name, fontsize=10)
+            ax.fill_between(s["epoch"], s["low"], s["high"], color=col[cond], alpha=0.15, lw=0)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    for ax in axes.ravel()[len(names) :]:
-        ax.axis("off")
-    if names:
-        axes.ravel()[0].legend(fontsize=7)
-    fig.suptitle(f"Topology over training — {task} (mean ± 95 % CI over seeds)")
-    fig.tight_layout()
-    return _png(fig)
+
+    title = f"Topology over training — {task} (mean ± 95 % CI over seeds)"
+    return _panel_figure(curves, task, "name", names, draw, height=3.2, title=title, legend=True)
 
 
 def module_order(final: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -168,7 +172,7 @@ def weight_heatmaps(initial: np.ndarray, final: np.ndarray, title: str) -> bytes
     order, labels = module_order(final)
     bounds = np.flatnonzero(np.diff(labels)) + 0.5
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
-    for ax, mat, label in zip(axes, (initial, final), ("initial", "final")):
+    for ax, mat, label in zip(axes, (initial, final), ("initial", "final"), strict=True):
         m = np.asarray(mat, float)[np.ix_(order, order)]
         lim = float(np.nanpercentile(np.abs(m), 99)) or 1.0
         im = ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
@@ -183,9 +187,7 @@ def weight_heatmaps(initial: np.ndarray, final: np.ndarray, title: str) -> bytes
     return _png(fig)
 
 
-def neurons_in_space(
-    positions: np.ndarray, final: np.ndarray, title: str, top: int = 200
-) -> bytes:
+def neurons_in_space(positions: np.ndarray, final: np.ndarray, title: str, top: int = 200) -> bytes:
     """Soma positions (x–y and x–z projections) with the `top` strongest learned connections."""
     pos = np.asarray(positions, float)
     w = np.abs(np.asarray(final, float)).copy()
@@ -195,8 +197,8 @@ def neurons_in_space(
     post, pre = np.unravel_index(flat, w.shape)
     strength = w[post, pre] / (w[post, pre].max() if k else 1.0)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
-    for ax, (i, j, li, lj) in zip(axes, ((0, 1, "x", "y"), (0, 2, "x", "z"))):
-        for a, b, s in zip(pre, post, strength):
+    for ax, (i, j, li, lj) in zip(axes, ((0, 1, "x", "y"), (0, 2, "x", "z")), strict=True):
+        for a, b, s in zip(pre, post, strength, strict=True):
             ax.plot(
                 [pos[a, i], pos[b, i]],
                 [pos[a, j], pos[b, j]],
@@ -212,7 +214,9 @@ def neurons_in_space(
     return _png(fig)
 
 
-def variant_points(experiments: dict[str, pd.DataFrame], metric: str, order: list[str], title: str) -> bytes:
+def variant_points(
+    experiments: dict[str, pd.DataFrame], metric: str, order: list[str], title: str
+) -> bytes:
     """One panel per task: each seed's value per variant (dots) with the mean ± 95 % t CI,
     several experiments side by side per variant. Frames are tidy [condition, task, seed,
     metric, value]; `order` fixes the variants' order on the x axis."""
@@ -222,20 +226,38 @@ def variant_points(experiments: dict[str, pd.DataFrame], metric: str, order: lis
     conds = [c for c in order if c in present] + sorted(present - set(order))
     col = _colors(list(frames))
     width = 0.8 / max(1, len(frames))
-    fig, axes = plt.subplots(len(tasks) or 1, 1, figsize=(max(6.0, 0.75 * len(conds) + 2), 2.9 * max(1, len(tasks))),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(tasks) or 1,
+        1,
+        figsize=(max(6.0, 0.75 * len(conds) + 2), 2.9 * max(1, len(tasks))),
+        squeeze=False,
+    )
     jitter = np.random.default_rng(0)  # fixed: the same tables draw the same figure
-    for ax, task in zip(axes[:, 0], tasks):
+    for ax, task in zip(axes[:, 0], tasks, strict=False):
         for k, (label, f) in enumerate(frames.items()):
             g = f[f["task"] == task]
             s = _mean_ci(g.assign(x=g["condition"].map({c: i for i, c in enumerate(conds)})), "x")
             offset = (k - (len(frames) - 1) / 2) * width
             pts = g.dropna(subset=["value"])
             xs = pts["condition"].map({c: i for i, c in enumerate(conds)}).to_numpy(float)
-            ax.scatter(xs + offset + jitter.uniform(-width / 6, width / 6, len(xs)), pts["value"], s=9,
-                       color=col[label], alpha=0.5, lw=0)
-            ax.errorbar(s["x"] + offset, s["mean"], yerr=[s["mean"] - s["low"], s["high"] - s["mean"]], fmt="_",
-                        ms=12, capsize=3, color=col[label], label=label)
+            ax.scatter(
+                xs + offset + jitter.uniform(-width / 6, width / 6, len(xs)),
+                pts["value"],
+                s=9,
+                color=col[label],
+                alpha=0.5,
+                lw=0,
+            )
+            ax.errorbar(
+                s["x"] + offset,
+                s["mean"],
+                yerr=[s["mean"] - s["low"], s["high"] - s["mean"]],
+                fmt="_",
+                ms=12,
+                capsize=3,
+                color=col[label],
+                label=label,
+            )
         ax.set_xticks(np.arange(len(conds)), conds, fontsize=8)
         ax.set_ylabel(metric, fontsize=9)
         ax.set_title(task, fontsize=10)

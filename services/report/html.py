@@ -20,20 +20,23 @@ from . import figures
 
 CURVE_COLUMNS = ("condition", "task", "seed", "step", "epoch", "name", "value")
 PREFERRED_BARS = (
-    "test_acc", "train_acc", "entropy_kde", "modularity_cnm", "modularity_louvain", "small_world_sigma",
-    "small_world_propensity", "assortativity", "global_efficiency", "wiring_cost", "weight_distance_spearman",
-    "spectral_radius",
+    "test_acc", "train_acc", "entropy_kde", "modularity_cnm", "modularity_louvain",
+    "small_world_sigma", "small_world_propensity", "assortativity", "global_efficiency",
+    "wiring_cost", "weight_distance_spearman", "spectral_radius",
 )  # fmt: skip
 MAX_BARS = 9
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:1200px;
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;\
+margin:2rem auto;max-width:1200px;
 padding:0 1rem;color:#222}
 h1{font-size:1.6rem}h2{border-bottom:1px solid #ccc;padding-bottom:.2rem;margin-top:2.2rem}
-table{border-collapse:collapse;font-size:.8rem;margin:.5rem 0}th,td{border:1px solid #ddd;padding:.2rem .45rem;
+table{border-collapse:collapse;font-size:.8rem;margin:.5rem 0}\
+th,td{border:1px solid #ddd;padding:.2rem .45rem;
 text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 pre{background:#f7f7f7;padding:.8rem;overflow:auto;font-size:.8rem}
-figure{margin:1rem 0}figure img{max-width:100%;border:1px solid #eee}figcaption{font-size:.85rem;color:#555}
+figure{margin:1rem 0}figure img{max-width:100%;border:1px solid #eee}\
+figcaption{font-size:.85rem;color:#555}
 nav a{margin-right:1rem}details{margin:.5rem 0}.note{color:#666;font-size:.85rem}
 """
 
@@ -61,16 +64,16 @@ def _table(df: pd.DataFrame, caption: str, collapse_over: int = 40) -> str:
         border=0,
     )
     if len(df) > collapse_over:
-        return f"<details><summary>{html.escape(caption)} ({len(df)} rows)</summary>{body}</details>"
+        return (
+            f"<details><summary>{html.escape(caption)} ({len(df)} rows)</summary>{body}</details>"
+        )
     return f"<h3>{html.escape(caption)}</h3>{body}"
 
 
 def _check_curves(curves: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in CURVE_COLUMNS if c not in curves.columns]
     if missing:
-        raise ValueError(
-            f"curves table lacks column(s) {missing}; expected {list(CURVE_COLUMNS)}"
-        )
+        raise ValueError(f"curves table lacks column(s) {missing}; expected {list(CURVE_COLUMNS)}")
     out = curves.copy()
     out["value"] = pd.to_numeric(out["value"], errors="coerce")
     for c in ("condition", "task", "name"):
@@ -149,21 +152,25 @@ def build_report(
             run = weights[key]
             if "initial" in run and "final" in run:
                 figure(figures.weight_heatmaps(run["initial"], run["final"], _label(key)),
-                       f"Recurrent weights before and after training, {_label(key)}, sorted by module.")  # fmt: skip
+                       f"Recurrent weights before and after training, {_label(key)}, "
+                       "sorted by module.")  # fmt: skip
             pos = positions.get(key) if isinstance(positions, Mapping) else positions
             if pos is not None and "final" in run:
                 figure(figures.neurons_in_space(pos, run["final"], _label(key)),
-                       f"Neurons in space with their strongest learned connections, {_label(key)}.")  # fmt: skip
+                       "Neurons in space with their strongest learned connections, "
+                       f"{_label(key)}.")  # fmt: skip
     parts.append("</section>")
     figures_html = "\n".join(parts)
 
     stats_html = "\n".join([
         '<section id="statistics"><h2>Statistics</h2>',
         (
-            '<p class="note">Per condition: mean, sd, 95 % t interval and 95 % percentile bootstrap interval '
-            f"({n_boot} resamples, seed {seed}) over seeds. Omnibus Kruskal–Wallis per task × metric; pairwise "
-            "two-sided Mann–Whitney U with Holm's correction within each task × metric, rank-biserial r and "
-            "Cohen's d; rank-transformed factorial ANOVA (type II) over the W/D/C factors.</p>"
+            '<p class="note">Per condition: mean, sd, 95 % t interval and 95 % percentile '
+            'bootstrap interval '
+            f"({n_boot} resamples, seed {seed}) over seeds. Omnibus Kruskal–Wallis per task × "
+            "metric; pairwise two-sided Mann–Whitney U with Holm's correction within each task × "
+            "metric, rank-biserial r and Cohen's d; rank-transformed factorial ANOVA (type II) "
+            "over the W/D/C factors.</p>"
         ),
         _table(tables["summary"], "Summary by condition"),
         _table(tables["kruskal"], "Kruskal–Wallis"),
@@ -176,10 +183,14 @@ def build_report(
     head = (
         f"<h1>{html.escape(title)}</h1>"
         f'<p class="note">Generated {dt.datetime.now(dt.UTC).isoformat(timespec="seconds")} — '
-        f"{len(conditions)} conditions, {len(tasks)} tasks, {n_runs} runs, {len(present)} metrics.</p>"
-        '<nav><a href="#figures">Figures</a><a href="#statistics">Statistics</a><a href="#spec">Spec</a></nav>'
+        f"{len(conditions)} conditions, {len(tasks)} tasks, {n_runs} runs, {len(present)} "
+        "metrics.</p>"
+        '<nav><a href="#figures">Figures</a><a href="#statistics">Statistics</a><a '
+        'href="#spec">Spec</a></nav>'
     )
-    spec_html = f'<section id="spec"><h2>Spec</h2><pre>{html.escape(_spec_text(spec))}</pre></section>'
+    spec_html = (
+        f'<section id="spec"><h2>Spec</h2><pre>{html.escape(_spec_text(spec))}</pre></section>'
+    )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"

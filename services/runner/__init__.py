@@ -4,7 +4,12 @@
 folder described by `OUTPUT_LAYOUT`.
 """
 
-from cortexrnn.services.runner.local import OutputFolderInUse, RunnerEvent, RunnerResult, run_experiment
+from cortexrnn.services.runner.local import (
+    OutputFolderInUse,
+    RunnerEvent,
+    RunnerResult,
+    run_experiment,
+)
 from cortexrnn.services.runner.outputs import OUTPUT_LAYOUT
 
 __all__ = ["OUTPUT_LAYOUT", "OutputFolderInUse", "RunnerEvent", "RunnerResult", "run_experiment"]

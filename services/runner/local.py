@@ -10,6 +10,7 @@ resumes unfinished ones from their checkpoints.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -25,8 +26,9 @@ from cortexrnn.services.connectome.types import Connectome
 from cortexrnn.services.priors.builder import Cache
 from cortexrnn.services.runner import outputs
 from cortexrnn.services.runner.pack import RunOutcome, prepare_inputs, train_pack
-from cortexrnn.services.runner.summary import summarise
-from cortexrnn.services.spec import CODE_VERSION, ExperimentSpec, RunSpec
+from cortexrnn.services.runner.summary import condition_summary
+from cortexrnn.services.spec import CODE_VERSION, ExperimentSpec, RunSpec, parse_spec
+from cortexrnn.services.training.results import TrainingCallbacks
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +82,14 @@ def _pack_name(spec: ExperimentSpec, runs: list[RunSpec], members: list[int]) ->
 def _check_folder(out: Path, spec_hash: str) -> None:
     marker = out / "experiment.json"
     if marker.exists():
-        import json
-
         try:
             previous = json.loads(marker.read_text()).get("spec_hash")
         except ValueError:
             previous = None
         if previous != spec_hash:
             raise OutputFolderInUse(
-                f"{out} holds results of another spec (hash {str(previous)[:12]}); choose another --out or pass --overwrite"
+                f"{out} holds results of another spec (hash {str(previous)[:12]}); choose another "
+                "--out or pass --overwrite"
             )
 
 
@@ -107,8 +108,6 @@ def run_experiment(
     write_report: bool = True,
 ) -> RunnerResult:
     """Train every run of `spec` on `connectome` and write the results to `out_dir`."""
-    from cortexrnn.services.training.results import TrainingCallbacks
-
     t0 = time.perf_counter()
     emit = on_event or (lambda e: None)
     out = Path(out_dir)
@@ -127,9 +126,17 @@ def run_experiment(
     total = steps * len(runs)
     (out / "spec.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
     experiment_info: dict[str, Any] = {
-        "spec_hash": spec_hash, "code_version": CODE_VERSION, "dataset": connectome.name, "dataset_sha": dataset_sha,
-        "n_units": n, "indices": indices.tolist(), "n_runs": len(runs), "n_packs": len(packs), "device": device,
-        "fidelity": spec.fidelity.model_dump(), "status": "running",
+        "spec_hash": spec_hash,
+        "code_version": CODE_VERSION,
+        "dataset": connectome.name,
+        "dataset_sha": dataset_sha,
+        "n_units": n,
+        "indices": indices.tolist(),
+        "n_runs": len(runs),
+        "n_packs": len(packs),
+        "device": device,
+        "fidelity": spec.fidelity.model_dump(),
+        "status": "running",
     }
     outputs.write_json(out / "experiment.json", experiment_info)
     emit(RunnerEvent("start", 0, total, f"{len(runs)} runs in {len(packs)} packs, N = {n}"))
@@ -143,29 +150,61 @@ def run_experiment(
             done_steps += steps * len(members)
             emit(RunnerEvent("pack", done_steps, total, f"pack {k + 1}/{len(packs)}: already done"))
             continue
-        emit(RunnerEvent("pack", done_steps, total,
-                         f"pack {k + 1}/{len(packs)}: {runs[members[0]].task_name}, {len(members)} networks"))
+        emit(
+            RunnerEvent(
+                "pack",
+                done_steps,
+                total,
+                f"pack {k + 1}/{len(packs)}: {runs[members[0]].task_name}, {len(members)} networks",
+            )
+        )
         base = done_steps
 
-        def progress(step: int, total_steps: int, rows: list[dict[str, object]], _base: int = base, _p: int = len(members)) -> None:
+        def progress(
+            step: int,
+            total_steps: int,
+            rows: list[dict[str, object]],
+            _base: int = base,
+            _p: int = len(members),
+        ) -> None:
             emit(RunnerEvent("step", _base + step * _p, total, "", rows))
 
-        keys = [{"run_id": ids[i], "condition": runs[i].condition_name, "seed": runs[i].seed, "task": runs[i].task_name}
-                for i in members]
+        keys = [
+            {
+                "run_id": ids[i],
+                "condition": runs[i].condition_name,
+                "seed": runs[i].seed,
+                "task": runs[i].task_name,
+            }
+            for i in members
+        ]
         _, outcomes = train_pack(
-            spec, inputs, [runs[i] for i in members], [hashes[i] for i in members], device=device,
-            callbacks=TrainingCallbacks(progress=progress), checkpoint=out / "checkpoints" / f"{pack_file.stem}.pt",
-            cache=cache, n_nulls=nulls, epoch_metrics=epoch_metrics, keys=keys,
-            on_measured=lambda j, _m=members: emit(RunnerEvent("metrics", done_steps, total, f"metrics {ids[_m[j]]}")),
+            spec,
+            inputs,
+            [runs[i] for i in members],
+            [hashes[i] for i in members],
+            device=device,
+            callbacks=TrainingCallbacks(progress=progress),
+            checkpoint=out / "checkpoints" / f"{pack_file.stem}.pt",
+            cache=cache,
+            n_nulls=nulls,
+            epoch_metrics=epoch_metrics,
+            keys=keys,
+            on_measured=lambda j, _m=members, _done=done_steps: emit(
+                RunnerEvent("metrics", _done, total, f"metrics {ids[_m[j]]}")
+            ),
         )
         done_steps += steps * len(members)
         outputs.write_table(pack_file, [_write_run_files(out, o) for o in outcomes])
 
-    runs_df = pd.concat([pd.read_parquet(out / "packs" / f"{_pack_name(spec, runs, m)}.parquet") for m in packs], ignore_index=True)
+    runs_df = pd.concat(
+        [pd.read_parquet(out / "packs" / f"{_pack_name(spec, runs, m)}.parquet") for m in packs],
+        ignore_index=True,
+    )
     order = {rid: i for i, rid in enumerate(ids)}
     runs_df = runs_df.sort_values("run_id", key=lambda s: s.map(order)).reset_index(drop=True)
     _write_tables(out, runs_df, ids)
-    summary = pd.DataFrame(summarise(runs_df))
+    summary = pd.DataFrame(condition_summary(runs_df))
     summary.to_csv(out / "summary.csv", index=False)
     (out / "README.txt").write_text(outputs.OUTPUT_LAYOUT)
 
@@ -186,20 +225,32 @@ def _write_run_files(out: Path, o: RunOutcome) -> dict[str, Any]:
     rdir.mkdir(parents=True, exist_ok=True)
     pd.DataFrame([{**o.key, **e} for e in o.curves]).to_csv(rdir / "curves.csv", index=False)
     pd.DataFrame([{**o.key, **e} for e in o.evals]).to_csv(rdir / "evals.csv", index=False)
-    pd.DataFrame({"run_id": run_id, "step": np.arange(1, len(o.steps["loss"]) + 1), **o.steps}).to_parquet(
-        rdir / "steps.parquet", index=False)
-    pd.DataFrame([{**o.key, "metric": m, "value": v, "reason": o.reasons.get(m)} for m, v in o.metrics.items()]).to_csv(
-        rdir / "metrics.csv", index=False)
+    pd.DataFrame(
+        {"run_id": run_id, "step": np.arange(1, len(o.steps["loss"]) + 1), **o.steps}
+    ).to_parquet(rdir / "steps.parquet", index=False)
+    pd.DataFrame(
+        [
+            {**o.key, "metric": m, "value": v, "reason": o.reasons.get(m)}
+            for m, v in o.metrics.items()
+        ]
+    ).to_csv(rdir / "metrics.csv", index=False)
     if o.epoch_metrics:
-        pd.DataFrame([{**o.key, **r} for r in o.epoch_metrics]).to_csv(rdir / "epoch_metrics.csv", index=False)
+        pd.DataFrame([{**o.key, **r} for r in o.epoch_metrics]).to_csv(
+            rdir / "epoch_metrics.csv", index=False
+        )
     outputs.save_weights(out / "weights" / f"{run_id}.npz", o.weights)
     return o.row
 
 
 def _write_tables(out: Path, runs_df: pd.DataFrame, ids: list[str]) -> None:
     runs_df.to_csv(out / "runs.csv", index=False)
-    for name, reader in (("curves.csv", pd.read_csv), ("evals.csv", pd.read_csv), ("metrics.csv", pd.read_csv),
-                         ("epoch_metrics.csv", pd.read_csv), ("steps.parquet", pd.read_parquet)):
+    for name, reader in (
+        ("curves.csv", pd.read_csv),
+        ("evals.csv", pd.read_csv),
+        ("metrics.csv", pd.read_csv),
+        ("epoch_metrics.csv", pd.read_csv),
+        ("steps.parquet", pd.read_parquet),
+    ):
         parts = []
         for rid in ids:
             f = out / "runs" / rid / name
@@ -221,32 +272,47 @@ def _report(out: Path) -> Path | None:
     """report.html from the folder's tables (a failed report never loses the results)."""
     try:
         return write_folder_report(out)
-    except Exception:  # noqa: BLE001 - a failed report must not lose the results already written
+    except Exception:
         log.exception("writing report.html failed")
         return None
 
 
 def write_folder_report(out: Path, max_runs_shown: int = 6) -> Path:
     """Build report.html from an output folder of `cortexrnn run`."""
-    from cortexrnn.services.report import write_report
+    from cortexrnn.services.report import write_report  # noqa: PLC0415 - matplotlib only here
 
     key = ["condition", "task", "seed"]
     runs = pd.read_csv(out / "runs.csv")
     metrics = pd.read_csv(out / "metrics.csv")
-    measures = [c for c in ("test_acc", "train_acc", "test_loss", "train_loss", "accuracy", "steps_to_criterion")
-                if c in runs]
+    measures = [
+        c
+        for c in (
+            "test_acc",
+            "train_acc",
+            "test_loss",
+            "train_loss",
+            "accuracy",
+            "steps_to_criterion",
+        )
+        if c in runs
+    ]
     accuracy = runs.melt(id_vars=key, value_vars=measures, var_name="metric", value_name="value")
     tidy = pd.concat([metrics[[*key, "metric", "value"]], accuracy], ignore_index=True)
     tidy["value"] = pd.to_numeric(tidy["value"], errors="coerce")
     tidy = tidy.dropna(subset=["value"])
     curves = pd.read_csv(out / "curves.csv").melt(
-        id_vars=[*key, "step", "epoch"], value_vars=["train_loss", "train_acc", "test_loss", "test_acc"],
-        var_name="name", value_name="value")
+        id_vars=[*key, "step", "epoch"],
+        value_vars=["train_loss", "train_acc", "test_loss", "test_acc"],
+        var_name="name",
+        value_name="value",
+    )
     if (out / "epoch_metrics.csv").exists():
         em = pd.read_csv(out / "epoch_metrics.csv")
         em["value"] = pd.to_numeric(em["value"], errors="coerce")
         steps_per_epoch = spec_steps_per_epoch(out)
-        em = em.assign(name="topo_" + em["metric"], step=em["epoch"] * steps_per_epoch)[[*key, "step", "epoch", "name", "value"]]
+        em = em.assign(name="topo_" + em["metric"], step=em["epoch"] * steps_per_epoch)[
+            [*key, "step", "epoch", "name", "value"]
+        ]
         curves = pd.concat([curves, em], ignore_index=True)
     weights, positions = {}, {}
     for _, row in runs.drop_duplicates("condition").head(max_runs_shown).iterrows():
@@ -258,11 +324,17 @@ def write_folder_report(out: Path, max_runs_shown: int = 6) -> Path:
                 if "positions_um" in z:
                     positions[k] = z["positions_um"]
     spec = yaml.safe_load((out / "spec.yaml").read_text())
-    return write_report(out / "report.html", tidy, curves, weights, positions or None, spec,
-                        title=f"CortexRNN experiment: {spec.get('name') or out.name}", n_boot=2000)
+    return write_report(
+        out / "report.html",
+        tidy,
+        curves,
+        weights,
+        positions or None,
+        spec,
+        title=f"CortexRNN experiment: {spec.get('name') or out.name}",
+        n_boot=2000,
+    )
 
 
 def spec_steps_per_epoch(out: Path) -> int:
-    from cortexrnn.services.spec import parse_spec
-
     return parse_spec(yaml.safe_load((out / "spec.yaml").read_text())).training.steps_per_epoch

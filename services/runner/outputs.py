@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,13 @@ def write_table(path: Path, rows: list[dict[str, Any]], columns: list[str] | Non
         df.to_csv(path, index=False)
 
 
-def save_weights(path: Path, arrays: dict[str, np.ndarray | None]) -> None:
-    payload = {k: np.asarray(v, dtype=np.float32 if np.asarray(v).dtype.kind == "f" else None) for k, v in arrays.items() if v is not None}
+def save_weights(path: Path, arrays: Mapping[str, np.ndarray | None]) -> None:
+    # Any, not ndarray: numpy's stub matches ** entries against `allow_pickle: bool` as well.
+    payload: dict[str, Any] = {
+        k: np.asarray(v, dtype=np.float32 if np.asarray(v).dtype.kind == "f" else None)
+        for k, v in arrays.items()
+        if v is not None
+    }
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, **payload)
     tmp.replace(path)

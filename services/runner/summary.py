@@ -28,7 +28,9 @@ def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float | None, f
     return float(values.mean()) - half, float(values.mean()) + half
 
 
-def summarise(runs: pd.DataFrame, measures: tuple[str, ...] = SUMMARY_MEASURES) -> list[dict[str, Any]]:
+def condition_summary(
+    runs: pd.DataFrame, measures: tuple[str, ...] = SUMMARY_MEASURES
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     present = [m for m in measures if m in runs.columns]
     for (task, cond), group in runs.groupby(["task", "condition"], sort=False):
@@ -36,9 +38,17 @@ def summarise(runs: pd.DataFrame, measures: tuple[str, ...] = SUMMARY_MEASURES) 
             vals = pd.to_numeric(group[m], errors="coerce").to_numpy(dtype=np.float64)
             ok = vals[np.isfinite(vals)]
             lo, hi = t_interval(ok)
-            rows.append({
-                "task": task, "condition": cond, "measure": m, "n": int(ok.size), "n_missing": int(vals.size - ok.size),
-                "mean": float(ok.mean()) if ok.size else None, "sd": float(ok.std(ddof=1)) if ok.size > 1 else None,
-                "ci95_low": lo, "ci95_high": hi,
-            })
+            rows.append(
+                {
+                    "task": task,
+                    "condition": cond,
+                    "measure": m,
+                    "n": int(ok.size),
+                    "n_missing": int(vals.size - ok.size),
+                    "mean": float(ok.mean()) if ok.size else None,
+                    "sd": float(ok.std(ddof=1)) if ok.size > 1 else None,
+                    "ci95_low": lo,
+                    "ci95_high": hi,
+                }
+            )
     return rows

@@ -58,9 +58,7 @@ def _design(
     return np.hstack(cols)
 
 
-def rank_anova(
-    df: pd.DataFrame, factors: dict[str, dict[str, str]] | None = None
-) -> pd.DataFrame:
+def rank_anova(df: pd.DataFrame, factors: dict[str, dict[str, str]] | None = None) -> pd.DataFrame:
     """Tidy ANOVA table (COLUMNS), one row per task × metric × term plus a 'Residual' row.
     `factors`: optional condition → {W, D, C}; other conditions are parsed from paper-style
     names, and conditions that neither map nor parse are left out."""
@@ -89,17 +87,13 @@ def _one(
             expected = int(np.prod([levels[f].nunique() for f in sub]))
             if len(combos[list(sub)].drop_duplicates()) == expected:
                 terms.append(sub)
-    blocks: dict[tuple[str, ...], np.ndarray] = {
-        (f,): _dummies(levels[f]) for f in present
-    }
+    blocks: dict[tuple[str, ...], np.ndarray] = {(f,): _dummies(levels[f]) for f in present}
     for t in terms:
         if len(t) > 1:
             parts = [blocks[(f,)] for f in t]
             cols = [
                 np.prod(c, axis=0)
-                for c in itertools.product(
-                    *[[p[:, j] for j in range(p.shape[1])] for p in parts]
-                )
+                for c in itertools.product(*[[p[:, j] for j in range(p.shape[1])] for p in parts])
             ]
             blocks[t] = np.column_stack(cols)
     # Drop the highest-order terms until the design has full column rank.
@@ -118,14 +112,16 @@ def _one(
     for t in terms:
         others = [u for u in terms if u != t and not set(t) <= set(u)]
         rss_without, rank_without = _rss(y, _design(others, blocks, n))
-        rss_with, rank_with = _rss(y, _design(others + [t], blocks, n))
+        rss_with, rank_with = _rss(y, _design([*others, t], blocks, n))
         ss = rss_without - rss_with
         dof = rank_with - rank_without
         f = (ss / dof) / mse if dof > 0 and mse > 0 else float("nan")
         p = float(sst.f.sf(f, dof, df_resid)) if np.isfinite(f) else float("nan")
-        out.append({"task": task, "metric": metric, "term": ":".join(t), "df": dof, "sum_sq": ss, "F": f,
-                    "p": p, "partial_eta_sq": ss / (ss + rss_full) if ss + rss_full > 0 else float("nan"),
+        out.append({"task": task, "metric": metric, "term": ":".join(t), "df": dof,
+                    "sum_sq": ss, "F": f, "p": p,
+                    "partial_eta_sq": ss / (ss + rss_full) if ss + rss_full > 0 else float("nan"),
                     "n": n, "model": model})  # fmt: skip
-    out.append({"task": task, "metric": metric, "term": "Residual", "df": df_resid, "sum_sq": rss_full,
-                "F": float("nan"), "p": float("nan"), "partial_eta_sq": float("nan"), "n": n, "model": model})  # fmt: skip
+    out.append({"task": task, "metric": metric, "term": "Residual", "df": df_resid,
+                "sum_sq": rss_full, "F": float("nan"), "p": float("nan"),
+                "partial_eta_sq": float("nan"), "n": n, "model": model})  # fmt: skip
     return out

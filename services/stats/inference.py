@@ -32,15 +32,15 @@ def cohens_d(a: np.ndarray, b: np.ndarray) -> float:
     na, nb = len(a), len(b)
     if na < 2 or nb < 2:
         return float("nan")
-    pooled = ((na - 1) * np.var(a, ddof=1) + (nb - 1) * np.var(b, ddof=1)) / (
-        na + nb - 2
-    )
+    pooled = ((na - 1) * np.var(a, ddof=1) + (nb - 1) * np.var(b, ddof=1)) / (na + nb - 2)
     if pooled == 0:
         return float("nan")
     return float((np.mean(a) - np.mean(b)) / np.sqrt(pooled))
 
 
-def van_elteren(strata: list[tuple[np.ndarray, np.ndarray]], alternative: str = "two-sided") -> tuple[float, float]:
+def van_elteren(
+    strata: list[tuple[np.ndarray, np.ndarray]], alternative: str = "two-sided"
+) -> tuple[float, float]:
     """(z, p) of van Elteren's stratified Mann–Whitney test that a tends to exceed b across
     strata (e.g. variants or tasks), each stratum's U weighted by 1 / (n + 1); normal
     approximation with the tie correction. One stratum gives scipy's asymptotic
@@ -79,15 +79,14 @@ def kruskal_wallis(df: pd.DataFrame) -> pd.DataFrame:
     data = check_tidy(df)
     rows = []
     for (task, metric), g in data.groupby(["task", "metric"], sort=True):
-        groups = [
-            x["value"].to_numpy(float) for _, x in g.groupby("condition", sort=True)
-        ]
+        groups = [x["value"].to_numpy(float) for _, x in g.groupby("condition", sort=True)]
         groups = [x for x in groups if len(x)]
         h, p = float("nan"), float("nan")
         if len(groups) >= 2 and np.ptp(np.concatenate(groups)) > 0:
             h, p = (float(v) for v in sst.kruskal(*groups))
-        rows.append({"task": task, "metric": metric, "k": len(groups), "n": int(sum(map(len, groups))),
-                     "H": h, "df": len(groups) - 1, "p": p})  # fmt: skip
+        rows.append({"task": task, "metric": metric, "k": len(groups),
+                     "n": int(sum(map(len, groups))), "H": h, "df": len(groups) - 1,
+                     "p": p})  # fmt: skip
     return pd.DataFrame(rows, columns=["task", "metric", "k", "n", "H", "df", "p"])
 
 
@@ -97,35 +96,28 @@ def pairwise_mannwhitney(df: pd.DataFrame) -> pd.DataFrame:
     data = check_tidy(df)
     rows = []
     for (task, metric), g in data.groupby(["task", "metric"], sort=True):
-        by = {
-            c: x["value"].to_numpy(float) for c, x in g.groupby("condition", sort=True)
-        }
+        by = {c: x["value"].to_numpy(float) for c, x in g.groupby("condition", sort=True)}
         block = []
         for a, b in itertools.combinations(sorted(by), 2):
             xa, xb = by[a], by[b]
             u, p = float("nan"), float("nan")
             if len(xa) and len(xb):
                 if np.ptp(np.concatenate([xa, xb])) > 0:
-                    u, p = (
-                        float(v)
-                        for v in sst.mannwhitneyu(xa, xb, alternative="two-sided")
-                    )
+                    u, p = (float(v) for v in sst.mannwhitneyu(xa, xb, alternative="two-sided"))
                 else:
                     u, p = len(xa) * len(xb) / 2.0, 1.0
-            rb = (
-                2.0 * u / (len(xa) * len(xb)) - 1.0
-                if len(xa) and len(xb)
-                else float("nan")
-            )
-            block.append({"task": task, "metric": metric, "a": a, "b": b, "n_a": len(xa), "n_b": len(xb),
+            rb = 2.0 * u / (len(xa) * len(xb)) - 1.0 if len(xa) and len(xb) else float("nan")
+            block.append({"task": task, "metric": metric, "a": a, "b": b,
+                          "n_a": len(xa), "n_b": len(xb),
                           "mean_a": float(np.mean(xa)) if len(xa) else float("nan"),
                           "mean_b": float(np.mean(xb)) if len(xb) else float("nan"),
-                          "U": u, "p": p, "rank_biserial": rb, "cohens_d": cohens_d(xa, xb)})  # fmt: skip
+                          "U": u, "p": p, "rank_biserial": rb,
+                          "cohens_d": cohens_d(xa, xb)})  # fmt: skip
         ps = np.array([r["p"] for r in block], dtype=float)
         ok = np.isfinite(ps)
         adj = np.full(ps.shape, np.nan)
         adj[ok] = holm(ps[ok])
-        for r, q in zip(block, adj):
+        for r, q in zip(block, adj, strict=True):
             r["p_holm"] = float(q)
         rows.extend(block)
     cols = [

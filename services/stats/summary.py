@@ -14,9 +14,7 @@ def check_tidy(df: pd.DataFrame, what: str = "metrics table") -> pd.DataFrame:
     """The tidy input: one row per run × metric; NaN/None values (undefined metrics) dropped."""
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
-        raise ValueError(
-            f"{what} lacks column(s) {missing}; expected columns {list(REQUIRED)}"
-        )
+        raise ValueError(f"{what} lacks column(s) {missing}; expected columns {list(REQUIRED)}")
     out = df.loc[:, list(REQUIRED)].copy()
     out["value"] = pd.to_numeric(out["value"], errors="coerce")
     out = out[np.isfinite(out["value"].to_numpy(dtype=float))]
@@ -85,4 +83,5 @@ def describe(
             "t_low": t_lo, "t_high": t_hi, "boot_low": b_lo, "boot_high": b_hi,
         })  # fmt: skip
     return pd.DataFrame(rows, columns=[
-        "task", "metric", "condition", "n", "mean", "sd", "sem", "t_low", "t_high", "boot_low", "boot_high"])  # fmt: skip
+        "task", "metric", "condition", "n", "mean", "sd", "sem", "t_low", "t_high", "boot_low",
+        "boot_high"])  # fmt: skip

@@ -12,7 +12,7 @@ an uninterrupted run would have seen.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
@@ -31,9 +31,11 @@ def derive_seed(seed: int, stream: str, step: int) -> int:
     return int.from_bytes(digest, "little") & 0x7FFF_FFFF_FFFF_FFFF
 
 
-def batch_generator(seed: int, step: int, stream: str = STREAM_TRAIN, device: "torch.device | str" = "cpu") -> "torch.Generator":
+def batch_generator(
+    seed: int, step: int, stream: str = STREAM_TRAIN, device: torch.device | str = "cpu"
+) -> torch.Generator:
     """A fresh torch.Generator on `device` for batch `step` of `stream` of a run with `seed`."""
-    import torch
+    import torch  # noqa: PLC0415 - services.spec imports the tasks without torch
 
     gen = torch.Generator(device=torch.device(device))
     gen.manual_seed(derive_seed(seed, stream, step))
@@ -42,10 +44,10 @@ def batch_generator(seed: int, step: int, stream: str = STREAM_TRAIN, device: "t
 
 @dataclass(frozen=True)
 class TrialBatch:
-    inputs: "torch.Tensor"  # [T, B, n_inputs] float32
-    labels: "torch.Tensor"  # [B] int64, the answer at the last time step
+    inputs: torch.Tensor  # [T, B, n_inputs] float32
+    labels: torch.Tensor  # [B] int64, the answer at the last time step
     # Per-trial conditions (e.g. coherence, problem index) for analyses; [B] tensors.
-    meta: dict[str, "torch.Tensor"] = field(default_factory=dict)
+    meta: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,19 +66,34 @@ class Task:
     def chance(self) -> float:
         return 1.0 / self.n_outputs
 
-    def generate(self, batch_size: int, generator: "torch.Generator", device: "torch.device | str | None" = None) -> TrialBatch:
+    def generate(
+        self,
+        batch_size: int,
+        generator: torch.Generator,
+        device: torch.device | str | None = None,
+    ) -> TrialBatch:
         """A batch of `batch_size` trials drawn with `generator` on `device`
         (default: the generator's device)."""
+        self._check_batch(batch_size)
+        return self._draw(batch_size, generator, self._device(generator, device))
+
+    def _draw(
+        self, batch_size: int, generator: torch.Generator, device: torch.device
+    ) -> TrialBatch:
+        """The batch itself, once `batch_size` and `device` have been checked."""
         raise NotImplementedError
 
-    def _device(self, generator: "torch.Generator", device: "torch.device | str | None") -> "torch.device":
-        import torch
+    def _device(
+        self, generator: torch.Generator, device: torch.device | str | None
+    ) -> torch.device:
+        import torch  # noqa: PLC0415 - services.spec imports the tasks without torch
 
         dev = torch.device(device) if device is not None else generator.device
         if dev.type != generator.device.type:
             raise ValueError(
                 f"task '{self.name}': generator lives on {generator.device} but device is {dev}; "
-                "create the generator on the device that should hold the batch (batch_generator(..., device=...))"
+                "create the generator on the device that should hold the batch "
+                "(batch_generator(..., device=...))"
             )
         return dev
 
@@ -86,13 +103,64 @@ class Task:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
     def describe(self) -> dict[str, object]:
-        from dataclasses import asdict
+        return {
+            "name": self.name,
+            "n_inputs": self.n_inputs,
+            "n_outputs": self.n_outputs,
+            "n_steps": self.n_steps,
+            "chance": self.chance,
+            "params": asdict(self),
+        }
 
-        return {"name": self.name, "n_inputs": self.n_inputs, "n_outputs": self.n_outputs,
-                "n_steps": self.n_steps, "chance": self.chance, "params": asdict(self)}
+
+class PeriodTask(Task):
+    """Mixin for a task whose trial is a fixation, a stimulus, a delay and a decision period
+    (step counts the subclass declares as dataclass fields, with its input-noise std `sigma`)."""
+
+    fixation: int
+    stimulus: int
+    delay: int
+    decision: int
+    sigma: float
+
+    @property
+    def n_steps(self) -> int:
+        return self.fixation + self.stimulus + self.delay + self.decision
+
+    def _check_periods(self) -> None:
+        check_steps(
+            self.name,
+            fixation=self.fixation,
+            stimulus=self.stimulus,
+            delay=self.delay,
+            decision=self.decision,
+        )
+        if self.stimulus == 0:
+            raise ValueError(f"task '{self.name}': the stimulus must last at least one step")
+
+    def _check_sigma(self) -> None:
+        if not (self.sigma >= 0.0):
+            raise ValueError(f"task '{self.name}': sigma must be >= 0, got {self.sigma!r}")
+
+
+def draw_index(
+    high: int, batch_size: int, generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
+    """[B] int64 indices drawn uniformly from 0..high-1 (a class, a problem, a condition)."""
+    import torch  # noqa: PLC0415 - services.spec imports the tasks without torch
+
+    return torch.randint(0, high, (batch_size,), generator=generator, device=device)
+
+
+def trials_from_templates(templates: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """[T, B, n_inputs] inputs: the [T, n_inputs] template `index[b]` for each trial b."""
+    return templates[index].transpose(0, 1).contiguous()
 
 
 def check_steps(task: str, **steps: int) -> None:
     for key, value in steps.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"task '{task}': parameter '{key}' must be a non-negative integer number of steps, got {value!r}")
+            raise ValueError(
+                f"task '{task}': parameter '{key}' must be a non-negative integer number of steps, "
+                f"got {value!r}"
+            )

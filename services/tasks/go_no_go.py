@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from cortexrnn.services.tasks.base import Task, TrialBatch, check_steps
+from cortexrnn.services.tasks.base import PeriodTask, TrialBatch, draw_index, trials_from_templates
 
 if TYPE_CHECKING:
     import torch
 
 
 @dataclass(frozen=True)
-class GoNoGo(Task):
+class GoNoGo(PeriodTask):
     name: ClassVar[str] = "go_no_go"
     n_inputs: ClassVar[int] = 3
     n_outputs: ClassVar[int] = 2
@@ -31,19 +31,12 @@ class GoNoGo(Task):
     fixation_during_stimulus: bool = False
 
     def __post_init__(self) -> None:
-        check_steps(self.name, fixation=self.fixation, stimulus=self.stimulus, delay=self.delay, decision=self.decision)
-        if self.stimulus == 0:
-            raise ValueError(f"task '{self.name}': the stimulus must last at least one step")
-        if not (self.sigma >= 0.0):
-            raise ValueError(f"task '{self.name}': sigma must be >= 0, got {self.sigma!r}")
+        self._check_periods()
+        self._check_sigma()
 
-    @property
-    def n_steps(self) -> int:
-        return self.fixation + self.stimulus + self.delay + self.decision
-
-    def templates(self, device: "torch.device | str" = "cpu") -> "torch.Tensor":
+    def templates(self, device: torch.device | str = "cpu") -> torch.Tensor:
         """[2 classes (no-go, go), T, 3] noiseless inputs."""
-        import torch
+        import torch  # noqa: PLC0415 - services.spec imports the tasks without torch
 
         out = torch.zeros(2, self.n_steps, 3, device=device)
         s0 = self.fixation
@@ -57,13 +50,11 @@ class GoNoGo(Task):
         out[1, s0:s1, 2] = 1.0
         return out
 
-    def generate(self, batch_size: int, generator: "torch.Generator", device: "torch.device | str | None" = None) -> TrialBatch:
-        import torch
+    def _draw(self, batch_size: int, generator: torch.Generator, dev: torch.device) -> TrialBatch:
+        import torch  # noqa: PLC0415 - services.spec imports the tasks without torch
 
-        self._check_batch(batch_size)
-        dev = self._device(generator, device)
-        labels = torch.randint(0, 2, (batch_size,), generator=generator, device=dev)
-        inputs = self.templates(dev)[labels].transpose(0, 1).contiguous()
+        labels = draw_index(2, batch_size, generator, dev)
+        inputs = trials_from_templates(self.templates(dev), labels)
         if self.sigma > 0:
             inputs += self.sigma * torch.randn(inputs.shape, generator=generator, device=dev)
         return TrialBatch(inputs=inputs, labels=labels)

@@ -12,7 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from cortexrnn.services.tasks.base import Task, TrialBatch, check_steps
+from cortexrnn.services.tasks.base import (
+    Task,
+    TrialBatch,
+    check_steps,
+    draw_index,
+    trials_from_templates,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -52,9 +58,9 @@ class OneChoiceInference(Task):
     def n_steps(self) -> int:
         return self.goal + self.delay + self.choices
 
-    def templates(self, device: "torch.device | str" = "cpu") -> "torch.Tensor":
+    def templates(self, device: torch.device | str = "cpu") -> torch.Tensor:
         """[8 problems, T, 8 channels] noiseless inputs."""
-        import torch
+        import torch  # noqa: PLC0415 - services.spec imports the tasks without torch
 
         out = torch.zeros(len(PROBLEMS), self.n_steps, self.n_inputs, device=device)
         start = self.goal + self.delay
@@ -65,16 +71,16 @@ class OneChoiceInference(Task):
         return out
 
     @staticmethod
-    def answers(device: "torch.device | str" = "cpu") -> "torch.Tensor":
-        import torch
+    def answers(device: torch.device | str = "cpu") -> torch.Tensor:
+        import torch  # noqa: PLC0415 - services.spec imports the tasks without torch
 
-        return torch.tensor([DIRECTIONS.index(a) for *_x, a in PROBLEMS], dtype=torch.int64, device=device)
+        return torch.tensor(
+            [DIRECTIONS.index(a) for *_x, a in PROBLEMS], dtype=torch.int64, device=device
+        )
 
-    def generate(self, batch_size: int, generator: "torch.Generator", device: "torch.device | str | None" = None) -> TrialBatch:
-        import torch
-
-        self._check_batch(batch_size)
-        dev = self._device(generator, device)
-        problem = torch.randint(0, len(PROBLEMS), (batch_size,), generator=generator, device=dev)
-        inputs = self.templates(dev)[problem].transpose(0, 1).contiguous()
-        return TrialBatch(inputs=inputs, labels=self.answers(dev)[problem], meta={"problem": problem})
+    def _draw(self, batch_size: int, generator: torch.Generator, dev: torch.device) -> TrialBatch:
+        problem = draw_index(len(PROBLEMS), batch_size, generator, dev)
+        inputs = trials_from_templates(self.templates(dev), problem)
+        return TrialBatch(
+            inputs=inputs, labels=self.answers(dev)[problem], meta={"problem": problem}
+        )

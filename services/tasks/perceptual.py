@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from cortexrnn.services.tasks.base import Task, TrialBatch, check_steps
+from cortexrnn.services.tasks.base import PeriodTask, TrialBatch, draw_index
 
 if TYPE_CHECKING:
     import torch
@@ -20,7 +20,7 @@ COHERENCES = (0.0, 6.4, 12.8, 25.6, 51.2)
 
 
 @dataclass(frozen=True)
-class PerceptualDecisionMaking(Task):
+class PerceptualDecisionMaking(PeriodTask):
     name: ClassVar[str] = "perceptual_decision_making"
     n_inputs: ClassVar[int] = 3
     n_outputs: ClassVar[int] = 2
@@ -34,30 +34,24 @@ class PerceptualDecisionMaking(Task):
     sigma: float = 0.1
 
     def __post_init__(self) -> None:
-        check_steps(self.name, fixation=self.fixation, stimulus=self.stimulus, delay=self.delay, decision=self.decision)
-        if self.stimulus == 0:
-            raise ValueError(f"task '{self.name}': the stimulus must last at least one step")
+        self._check_periods()
         object.__setattr__(self, "cohs", tuple(float(c) for c in self.cohs))
         if not self.cohs or any(not (0.0 <= c <= 100.0) for c in self.cohs):
-            raise ValueError(f"task '{self.name}': cohs must be a non-empty list of coherences in [0, 100], got {self.cohs!r}")
-        if not (self.sigma >= 0.0):
-            raise ValueError(f"task '{self.name}': sigma must be >= 0, got {self.sigma!r}")
-
-    @property
-    def n_steps(self) -> int:
-        return self.fixation + self.stimulus + self.delay + self.decision
+            raise ValueError(
+                f"task '{self.name}': cohs must be a non-empty list of coherences in [0, 100], got "
+                f"{self.cohs!r}"
+            )
+        self._check_sigma()
 
     @property
     def stimulus_slice(self) -> slice:
         return slice(self.fixation, self.fixation + self.stimulus)
 
-    def generate(self, batch_size: int, generator: "torch.Generator", device: "torch.device | str | None" = None) -> TrialBatch:
-        import torch
+    def _draw(self, batch_size: int, generator: torch.Generator, dev: torch.device) -> TrialBatch:
+        import torch  # noqa: PLC0415 - services.spec imports the tasks without torch
 
-        self._check_batch(batch_size)
-        dev = self._device(generator, device)
-        labels = torch.randint(0, 2, (batch_size,), generator=generator, device=dev)
-        coh_index = torch.randint(0, len(self.cohs), (batch_size,), generator=generator, device=dev)
+        labels = draw_index(2, batch_size, generator, dev)
+        coh_index = draw_index(len(self.cohs), batch_size, generator, dev)
         coh = torch.tensor(self.cohs, dtype=torch.float32, device=dev)[coh_index]
         noise = torch.randn((self.stimulus, batch_size, 2), generator=generator, device=dev)
 

@@ -9,7 +9,9 @@ from cortexrnn.services.tasks.go_no_go import GoNoGo
 from cortexrnn.services.tasks.one_choice import OneChoiceInference
 from cortexrnn.services.tasks.perceptual import PerceptualDecisionMaking
 
-TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (OneChoiceInference, GoNoGo, PerceptualDecisionMaking)}
+TASKS: dict[str, type[Task]] = {
+    cls.name: cls for cls in (OneChoiceInference, GoNoGo, PerceptualDecisionMaking)
+}
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
 
 
@@ -30,7 +32,10 @@ def get_task(name: str, **params: object) -> Task:
     allowed = task_parameters(cls.name)
     unknown = sorted(set(params) - set(allowed))
     if unknown:
-        raise ValueError(f"task '{cls.name}' has no parameter(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+        raise ValueError(
+            f"task '{cls.name}' has no parameter(s) {', '.join(unknown)}; allowed: "
+            f"{', '.join(allowed)}"
+        )
     if "cohs" in params and params["cohs"] is not None:
         params = {**params, "cohs": tuple(params["cohs"])}  # type: ignore[arg-type]
-    return cls(**params)  # type: ignore[arg-type]
+    return cls(**params)

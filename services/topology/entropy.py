@@ -9,9 +9,7 @@ import numpy as np
 GRID_POINTS = 100
 
 
-def kde_entropy(
-    weights: np.ndarray, points: int = GRID_POINTS
-) -> tuple[float | None, str | None]:
+def kde_entropy(weights: np.ndarray, points: int = GRID_POINTS) -> tuple[float | None, str | None]:
     """Entropy (bits) of the KDE of all entries of `weights`; (None, reason) where undefined.
 
     Same estimate as `scipy.stats.gaussian_kde(w.ravel())(np.linspace(min, max, points))`:

@@ -11,9 +11,7 @@ import numpy as np
 DEFAULT_FRACTION = 0.1
 
 
-def top_fraction_threshold(
-    weights: np.ndarray, fraction: float = DEFAULT_FRACTION
-) -> float:
+def top_fraction_threshold(weights: np.ndarray, fraction: float = DEFAULT_FRACTION) -> float:
     """The paper's threshold: the (1 - fraction) quantile of |W| over all N² entries (diagonal
     included, numpy's default linear interpolation)."""
     if not 0.0 < fraction <= 1.0:

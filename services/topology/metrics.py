@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, TypedDict, Unpack
 
 import numpy as np
 
@@ -43,6 +44,28 @@ FINAL_NULLS = 1000  # the paper's count, for the final matrix of a run
 EPOCH_NULLS = 100  # for every epoch's snapshot (trajectories)
 NullModel = Literal["random", "gnp", "rewire"]
 
+
+class MetricsOptions(TypedDict, total=False):
+    """The options of `compute_metrics` after `weights` and `distance`."""
+
+    functional: np.ndarray | None
+    anatomical: np.ndarray | None
+    n_nulls: int
+    null_model: NullModel
+    seed: int
+    fraction: float
+    swaps_per_edge: float
+    louvain: bool
+    references_transposed: bool
+
+
+class _Graph(TypedDict, total=False):
+    """What the graph step leaves for the steps after it."""
+
+    adj: np.ndarray
+    stats: BatchStats | None
+
+
 GRAPH_METRICS = (
     "threshold", "n_edges", "density", "modularity_cnm", "n_modules_cnm", "modularity_louvain",
     "n_modules_louvain", "assortativity", "transitivity", "avg_clustering", "global_efficiency",
@@ -53,7 +76,8 @@ GRAPH_METRICS = (
 )  # fmt: skip
 NULL_METRICS = (
     "null_avg_clustering", "null_global_efficiency", "null_char_path_length", "small_world_sigma",
-    "small_world_sigma_path", "small_world_omega", "small_world_propensity", "swp_delta_c", "swp_delta_l",
+    "small_world_sigma_path", "small_world_omega", "small_world_propensity", "swp_delta_c",
+    "swp_delta_l",
 )  # fmt: skip
 # Bound each null chunk to about this many adjacency entries (memory stays near 100 MB).
 CHUNK_ENTRIES = 12_000_000
@@ -90,23 +114,15 @@ def compute_metrics(
     if w.ndim != 2 or w.shape[0] != w.shape[1]:
         raise ValueError(f"weights must be a square matrix, got shape {w.shape}")
     if null_model not in ("random", "gnp", "rewire"):
-        raise ValueError(
-            f"null_model must be 'random', 'gnp' or 'rewire', got {null_model!r}"
-        )
+        raise ValueError(f"null_model must be 'random', 'gnp' or 'rewire', got {null_model!r}")
     if n_nulls < 0:
         raise ValueError(f"n_nulls must be >= 0, got {n_nulls}")
     n = w.shape[0]
     distance = None if distance is None else _check_matrix(distance, n, "distance")
-    functional = (
-        None if functional is None else _check_matrix(functional, n, "functional")
-    )
-    anatomical = (
-        None if anatomical is None else _check_matrix(anatomical, n, "anatomical")
-    )
+    functional = None if functional is None else _check_matrix(functional, n, "functional")
+    anatomical = None if anatomical is None else _check_matrix(anatomical, n, "anatomical")
     out = TopologyMetrics()
-    out.info.update(
-        n=n, fraction=fraction, n_nulls=n_nulls, null_model=null_model, seed=seed
-    )
+    out.info.update(n=n, fraction=fraction, n_nulls=n_nulls, null_model=null_model, seed=seed)
     timings: dict[str, float] = {}
     out.info["timings_s"] = timings
 
@@ -116,12 +132,10 @@ def compute_metrics(
     w = w.astype(np.float64)
     n_bad = int((~np.isfinite(w)).sum())
     if n_bad:
-        out.fail(
-            list(out.values()), f"W has {n_bad} non-finite entries (NaN or infinity)"
-        )
+        out.fail(list(out.values()), f"W has {n_bad} non-finite entries (NaN or infinity)")
         return out
 
-    def step(name: str, fn, names: tuple[str, ...]) -> None:
+    def step(name: str, fn: Callable[[], object], names: tuple[str, ...]) -> None:
         # A bug in one metric must not cost the run its other metrics.
         t0 = time.perf_counter()
         try:
@@ -138,12 +152,13 @@ def compute_metrics(
         ("spectral_radius",),
     )
 
-    graph: dict[str, object] = {}
+    graph: _Graph = {}
     step("graph", lambda: _graph(out, w, fraction, graph), GRAPH_METRICS)
     adj = graph.get("adj")
     if isinstance(adj, np.ndarray):
         step("modularity", lambda: _modularity(out, adj, seed, louvain), (
-            "modularity_cnm", "n_modules_cnm", "modularity_louvain", "n_modules_louvain"))  # fmt: skip
+            "modularity_cnm", "n_modules_cnm", "modularity_louvain",
+            "n_modules_louvain"))  # fmt: skip
         if n_nulls > 0:
             step("nulls", lambda: _nulls(out, adj, graph["stats"], n_nulls, null_model, seed,
                                          swaps_per_edge, timings), NULL_METRICS)  # fmt: skip
@@ -153,14 +168,16 @@ def compute_metrics(
             "directed_n_edges", "directed_reciprocity", "directed_avg_clustering",
             "directed_global_efficiency"))  # fmt: skip
     step("space", lambda: _space(out, w, distance, adj), (
-        "wiring_cost", "wiring_cost_graph", "weight_distance_pearson", "weight_distance_spearman"))  # fmt: skip
+        "wiring_cost", "wiring_cost_graph", "weight_distance_pearson",
+        "weight_distance_spearman"))  # fmt: skip
     step("references", lambda: _references(out, w, functional, anatomical, references_transposed), (
-        "functional_pearson", "functional_spearman", "anatomical_pearson", "anatomical_spearman"))  # fmt: skip
+        "functional_pearson", "functional_spearman", "anatomical_pearson",
+        "anatomical_spearman"))  # fmt: skip
     return out
 
 
 def compute_epoch_metrics(
-    weights: np.ndarray, distance: np.ndarray | None = None, **kwargs
+    weights: np.ndarray, distance: np.ndarray | None = None, **kwargs: Unpack[MetricsOptions]
 ) -> TopologyMetrics:
     """`compute_metrics` with the smaller per-epoch null count (EPOCH_NULLS unless given)."""
     kwargs.setdefault("n_nulls", EPOCH_NULLS)
@@ -172,9 +189,7 @@ def _entropy(out: TopologyMetrics, w: np.ndarray) -> None:
     out.set("entropy_hist", *ent.histogram_entropy(w))
 
 
-def _graph(
-    out: TopologyMetrics, w: np.ndarray, fraction: float, graph: dict[str, object]
-) -> None:
+def _graph(out: TopologyMetrics, w: np.ndarray, fraction: float, graph: _Graph) -> None:
     adj, thr = top_fraction_graph(w, fraction)
     n = adj.shape[0]
     m = int(adj.sum() // 2)
@@ -196,9 +211,7 @@ def _graph(
     out.set("char_path_length", st.char_path_length[0], "the graph is disconnected")
 
 
-def _modularity(
-    out: TopologyMetrics, adj: np.ndarray, seed: int, louvain: bool
-) -> None:
+def _modularity(out: TopologyMetrics, adj: np.ndarray, seed: int, louvain: bool) -> None:
     if not adj.any():
         return
     q, labels = cnm_modularity(adj)
@@ -266,12 +279,11 @@ def _nulls(
 
     lattice = ring_lattice(n, m, np.random.default_rng(seed))
     lat = batch_stats(lattice)
-    out.set(
-        "small_world_omega", *omega(c, float(lat.avg_clustering[0]), length, l_mean)
-    )
+    out.set("small_world_omega", *omega(c, float(lat.avg_clustering[0]), length, l_mean))
     swp, dc, dl, reason = propensity(
         c, c_mean, float(lat.avg_clustering[0]),
-        float(stats.muldoon_path_length[0]), float(lm_null.mean()), float(lat.muldoon_path_length[0]),
+        float(stats.muldoon_path_length[0]), float(lm_null.mean()),
+        float(lat.muldoon_path_length[0]),
     )  # fmt: skip
     out.set("small_world_propensity", swp, reason)
     out.set("swp_delta_c", dc, reason)
@@ -288,9 +300,7 @@ def _directed(out: TopologyMetrics, w: np.ndarray, fraction: float) -> None:
 
 
 def _check_matrix(x: object, n: int, what: str) -> np.ndarray:
-    if hasattr(
-        x, "toarray"
-    ):  # scipy.sparse, as the connectome store keeps synapse counts
+    if hasattr(x, "toarray"):  # scipy.sparse, as the connectome store keeps synapse counts
         x = x.toarray()
     x = np.asarray(x, dtype=np.float64)
     if x.shape != (n, n):
@@ -298,9 +308,7 @@ def _check_matrix(x: object, n: int, what: str) -> np.ndarray:
     return x
 
 
-def _space(
-    out: TopologyMetrics, w: np.ndarray, distance: np.ndarray | None, adj: object
-) -> None:
+def _space(out: TopologyMetrics, w: np.ndarray, distance: np.ndarray | None, adj: object) -> None:
     names = (
         "wiring_cost",
         "wiring_cost_graph",

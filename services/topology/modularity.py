@@ -31,9 +31,7 @@ def modularity(adj: np.ndarray, labels: np.ndarray) -> float:
     return float((within / m - (degsum / (2.0 * m)) ** 2).sum())
 
 
-def _labels_from_sets(
-    sets: list[set[int]] | list[frozenset[int]], n: int
-) -> np.ndarray:
+def _labels_from_sets(sets: list[set[int]] | list[frozenset[int]], n: int) -> np.ndarray:
     labels = np.empty(n, dtype=np.int64)
     for c, members in enumerate(sets):
         labels[list(members)] = c
@@ -107,16 +105,12 @@ def cnm_communities(adj: np.ndarray) -> list[frozenset[int]]:
         stale = (rowarg[ws] == u) | (rowarg[ws] == v)
         fresh = ws[~stale]
         vals = new[fresh]
-        better = (vals > rowmax[fresh]) | (
-            (vals == rowmax[fresh]) & (v < rowarg[fresh])
-        )
+        better = (vals > rowmax[fresh]) | ((vals == rowmax[fresh]) & (v < rowarg[fresh]))
         rowmax[fresh[better]] = vals[better]
         rowarg[fresh[better]] = v
         recompute(np.concatenate([ws[stale], [v]]))
     # networkx: dict order (surviving id), then a stable sort by size, largest first.
-    groups = sorted(
-        ((k, frozenset(s)) for k, s in members.items()), key=lambda kv: kv[0]
-    )
+    groups = sorted(((k, frozenset(s)) for k, s in members.items()), key=lambda kv: kv[0])
     return [g for _, g in sorted(groups, key=lambda kv: len(kv[1]), reverse=True)]
 
 
@@ -135,7 +129,7 @@ def louvain_modularity(adj: np.ndarray, seed: int) -> tuple[float, np.ndarray]:
     g = nx.Graph()
     g.add_nodes_from(range(n))
     iu, ju = np.nonzero(np.triu(a, 1))
-    g.add_edges_from(zip(iu.tolist(), ju.tolist()))
+    g.add_edges_from(zip(iu.tolist(), ju.tolist(), strict=True))
     if g.number_of_edges() == 0:
         return float("nan"), np.arange(n)
     comms = nx.community.louvain_communities(g, seed=seed)

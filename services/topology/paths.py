@@ -64,7 +64,7 @@ def batch_stats(adj: torch.Tensor | np.ndarray) -> BatchStats:
     exact_bf16 = float(s.diagonal(dim1=1, dim2=2).max()) <= BF16_MAX_DEGREE
     if exact_bf16:
         bits = s.view(torch.int16).numpy().view(np.uint16)
-        wide = np.zeros(bits.shape + (2,), dtype=np.uint16)
+        wide = np.zeros((*bits.shape, 2), dtype=np.uint16)
         np.multiply(bits, a_np, out=wide[..., 1])  # S ⊙ A, widened to float32
         sa_rowsum = wide.view(np.float32)[..., 0].sum(-1)
         positive = bits != 0  # S holds sums of non-negative products: never -0
@@ -108,8 +108,8 @@ def batch_stats(adj: torch.Tensor | np.ndarray) -> BatchStats:
             flat = np.flatnonzero(~sub_pos.ravel())  # far faster than np.nonzero on 3-D
             b, rem = np.divmod(flat, n * n)
             i, j = np.divmod(rem, n)
-            a_sub = a_np[keep]
-            hit = (sub_pos[b, i, :] & a_sub[b, j, :]).any(-1)
+            a_sub_np = a_np[keep]
+            hit = (sub_pos[b, i, :] & a_sub_np[b, j, :]).any(-1)
             n3 = np.bincount(b[hit], minlength=keep.size).astype(np.float64)
             sub[0][:] += n3 / 3.0
             sub[1][:] += n3 * 3.0
@@ -127,7 +127,7 @@ def batch_stats(adj: torch.Tensor | np.ndarray) -> BatchStats:
                     3,
                     *(x[more] for x in sub),
                 )
-                for x, r in zip(sub, res):
+                for x, r in zip(sub, res, strict=True):
                     x[more] = r
         else:
             reached = torch.from_numpy(sub_pos)
@@ -136,9 +136,7 @@ def batch_stats(adj: torch.Tensor | np.ndarray) -> BatchStats:
             frontier = reached & ~a_sub & ~eye
             sub = _bfs(reached, frontier, a_sub, 2, *sub)
         inv_sum[keep], len_sum[keep], n_reached[keep] = sub
-    inv_sum, len_sum, n_reached = (
-        torch.from_numpy(x) for x in (inv_sum, len_sum, n_reached)
-    )
+    inv_sum, len_sum, n_reached = (torch.from_numpy(x) for x in (inv_sum, len_sum, n_reached))
 
     ordered = float(n * (n - 1))
     connected = n_reached == n * n
@@ -187,12 +185,8 @@ def _bfs(
             new = torch.zeros_like(r_act)
             new[b[hit], i[hit], j[hit]] = True
         else:
-            new = (
-                torch.bmm(f_act.to(torch.bfloat16), a_act.to(torch.bfloat16)) > 0
-            ) & unreached
-        n_new = np.count_nonzero(new.numpy().reshape(idx.numel(), -1), axis=1).astype(
-            np.float64
-        )
+            new = (torch.bmm(f_act.to(torch.bfloat16), a_act.to(torch.bfloat16)) > 0) & unreached
+        n_new = np.count_nonzero(new.numpy().reshape(idx.numel(), -1), axis=1).astype(np.float64)
         ix = idx.numpy()
         inv_sum[ix] += n_new / d
         len_sum[ix] += n_new * d
@@ -213,9 +207,7 @@ def directed_stats(adj: np.ndarray) -> dict[str, float]:
     n_edges = float(a.sum())
     recip = float((a & a.T).sum()) / n_edges if n_edges else float("nan")
     s = af + af.T
-    cyc = (
-        np.einsum("ij,jk,ki->i", s, s, s) / 2.0
-    )  # directed triangles through each node
+    cyc = np.einsum("ij,jk,ki->i", s, s, s) / 2.0  # directed triangles through each node
     k_tot = af.sum(0) + af.sum(1)
     k_bi = (a & a.T).sum(1).astype(np.float64)
     denom = k_tot * (k_tot - 1.0) - 2.0 * k_bi

@@ -119,7 +119,8 @@ class TopologyMetrics:
         setattr(self, name, value)
 
     def fail(self, names: list[str] | tuple[str, ...], reason: str) -> None:
-        """Mark several metrics undefined for one reason (kept if already set by an earlier reason)."""
+        """Mark several metrics undefined for one reason (kept if already set by an earlier
+        reason)."""
         for name in names:
             if getattr(self, name) is None and name not in self.reasons:
                 self.reasons[name] = reason
@@ -146,13 +147,10 @@ def records_to_frame(
     rows = []
     for key, rec in records.items():
         if not (isinstance(key, tuple) and len(key) == 3):
-            raise ValueError(
-                f"record keys must be (condition, task, seed) tuples, got {key!r}"
-            )
+            raise ValueError(f"record keys must be (condition, task, seed) tuples, got {key!r}")
         condition, task, seed = key
         for row in rec.to_rows():
             rows.append({"condition": condition, "task": task, "seed": seed,
-                         "metric": prefix + row["metric"], "value": row["value"], "reason": row["reason"]})  # fmt: skip
-    return pd.DataFrame(
-        rows, columns=["condition", "task", "seed", "metric", "value", "reason"]
-    )
+                         "metric": prefix + row["metric"], "value": row["value"],
+                         "reason": row["reason"]})  # fmt: skip
+    return pd.DataFrame(rows, columns=["condition", "task", "seed", "metric", "value", "reason"])

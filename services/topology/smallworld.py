@@ -37,24 +37,36 @@ def sigma_efficiency(c: float, c_null: float, e: float, e_null: float) -> Result
     return (c / c_null) / (e_null / e), None
 
 
-def sigma_path(c: float, c_null: float, length: float, length_null: float) -> Result:
+def _path_ratio_undefined(
+    c: float, c_ref: float, length: float, length_null: float, zero_clustering: str
+) -> str | None:
+    """Why an index of C / c_ref and the path lengths is undefined (`zero_clustering` when
+    c_ref is zero or undefined), or None."""
     if not _finite(length):
-        return None, "the graph is disconnected: characteristic path length undefined"
+        return "the graph is disconnected: characteristic path length undefined"
     if not _finite(length_null):
-        return None, "no connected null graph: null path length undefined"
-    if not _finite(c, c_null) or c_null == 0:
-        return None, "the nulls have zero or undefined clustering"
-    return (c / c_null) / (length / length_null), None
+        return "no connected null graph: null path length undefined"
+    if not _finite(c, c_ref) or c_ref == 0:
+        return zero_clustering
+    return None
+
+
+def sigma_path(c: float, c_null: float, length: float, length_null: float) -> Result:
+    reason = _path_ratio_undefined(
+        c, c_null, length, length_null, "the nulls have zero or undefined clustering"
+    )
+    return (None, reason) if reason else ((c / c_null) / (length / length_null), None)
 
 
 def omega(c: float, c_lattice: float, length: float, length_null: float) -> Result:
-    if not _finite(length):
-        return None, "the graph is disconnected: characteristic path length undefined"
-    if not _finite(length_null):
-        return None, "no connected null graph: null path length undefined"
-    if not _finite(c, c_lattice) or c_lattice == 0:
-        return None, "the lattice reference has zero clustering (mean degree below 4)"
-    return length_null / length - c / c_lattice, None
+    reason = _path_ratio_undefined(
+        c,
+        c_lattice,
+        length,
+        length_null,
+        "the lattice reference has zero clustering (mean degree below 4)",
+    )
+    return (None, reason) if reason else (length_null / length - c / c_lattice, None)
 
 
 def propensity(

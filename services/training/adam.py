@@ -13,9 +13,19 @@ The update is Keras' (the paper's optimiser):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypedDict
 
 import torch
 from torch import Tensor
+
+
+class AdamState(TypedDict):
+    """`MaskedAdam.state_dict()`: the moments and step counts, and the hyperparameters."""
+
+    m: dict[str, Tensor]
+    v: dict[str, Tensor]
+    t: Tensor
+    hyper: dict[str, float]
 
 
 class MaskedAdam:
@@ -34,15 +44,25 @@ class MaskedAdam:
         self.n_networks = int(first.shape[0])
         for name, p in self.params.items():
             if p.shape[0] != self.n_networks:
-                raise ValueError(f"parameter {name!r} has leading size {p.shape[0]}, expected {self.n_networks} networks")
+                raise ValueError(
+                    f"parameter {name!r} has leading size {p.shape[0]}, expected {self.n_networks} "
+                    "networks"
+                )
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
-        self.m = {k: torch.zeros_like(p, memory_format=torch.contiguous_format) for k, p in self.params.items()}
-        self.v = {k: torch.zeros_like(p, memory_format=torch.contiguous_format) for k, p in self.params.items()}
+        self.m = {
+            k: torch.zeros_like(p, memory_format=torch.contiguous_format)
+            for k, p in self.params.items()
+        }
+        self.v = {
+            k: torch.zeros_like(p, memory_format=torch.contiguous_format)
+            for k, p in self.params.items()
+        }
         self.t = torch.zeros(self.n_networks, dtype=torch.int64, device=first.device)
 
     @torch.no_grad()
     def step(self, active: Tensor) -> None:
-        """One update for the networks where `active` ([P] bool) is True; the rest stay untouched."""
+        """One update for the networks where `active` ([P] bool) is True; the rest stay
+        untouched."""
         t = self.t + active.to(torch.int64)
         tf = t.to(torch.float64).clamp_min(1.0)
         step_size = self.lr * torch.sqrt(1.0 - self.beta2**tf) / (1.0 - self.beta1**tf)
@@ -61,9 +81,13 @@ class MaskedAdam:
             p.copy_(torch.where(mask, p - lr_p * upd, p))
         self.t = t
 
-    def state_dict(self) -> dict[str, object]:
-        return {"m": dict(self.m), "v": dict(self.v), "t": self.t,
-                "hyper": {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}}
+    def state_dict(self) -> AdamState:
+        return {
+            "m": dict(self.m),
+            "v": dict(self.v),
+            "t": self.t,
+            "hyper": {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps},
+        }
 
     def load_state_dict(self, state: Mapping[str, object]) -> None:
         m, v = state["m"], state["v"]

@@ -23,13 +23,17 @@ class TrainingConfig(BaseModel):
     # Evaluate on the held-out trials every K optimiser steps (None: at the end of each epoch only).
     eval_every_steps: int | None = Field(None, ge=1)
     checkpoint_every_steps: int | None = Field(50, ge=1)  # None: no intermediate checkpoints
-    criterion: float = Field(0.9, gt=0.0, le=1.0, allow_inf_nan=False)  # held-out accuracy that counts as "learned"
+    criterion: float = Field(
+        0.9, gt=0.0, le=1.0, allow_inf_nan=False
+    )  # held-out accuracy that counts as "learned"
     early_stop: bool = False  # stop a network (freeze it) once it reaches the criterion
     # How the seRNN communicability expm(S^-1/2 |W| S^-1/2) is evaluated: "taylor" is the
     # scaling-and-squaring Taylor method valid because the normalised matrix has spectral
     # radius <= 1; "torch" is torch.linalg.matrix_exp; "auto" lets the trainer choose.
     expm_method: Literal["auto", "taylor", "torch"] = "auto"
-    grad_clip: float | None = Field(None, gt=0.0, allow_inf_nan=False)  # None: no clipping (the paper clips nothing)
+    grad_clip: float | None = Field(
+        None, gt=0.0, allow_inf_nan=False
+    )  # None: no clipping (the paper clips nothing)
     # Adam as Keras implements it (the paper's optimiser): epsilon 1e-7 added to sqrt(v), with
     # the bias corrections folded into the step size.
     adam_beta1: float = Field(0.9, ge=0.0, lt=1.0)
@@ -41,11 +45,11 @@ class TrainingConfig(BaseModel):
     trial_stream: Literal["fixed", "fresh"] = "fixed"
 
     @model_validator(mode="after")
-    def _batches_fit(self) -> "TrainingConfig":
+    def _batches_fit(self) -> TrainingConfig:
         if self.train_trials < self.batch_size:
             raise ValueError(
-                f"train_trials ({self.train_trials}) is smaller than batch_size ({self.batch_size}): "
-                "an epoch would hold no full batch"
+                f"train_trials ({self.train_trials}) is smaller than batch_size "
+                f"({self.batch_size}): an epoch would hold no full batch"
             )
         return self
 

@@ -48,7 +48,9 @@ class NetworkResult:
     step_loss: np.ndarray  # [steps] training cross-entropy per step (NaN where not trained)
     step_acc: np.ndarray  # [steps]
     step_reg: np.ndarray  # [steps]
-    snapshots: np.ndarray  # [1 + epochs done, N, N] W (post, pre): before training, after each epoch
+    snapshots: (
+        np.ndarray
+    )  # [1 + epochs done, N, N] W (post, pre): before training, after each epoch
     final_weights: dict[str, np.ndarray] = field(default_factory=dict)  # W, U, b, V, c
 
     @property

@@ -11,12 +11,14 @@ up to floating-point reassociation in batched kernels, and a resumed run needs n
 Training set ("fixed", the default, as the paper's Keras `fit`): train_trials / batch_size
 batches per network, batch i regenerated from counter i; each epoch visits them in an order
 drawn from counter = epoch. "fresh": new trials from counter = step.
+
+Longer than 400 lines on purpose: `PopulationTrainer` is one loop and its state (step,
+evaluation, divergence, checkpoint, result); what stands alone (Adam, the sign projection,
+checkpoint files and fingerprints, result records) already lives in its own module.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -29,75 +31,29 @@ from torch import Tensor
 
 from cortexrnn.services.model.config import ModelConfig
 from cortexrnn.services.model.population import PopulationRNN, per_network_ce
-from cortexrnn.services.model.regularizer import PackRegularizer
+from cortexrnn.services.model.regularizer import ExpmMethod, PackRegularizer
 from cortexrnn.services.priors.network_prior import NetworkPrior
 from cortexrnn.services.tasks.base import STREAM_TEST, STREAM_TRAIN, Task, batch_generator
 from cortexrnn.services.training.adam import MaskedAdam
-from cortexrnn.services.training.checkpoint import load_checkpoint, save_checkpoint
+from cortexrnn.services.training.checkpoint import (
+    load_checkpoint,
+    pack_fingerprint,
+    save_checkpoint,
+)
 from cortexrnn.services.training.config import TrainingConfig
-from cortexrnn.services.training.results import NetworkResult, PackResult, TrainingCallbacks
+from cortexrnn.services.training.results import (
+    NetworkResult,
+    NetworkStatus,
+    PackResult,
+    TrainingCallbacks,
+)
+from cortexrnn.services.training.sign import SignProjection
 
 STREAM_INIT = "init"
 STREAM_NOISE = "noise"
 STREAM_ORDER = "order"
 
 _TRAINING, _DIVERGED, _STOPPED = 0, 1, 2
-
-
-def _array_digest(h: "hashlib._Hash", a: np.ndarray | None) -> None:
-    if a is None:
-        h.update(b"none")
-        return
-    a = np.ascontiguousarray(a)
-    h.update(str((a.dtype.str, a.shape)).encode())
-    h.update(a.tobytes())
-
-
-def pack_fingerprint(
-    priors: Sequence[NetworkPrior], seeds: Sequence[int], task: Task, model_cfg: ModelConfig, train_cfg: TrainingConfig
-) -> str:
-    """Identifies what a checkpoint belongs to; settings that do not change results are left out."""
-    h = hashlib.sha256()
-    cfg = train_cfg.model_dump()
-    cfg.pop("checkpoint_every_steps", None)
-    h.update(json.dumps({"model": model_cfg.model_dump(), "train": cfg, "task": task.describe(), "seeds": list(seeds)},
-                        sort_keys=True, default=str).encode())
-    for pr in priors:
-        _array_digest(h, pr.w_init)
-        _array_digest(h, pr.distance)
-        _array_digest(h, pr.emd_target)
-        _array_digest(h, pr.excitatory)
-        h.update(json.dumps([pr.communicability, pr.communicability_grad, pr.lam, pr.lam_emd, pr.sign,
-                             pr.strength_eps]).encode())
-    return h.hexdigest()
-
-
-class _SignProjection:
-    """Clamps W's columns (presynaptic units) to the sign each network's prior allows."""
-
-    def __init__(self, priors: Sequence[NetworkPrior], device: torch.device, dtype: torch.dtype) -> None:
-        n = priors[0].n_units
-        lo = np.full((len(priors), 1, n), -np.inf)
-        hi = np.full((len(priors), 1, n), np.inf)
-        for i, pr in enumerate(priors):
-            if pr.sign == "positive":
-                lo[i] = 0.0
-            elif pr.sign == "dale":
-                if pr.excitatory is None or np.shape(pr.excitatory) != (n,):
-                    raise ValueError(f"prior {i}: sign 'dale' needs an excitatory mask of shape ({n},)")
-                exc = np.asarray(pr.excitatory, dtype=bool)
-                lo[i, 0, exc] = 0.0
-                hi[i, 0, ~exc] = 0.0
-            elif pr.sign != "free":
-                raise ValueError(f"prior {i}: unknown sign {pr.sign!r}: use free, positive or dale")
-        self.enabled = any(pr.sign != "free" for pr in priors)
-        self.lo = torch.as_tensor(lo, device=device, dtype=dtype)
-        self.hi = torch.as_tensor(hi, device=device, dtype=dtype)
-
-    @torch.no_grad()
-    def __call__(self, w: Tensor) -> None:
-        if self.enabled:
-            w.copy_(torch.maximum(torch.minimum(w, self.hi), self.lo))
 
 
 class PopulationTrainer:
@@ -116,11 +72,16 @@ class PopulationTrainer:
         if len(priors) == 0:
             raise ValueError("train_population needs at least one network prior")
         if len(priors) != len(seeds):
-            raise ValueError(f"got {len(priors)} priors but {len(seeds)} seeds: give one seed per network")
+            raise ValueError(
+                f"got {len(priors)} priors but {len(seeds)} seeds: give one seed per network"
+            )
         n = priors[0].n_units
         for i, pr in enumerate(priors):
             if pr.w_init.shape != (n, n):
-                raise ValueError(f"prior {i}: w_init has shape {pr.w_init.shape}; all networks of a pack need ({n}, {n})")
+                raise ValueError(
+                    f"prior {i}: w_init has shape {pr.w_init.shape}; all networks of a pack need "
+                    f"({n}, {n})"
+                )
             if not np.all(np.isfinite(pr.w_init)):
                 raise ValueError(f"prior {i}: w_init holds NaN or infinite values")
         self.priors = list(priors)
@@ -136,15 +97,26 @@ class PopulationTrainer:
         self.n = n
 
         init_gens = [batch_generator(s, 0, STREAM_INIT, self.device) for s in self.seeds]
-        w0 = torch.as_tensor(np.stack([pr.w_init for pr in self.priors]), dtype=dtype, device=self.device)
+        w0 = torch.as_tensor(
+            np.stack([pr.w_init for pr in self.priors]), dtype=dtype, device=self.device
+        )
         self.model = PopulationRNN(w0, task.n_inputs, task.n_outputs, init_gens, model_cfg, dtype)
-        method = "torch" if train_cfg.expm_method == "torch" else "taylor"
+        method: ExpmMethod = "torch" if train_cfg.expm_method == "torch" else "taylor"
         self.regularizer = PackRegularizer(self.priors, self.device, dtype, method)
-        self.has_reg = any(pr.lam != 0.0 or (pr.communicability == "emd" and pr.lam_emd != 0.0) for pr in self.priors)
-        self.project = _SignProjection(self.priors, self.device, dtype)
+        self.has_reg = any(
+            pr.lam != 0.0 or (pr.communicability == "emd" and pr.lam_emd != 0.0)
+            for pr in self.priors
+        )
+        self.project = SignProjection(self.priors, self.device, dtype)
         self.project(self.model.W)
         self.params = self.model.named_trainables()
-        self.opt = MaskedAdam(self.params, train_cfg.lr, train_cfg.adam_beta1, train_cfg.adam_beta2, train_cfg.adam_eps)
+        self.opt = MaskedAdam(
+            self.params,
+            train_cfg.lr,
+            train_cfg.adam_beta1,
+            train_cfg.adam_beta2,
+            train_cfg.adam_eps,
+        )
         self.fingerprint = pack_fingerprint(self.priors, self.seeds, task, model_cfg, train_cfg)
 
         self.step = 0
@@ -153,8 +125,12 @@ class PopulationTrainer:
         self.criterion_step = torch.full((self.p,), -1, dtype=torch.int64)
         self.step_rows: list[Tensor] = []  # [3, P] float64 per step: ce, acc, reg
         self.eval_rows: list[Tensor] = []  # [3, P] float64: step, loss, acc
-        self.epoch_rows: list[Tensor] = []  # [7, P] float64: epoch, step, tr_loss, tr_acc, reg, te_loss, te_acc
-        self.acc_sums = torch.zeros(4, self.p, dtype=torch.float64)  # loss, acc, reg, count this epoch
+        self.epoch_rows: list[
+            Tensor
+        ] = []  # [7, P] float64: epoch, step, tr_loss, tr_acc, reg, te_loss, te_acc
+        self.acc_sums = torch.zeros(
+            4, self.p, dtype=torch.float64
+        )  # loss, acc, reg, count this epoch
         self.snapshots: list[Tensor] = [self.model.W.detach().to("cpu", copy=True)]
         self.dirty_since_eval = True
         self._orders: dict[int, list[list[int]]] = {}
@@ -166,16 +142,23 @@ class PopulationTrainer:
         spe = self.cfg.steps_per_epoch
         epoch, j = divmod(step, spe)
         if epoch not in self._orders:
-            self._orders = {epoch: [
-                torch.randperm(spe, generator=batch_generator(s, epoch, STREAM_ORDER, "cpu")).tolist() for s in self.seeds
-            ]}
+            self._orders = {
+                epoch: [
+                    torch.randperm(
+                        spe, generator=batch_generator(s, epoch, STREAM_ORDER, "cpu")
+                    ).tolist()
+                    for s in self.seeds
+                ]
+            }
         return self._orders[epoch][p][j], STREAM_TRAIN
 
     def _train_batch(self, step: int) -> tuple[Tensor, Tensor]:
         xs, ys = [], []
         for p, seed in enumerate(self.seeds):
             idx, stream = self._batch_index(step, p)
-            b = self.task.generate(self.cfg.batch_size, batch_generator(seed, idx, stream, self.device), self.device)
+            b = self.task.generate(
+                self.cfg.batch_size, batch_generator(seed, idx, stream, self.device), self.device
+            )
             xs.append(b.inputs)
             ys.append(b.labels)
         return torch.stack(xs, dim=1).to(self.dtype), torch.stack(ys)
@@ -189,10 +172,16 @@ class PopulationTrainer:
         for seed in self.seeds:
             g = batch_generator(seed, step, STREAM_NOISE, self.device)
             if cfg.noise_in > 0:
-                nin.append(torch.randn((t, b, n_in), generator=g, device=self.device, dtype=self.dtype))
+                nin.append(
+                    torch.randn((t, b, n_in), generator=g, device=self.device, dtype=self.dtype)
+                )
             if cfg.noise_rec > 0:
-                nrec.append(torch.randn((t, b, self.n), generator=g, device=self.device, dtype=self.dtype))
-        return (torch.stack(nin, dim=1) if nin else None), (torch.stack(nrec, dim=1) if nrec else None)
+                nrec.append(
+                    torch.randn((t, b, self.n), generator=g, device=self.device, dtype=self.dtype)
+                )
+        return (torch.stack(nin, dim=1) if nin else None), (
+            torch.stack(nrec, dim=1) if nrec else None
+        )
 
     # ----- evaluation -----------------------------------------------------------------------
     @torch.no_grad()
@@ -206,7 +195,9 @@ class PopulationTrainer:
             size = min(chunk, total - start)
             xs, ys = [], []
             for seed in self.seeds:
-                b = self.task.generate(size, batch_generator(seed, ci, STREAM_TEST, self.device), self.device)
+                b = self.task.generate(
+                    size, batch_generator(seed, ci, STREAM_TEST, self.device), self.device
+                )
                 xs.append(b.inputs)
                 ys.append(b.labels)
             logits = self.model(torch.stack(xs, dim=1).to(self.dtype))
@@ -217,7 +208,8 @@ class PopulationTrainer:
 
     # ----- one step -------------------------------------------------------------------------
     def _train_step(self, active: Tensor) -> tuple[Tensor, Tensor]:
-        """One optimiser step for the active networks; returns ([3, P] ce, acc, reg as float64 CPU, the networks actually updated)."""
+        """One optimiser step for the active networks; returns ([3, P] ce, acc, reg as float64
+        CPU, the networks actually updated)."""
         x, y = self._train_batch(self.step)
         noise_in, noise_rec = self._noise(self.step, x.shape)
         for prm in self.params.values():
@@ -225,10 +217,7 @@ class PopulationTrainer:
         active_dev = active.to(self.device)
         logits = self.model(x, noise_in, noise_rec)
         ce, acc = per_network_ce(logits, y)
-        if self.has_reg:
-            reg = self.regularizer(self.model.W, active_dev)
-        else:
-            reg = torch.zeros_like(ce)
+        reg = self.regularizer(self.model.W, active_dev) if self.has_reg else torch.zeros_like(ce)
         loss = ce + reg
         finite = torch.isfinite(loss)
         # where(), not a product: a NaN loss times zero would still be NaN.
@@ -257,6 +246,7 @@ class PopulationTrainer:
         for prm in self.params.values():
             if prm.grad is not None:
                 sq += prm.grad.pow(2).flatten(1).sum(dim=1)
+        assert self.cfg.grad_clip is not None  # _clip runs only when clipping is configured
         scale = (self.cfg.grad_clip / (sq.sqrt() + 1e-6)).clamp(max=1.0)
         scale = torch.where(active, scale, torch.ones_like(scale))
         for prm in self.params.values():
@@ -274,8 +264,8 @@ class PopulationTrainer:
             "step": self.step,
             "seeds": list(self.seeds),
             "params": {k: v.detach().cpu() for k, v in self.params.items()},
-            "adam_m": {k: v.cpu() for k, v in opt["m"].items()},  # type: ignore[union-attr]
-            "adam_v": {k: v.cpu() for k, v in opt["v"].items()},  # type: ignore[union-attr]
+            "adam_m": {k: v.cpu() for k, v in opt["m"].items()},
+            "adam_v": {k: v.cpu() for k, v in opt["v"].items()},
             "adam_t": self.opt.t.cpu(),
             "status": self.status.clone(),
             "diverged_step": self.diverged_step.clone(),
@@ -296,8 +286,8 @@ class PopulationTrainer:
         st = load_checkpoint(path)
         if st.get("fingerprint") != self.fingerprint:
             raise ValueError(
-                f"checkpoint {path} belongs to a different pack (priors, seeds, task or settings differ); "
-                "delete it or point `checkpoint` elsewhere to start afresh"
+                f"checkpoint {path} belongs to a different pack (priors, seeds, task or settings "
+                "differ); delete it or point `checkpoint` elsewhere to start afresh"
             )
         with torch.no_grad():
             for k, prm in self.params.items():
@@ -321,8 +311,14 @@ class PopulationTrainer:
         else:  # nothing moved since the last evaluation: same numbers, no forward pass
             te_loss, te_acc = self.eval_rows[-1][1].clone(), self.eval_rows[-1][2].clone()
         self.dirty_since_eval = False
-        self.eval_rows.append(torch.stack([torch.full((self.p,), float(self.step), dtype=torch.float64), te_loss, te_acc]))
-        reached = (te_acc >= self.cfg.criterion) & (self.criterion_step < 0) & (self.status != _DIVERGED)
+        self.eval_rows.append(
+            torch.stack(
+                [torch.full((self.p,), float(self.step), dtype=torch.float64), te_loss, te_acc]
+            )
+        )
+        reached = (
+            (te_acc >= self.cfg.criterion) & (self.criterion_step < 0) & (self.status != _DIVERGED)
+        )
         self.criterion_step[reached] = self.step
         if self.cfg.early_stop:
             self.status[reached & (self.status == _TRAINING)] = _STOPPED
@@ -331,12 +327,24 @@ class PopulationTrainer:
     def _end_epoch(self, te_loss: Tensor, te_acc: Tensor) -> None:
         epoch = self.step // self.cfg.steps_per_epoch
         cnt = self.acc_sums[3]
-        mean = torch.where(cnt > 0, self.acc_sums[:3] / cnt.clamp_min(1), torch.full_like(self.acc_sums[:3], math.nan))
-        self.epoch_rows.append(torch.stack([
-            torch.full((self.p,), float(epoch), dtype=torch.float64),
-            torch.full((self.p,), float(self.step), dtype=torch.float64),
-            mean[0], mean[1], mean[2], te_loss, te_acc,
-        ]))
+        mean = torch.where(
+            cnt > 0,
+            self.acc_sums[:3] / cnt.clamp_min(1),
+            torch.full_like(self.acc_sums[:3], math.nan),
+        )
+        self.epoch_rows.append(
+            torch.stack(
+                [
+                    torch.full((self.p,), float(epoch), dtype=torch.float64),
+                    torch.full((self.p,), float(self.step), dtype=torch.float64),
+                    mean[0],
+                    mean[1],
+                    mean[2],
+                    te_loss,
+                    te_acc,
+                ]
+            )
+        )
         self.acc_sums.zero_()
         self.snapshots.append(self.model.W.detach().to("cpu", copy=True))
 
@@ -374,50 +382,102 @@ class PopulationTrainer:
                 self.callbacks.progress(self.step, total, self._progress_rows())
             if every_ckpt is not None and self.step % every_ckpt == 0 and self.step < total:
                 self.save()
-            if self.callbacks.should_cancel is not None and self.step < total and self.callbacks.should_cancel():
+            if (
+                self.callbacks.should_cancel is not None
+                and self.step < total
+                and self.callbacks.should_cancel()
+            ):
                 cancelled = True
                 break
         self.save()
         return self._result(cancelled, time.perf_counter() - t0)
 
     def _progress_rows(self) -> list[dict[str, object]]:
-        last = self.step_rows[-1] if self.step_rows else torch.full((3, self.p), math.nan, dtype=torch.float64)
+        last = (
+            self.step_rows[-1]
+            if self.step_rows
+            else torch.full((3, self.p), math.nan, dtype=torch.float64)
+        )
         test = self.eval_rows[-1][2] if self.eval_rows else None
         names = {_TRAINING: "training", _DIVERGED: "diverged", _STOPPED: "stopped"}
         return [
-            {"index": p, "seed": self.seeds[p], "status": names[int(self.status[p])], "loss": float(last[0, p]),
-             "acc": float(last[1, p]), "reg": float(last[2, p]),
-             "test_acc": None if test is None else float(test[p])}
+            {
+                "index": p,
+                "seed": self.seeds[p],
+                "status": names[int(self.status[p])],
+                "loss": float(last[0, p]),
+                "acc": float(last[1, p]),
+                "reg": float(last[2, p]),
+                "test_acc": None if test is None else float(test[p]),
+            }
             for p in range(self.p)
         ]
 
     def _result(self, cancelled: bool, wall: float) -> PackResult:
         steps = torch.stack(self.step_rows).numpy() if self.step_rows else np.zeros((0, 3, self.p))
         evals = torch.stack(self.eval_rows).numpy() if self.eval_rows else np.zeros((0, 3, self.p))
-        epochs = torch.stack(self.epoch_rows).numpy() if self.epoch_rows else np.zeros((0, 7, self.p))
+        epochs = (
+            torch.stack(self.epoch_rows).numpy() if self.epoch_rows else np.zeros((0, 7, self.p))
+        )
         snaps = torch.stack(self.snapshots).numpy()
         weights = {k: v.detach().cpu().numpy() for k, v in self.params.items()}
         t = self.opt.t.cpu()
         out = []
         for p in range(self.p):
             st = int(self.status[p])
-            status = "diverged" if st == _DIVERGED else "stopped" if st == _STOPPED else "cancelled" if cancelled else "completed"
+            status: NetworkStatus = (
+                "diverged"
+                if st == _DIVERGED
+                else "stopped"
+                if st == _STOPPED
+                else "cancelled"
+                if cancelled
+                else "completed"
+            )
             ds, cs = int(self.diverged_step[p]), int(self.criterion_step[p])
-            out.append(NetworkResult(
-                index=p, seed=self.seeds[p], status=status,  # type: ignore[arg-type]
-                diverged_step=ds if ds >= 0 else None,
-                steps_to_criterion=cs if cs >= 0 else None,
-                steps_trained=int(t[p]),
-                epochs=[{"epoch": int(r[0, p]), "step": int(r[1, p]), "train_loss": float(r[2, p]),
-                         "train_acc": float(r[3, p]), "reg": float(r[4, p]), "test_loss": float(r[5, p]),
-                         "test_acc": float(r[6, p])} for r in epochs],
-                evals=[{"step": int(r[0, p]), "test_loss": float(r[1, p]), "test_acc": float(r[2, p])} for r in evals],
-                step_loss=steps[:, 0, p].copy(), step_acc=steps[:, 1, p].copy(), step_reg=steps[:, 2, p].copy(),
-                snapshots=snaps[:, p].copy(),
-                final_weights={k: v[p].copy() for k, v in weights.items()},
-            ))
-        return PackResult(networks=out, step=self.step, total_steps=self.cfg.total_steps, cancelled=cancelled,
-                          wall_s=wall, device=str(self.device))
+            out.append(
+                NetworkResult(
+                    index=p,
+                    seed=self.seeds[p],
+                    status=status,
+                    diverged_step=ds if ds >= 0 else None,
+                    steps_to_criterion=cs if cs >= 0 else None,
+                    steps_trained=int(t[p]),
+                    epochs=[
+                        {
+                            "epoch": int(r[0, p]),
+                            "step": int(r[1, p]),
+                            "train_loss": float(r[2, p]),
+                            "train_acc": float(r[3, p]),
+                            "reg": float(r[4, p]),
+                            "test_loss": float(r[5, p]),
+                            "test_acc": float(r[6, p]),
+                        }
+                        for r in epochs
+                    ],
+                    evals=[
+                        {
+                            "step": int(r[0, p]),
+                            "test_loss": float(r[1, p]),
+                            "test_acc": float(r[2, p]),
+                        }
+                        for r in evals
+                    ],
+                    step_loss=steps[:, 0, p].copy(),
+                    step_acc=steps[:, 1, p].copy(),
+                    step_reg=steps[:, 2, p].copy(),
+                    snapshots=snaps[:, p].copy(),
+                    final_weights={k: v[p].copy() for k, v in weights.items()},
+                )
+            )
+        return PackResult(
+            networks=out,
+            step=self.step,
+            total_steps=self.cfg.total_steps,
+            cancelled=cancelled,
+            wall_s=wall,
+            device=str(self.device),
+        )
 
 
 def train_population(
@@ -433,6 +493,15 @@ def train_population(
 ) -> PackResult:
     """Train one pack; resumes from `checkpoint` when that file exists (and was written for
     this very pack), writes it every `checkpoint_every_steps`, on cancel and at the end."""
-    trainer = PopulationTrainer(priors, seeds, task, model_cfg or ModelConfig(), train_cfg or TrainingConfig(),
-                                device, callbacks, checkpoint, dtype)
+    trainer = PopulationTrainer(
+        priors,
+        seeds,
+        task,
+        model_cfg or ModelConfig(),
+        train_cfg or TrainingConfig(),
+        device,
+        callbacks,
+        checkpoint,
+        dtype,
+    )
     return trainer.run()

@@ -18,24 +18,24 @@ class Api:
     def headers(self, user: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[user]}"}
 
-    def get(self, url: str, user: str = "alice", **kw):  # noqa: ANN003, ANN201
+    def get(self, url: str, user: str = "alice", **kw):
         return self.client.get(url, headers=self.headers(user), **kw)
 
-    def post(self, url: str, user: str = "alice", **kw):  # noqa: ANN003, ANN201
+    def post(self, url: str, user: str = "alice", **kw):
         return self.client.post(url, headers={**self.headers(user), **kw.pop("headers", {})}, **kw)
 
-    def delete(self, url: str, user: str = "alice", **kw):  # noqa: ANN003, ANN201
+    def delete(self, url: str, user: str = "alice", **kw):
         return self.client.delete(url, headers=self.headers(user), **kw)
 
 
 @pytest.fixture()
-def api(cortexrnn_home) -> Api:  # noqa: ANN001
+def api(cortexrnn_home) -> Api:
     app, tokens = seeded_app(tiny_dataset=False)
     with TestClient(app) as client:
         yield Api(client, tokens)
 
 
-def assert_error(response, status: int, *needles: str) -> dict:  # noqa: ANN001
+def assert_error(response, status: int, *needles: str) -> dict:
     """A JSON error with the status and a message naming what to fix."""
     assert response.status_code == status, response.text
     body = response.json()
@@ -48,7 +48,7 @@ def assert_error(response, status: int, *needles: str) -> dict:  # noqa: ANN001
 
 
 @pytest.fixture()
-def tiny_dataset(api) -> str:  # noqa: ANN001
+def tiny_dataset(api) -> str:
     """A small synthetic cortex registered as 'tiny' (fast to build)."""
     from cortexrnn.services.connectome.synthetic import synthesize_cortex
     from cortexrnn.shared.datasets_registry import store_and_register
@@ -57,7 +57,7 @@ def tiny_dataset(api) -> str:  # noqa: ANN001
     return "tiny"
 
 
-def small_spec(**overrides) -> dict:  # noqa: ANN003
+def small_spec(**overrides) -> dict:
     spec = {
         "name": "api-test",
         "dataset": "tiny",

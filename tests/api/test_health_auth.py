@@ -3,27 +3,29 @@ from __future__ import annotations
 from tests.api.conftest import assert_error
 
 
-def test_health_and_readiness(api) -> None:  # noqa: ANN001
+def test_health_and_readiness(api) -> None:
     assert api.client.get("/healthz").json() == {"status": "ok"}
     ready = api.client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "broker": "ok"}
 
 
-def test_readiness_fails_when_the_broker_is_down(api) -> None:  # noqa: ANN001
+def test_readiness_fails_when_the_broker_is_down(api) -> None:
     api.client.app.state.broker_check = lambda: "unreachable: ConnectionError"
     ready = api.client.get("/readyz")
     assert ready.status_code == 503 and ready.headers["retry-after"]
     assert ready.json()["checks"]["broker"].startswith("unreachable")
 
 
-def test_prometheus_metrics(api) -> None:  # noqa: ANN001
+def test_prometheus_metrics(api) -> None:
     text = api.client.get("/metrics").text
     assert "# TYPE cortexrnn_runs gauge" in text
 
 
-def test_missing_bad_and_revoked_tokens_are_401(api) -> None:  # noqa: ANN001
+def test_missing_bad_and_revoked_tokens_are_401(api) -> None:
     assert_error(api.client.get("/v1/experiments"), 401, "missing API token")
-    assert_error(api.client.get("/v1/experiments", headers={"Authorization": "Bearer nope"}), 401, "invalid")
+    assert_error(
+        api.client.get("/v1/experiments", headers={"Authorization": "Bearer nope"}), 401, "invalid"
+    )
     from cortexrnn.shared.auth import revoke_tokens
     from cortexrnn.shared.db import session_scope
 
@@ -33,17 +35,20 @@ def test_missing_bad_and_revoked_tokens_are_401(api) -> None:  # noqa: ANN001
     assert api.get("/v1/experiments", user="alice").status_code == 200
 
 
-def test_unknown_endpoint_is_a_json_404(api) -> None:  # noqa: ANN001
+def test_unknown_endpoint_is_a_json_404(api) -> None:
     assert_error(api.get("/v1/nothing"), 404, "no such endpoint")
 
 
-def test_oversized_bodies_are_refused(api) -> None:  # noqa: ANN001
+def test_oversized_bodies_are_refused(api) -> None:
     big = b"{" + b" " * (2 * 1024 * 1024) + b"}"
-    assert_error(api.post("/v1/experiments", content=big, headers={"Content-Type": "application/json"}), 413,
-                 "exceeds the limit")
+    assert_error(
+        api.post("/v1/experiments", content=big, headers={"Content-Type": "application/json"}),
+        413,
+        "exceeds the limit",
+    )
 
 
-def test_queue_lists_users_and_workers(api) -> None:  # noqa: ANN001
+def test_queue_lists_users_and_workers(api) -> None:
     from cortexrnn.worker.runtime import register_worker
 
     register_worker("w1@host", "cpu", ["cpu"], 2)
@@ -53,7 +58,7 @@ def test_queue_lists_users_and_workers(api) -> None:  # noqa: ANN001
     assert worker["name"] == "w1@host" and worker["alive"] and worker["concurrency"] == 2
 
 
-def test_openapi_document_validates(api) -> None:  # noqa: ANN001
+def test_openapi_document_validates(api) -> None:
     from openapi_spec_validator import validate
 
     doc = api.client.get("/openapi.json").json()

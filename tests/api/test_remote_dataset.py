@@ -13,11 +13,11 @@ from cortexrnn.worker.datasets import fetch_into_store
 from tests.api.conftest import assert_error
 
 
-def _sha(api) -> str:  # noqa: ANN001
+def _sha(api) -> str:
     return api.get("/v1/datasets/tiny").json()["content_sha256"]
 
 
-def test_worker_fetches_a_dataset_by_hash(api, tiny_dataset, tmp_path: Path) -> None:  # noqa: ANN001
+def test_worker_fetches_a_dataset_by_hash(api, tiny_dataset, tmp_path: Path) -> None:
     sha = _sha(api)
     remote = ConnectomeStore(tmp_path / "other-host-store")
     assert not remote.has(sha)
@@ -29,7 +29,7 @@ def test_worker_fetches_a_dataset_by_hash(api, tiny_dataset, tmp_path: Path) -> 
     assert (here.positions_nm == there.positions_nm).all()
 
 
-def test_a_tampered_copy_is_refused_and_leaves_nothing(api, tiny_dataset, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_tampered_copy_is_refused_and_leaves_nothing(api, tiny_dataset, tmp_path: Path) -> None:
     sha = _sha(api)
     src = get_store().dataset_dir(sha)
     files = {name: (src / name).read_bytes() for name in ConnectomeStore.STORED_FILES}
@@ -40,7 +40,7 @@ def test_a_tampered_copy_is_refused_and_leaves_nothing(api, tiny_dataset, tmp_pa
     assert not remote.has(sha) and remote.list() == []
 
 
-def test_store_files_endpoint_refuses_unknown_names_and_hashes(api, tiny_dataset) -> None:  # noqa: ANN001
+def test_store_files_endpoint_refuses_unknown_names_and_hashes(api, tiny_dataset) -> None:
     sha = _sha(api)
     assert api.get(f"/v1/datasets/by-sha/{sha}/arrays.npz").status_code == 200
     assert_error(api.get(f"/v1/datasets/by-sha/{sha}/..%2F..%2Fcortexrnn.db"), 404)

@@ -18,28 +18,41 @@ from tests.client.conftest import ACCURACY, finish_runs, write_spec
 from tests.client.test_client_api import closed_port
 
 
-def no_traceback(result) -> None:  # noqa: ANN001
+def no_traceback(result) -> None:
     assert "Traceback" not in result.output and "Traceback" not in (result.stderr or "")
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
 
 
-def submitted_id(cli, tmp_path, **overrides) -> int:  # noqa: ANN001, ANN003
+def submitted_id(cli, tmp_path, **overrides) -> int:
     result = cli("submit", str(write_spec(tmp_path / "spec.yaml", **overrides)), "-q")
     assert result.exit_code == 0, result.output
     return int(result.stdout.strip())
 
 
-def test_submit_prints_id_and_run_count(cli, tmp_path) -> None:  # noqa: ANN001
-    result = cli("submit", str(write_spec(tmp_path / "spec.yaml")), "--name", "ablation-1", "--priority", "high")
+def test_submit_prints_id_and_run_count(cli, tmp_path) -> None:
+    result = cli(
+        "submit",
+        str(write_spec(tmp_path / "spec.yaml")),
+        "--name",
+        "ablation-1",
+        "--priority",
+        "high",
+    )
     assert result.exit_code == 0, result.output
     assert "submitted experiment 1 (ablation-1): 6 runs" in result.stdout
     status = cli("status", "1")
-    assert status.exit_code == 0 and "ablation-1" in status.stdout and "priority 10" in status.stdout
+    assert (
+        status.exit_code == 0 and "ablation-1" in status.stdout and "priority 10" in status.stdout
+    )
     assert "0.0% of 6 runs" in status.stdout
 
 
-def test_submit_bad_spec_lists_field_paths(cli, tmp_path) -> None:  # noqa: ANN001
-    spec = write_spec(tmp_path / "bad.yaml", seeds=0, conditions={"full": {"init": "functional", "lam": -1}})
+def test_submit_bad_spec_lists_field_paths(cli, tmp_path) -> None:
+    spec = write_spec(
+        tmp_path / "bad.yaml", seeds=0, conditions={"full": {"init": "functional", "lam": -1}}
+    )
     result = cli("submit", str(spec))
     assert result.exit_code == 2
     assert f"error: {spec}: invalid experiment spec" in result.stderr
@@ -52,13 +65,18 @@ def test_submit_bad_spec_lists_field_paths(cli, tmp_path) -> None:  # noqa: ANN0
     assert cli("list").stdout.count("client-test") == 0  # nothing was submitted
 
 
-def test_submit_dry_run_needs_no_server(cli, tmp_path) -> None:  # noqa: ANN001
-    result = cli("--url", f"http://127.0.0.1:{closed_port()}", "submit", str(write_spec(tmp_path / "s.yaml")),
-                 "--dry-run")
+def test_submit_dry_run_needs_no_server(cli, tmp_path) -> None:
+    result = cli(
+        "--url",
+        f"http://127.0.0.1:{closed_port()}",
+        "submit",
+        str(write_spec(tmp_path / "s.yaml")),
+        "--dry-run",
+    )
     assert result.exit_code == 0 and "2 conditions x 3 seeds x 1 tasks = 6 runs" in result.stdout
 
 
-def test_submit_seeds_overrides_the_spec(cli, tmp_path) -> None:  # noqa: ANN001
+def test_submit_seeds_overrides_the_spec(cli, tmp_path) -> None:
     spec = str(write_spec(tmp_path / "s.yaml"))
     dry = cli("submit", spec, "--seeds", "5", "--dry-run")
     assert dry.exit_code == 0 and "2 conditions x 5 seeds x 1 tasks = 10 runs" in dry.stdout
@@ -72,10 +90,12 @@ def test_submit_seeds_overrides_the_spec(cli, tmp_path) -> None:  # noqa: ANN001
     no_traceback(other)
 
 
-def test_submit_wait_watches_until_done(cli, tmp_path, cortexrnn_home) -> None:  # noqa: ANN001
+def test_submit_wait_watches_until_done(cli, tmp_path, cortexrnn_home) -> None:
     spec = write_spec(tmp_path / "spec.yaml")
     # The first experiment gets id 1; a worker stand-in finishes it while the client watches.
-    timer = threading.Timer(0.5, finish_runs, args=(1,), kwargs={"artifacts_dir": cortexrnn_home / "a"})
+    timer = threading.Timer(
+        0.5, finish_runs, args=(1,), kwargs={"artifacts_dir": cortexrnn_home / "a"}
+    )
     timer.start()
     result = cli("submit", str(spec), "--wait")
     timer.join()
@@ -85,29 +105,35 @@ def test_submit_wait_watches_until_done(cli, tmp_path, cortexrnn_home) -> None: 
         assert condition in result.stdout
 
 
-def test_watch_exits_1_and_names_failed_runs(cli, tmp_path, cortexrnn_home) -> None:  # noqa: ANN001
+def test_watch_exits_1_and_names_failed_runs(cli, tmp_path, cortexrnn_home) -> None:
     exp_id = submitted_id(cli, tmp_path)
     finish_runs(exp_id, fail={("bio", 1)}, artifacts_dir=cortexrnn_home / "a")
     result = cli("watch", str(exp_id))
     assert result.exit_code == 1
     assert "(bio, seed 1, go_no_go) failed: loss became NaN" in result.stdout
-    assert f"experiment {exp_id} ended failed" in result.stderr and f"retry {exp_id}" in result.stderr
+    assert (
+        f"experiment {exp_id} ended failed" in result.stderr and f"retry {exp_id}" in result.stderr
+    )
     no_traceback(result)
 
 
-def test_status_shows_counts_per_condition_and_errors(cli, tmp_path, cortexrnn_home) -> None:  # noqa: ANN001
+def test_status_shows_counts_per_condition_and_errors(cli, tmp_path, cortexrnn_home) -> None:
     exp_id = submitted_id(cli, tmp_path)
     finish_runs(exp_id, fail={("baseline", 2)}, artifacts_dir=cortexrnn_home / "a")
     result = cli("status", str(exp_id))
     assert result.exit_code == 0
-    lines = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.count("│") > 3}
+    lines = {
+        line.split("│")[1].strip(): line
+        for line in result.stdout.splitlines()
+        if line.count("│") > 3
+    }
     baseline = [c.strip() for c in lines["baseline"].split("│")[1:-1]]
     # condition, pending, queued, running, succeeded, failed, cancelled, lost, cached
     assert baseline == ["baseline", ".", ".", ".", "2", "1", ".", ".", "."]
     assert "loss became NaN" in result.stdout and "status failed" in result.stdout
 
 
-def test_list_filters(cli, tmp_path) -> None:  # noqa: ANN001
+def test_list_filters(cli, tmp_path) -> None:
     submitted_id(cli, tmp_path, name="alpha")
     bob = cli("submit", str(write_spec(tmp_path / "b.yaml", name="beta")), user="bob")
     assert bob.exit_code == 0
@@ -123,26 +149,37 @@ def test_list_filters(cli, tmp_path) -> None:  # noqa: ANN001
     assert bad.exit_code == 2 and "--status" in bad.stderr
 
 
-def test_list_mine_asks_the_server_who_the_token_is(cli, server, tmp_path) -> None:  # noqa: ANN001
+def test_list_mine_asks_the_server_who_the_token_is(cli, server, tmp_path) -> None:
     submitted_id(cli, tmp_path, name="alpha")
     cli("submit", str(write_spec(tmp_path / "b.yaml", name="beta")), user="bob")
     mine = cli("list", "--mine")  # alice's token; GET /v1/me says whose it is
     assert mine.exit_code == 0, mine.output
     assert "alpha" in mine.stdout and "beta" not in mine.stdout
-    login = cli("login", "--url", "http://testserver", "--token", server.tokens["bob"], "--user", "bob", user=None)
+    login = cli(
+        "login",
+        "--url",
+        "http://testserver",
+        "--token",
+        server.tokens["bob"],
+        "--user",
+        "bob",
+        user=None,
+    )
     assert login.exit_code == 0, login.output
     mine = cli("list", "--mine", user=None)  # url and token now come from the login file
     assert mine.exit_code == 0, mine.output
     assert "beta" in mine.stdout and "alpha" not in mine.stdout
 
 
-def test_login_stores_0600_and_refuses_a_bad_token(cli, server, monkeypatch) -> None:  # noqa: ANN001
+def test_login_stores_0600_and_refuses_a_bad_token(cli, server, monkeypatch) -> None:
     from cortexrnn.client.config import config_path
 
     bad = cli("login", "--url", "http://testserver", "--token", "crnn_wrong", user=None)
     assert bad.exit_code == 4 and "invalid or revoked" in bad.stderr
     assert not config_path().exists()
-    good = cli("login", "--url", "http://testserver", user=None, input=server.tokens["alice"] + "\n")
+    good = cli(
+        "login", "--url", "http://testserver", user=None, input=server.tokens["alice"] + "\n"
+    )
     assert good.exit_code == 0, good.output
     assert server.tokens["alice"] not in good.stdout  # asked for, hidden, never echoed
     path = config_path()
@@ -153,7 +190,7 @@ def test_login_stores_0600_and_refuses_a_bad_token(cli, server, monkeypatch) -> 
     assert cli("logout").exit_code == 0 and not path.exists()
 
 
-def test_cancel_and_retry(cli, tmp_path) -> None:  # noqa: ANN001
+def test_cancel_and_retry(cli, tmp_path) -> None:
     exp_id = submitted_id(cli, tmp_path)
     nothing = cli("retry", str(exp_id))
     assert nothing.exit_code == 6 and "no failed, lost or cancelled runs" in nothing.stderr
@@ -165,7 +202,7 @@ def test_cancel_and_retry(cli, tmp_path) -> None:  # noqa: ANN001
     assert result.exit_code == 0 and "6 runs queued again" in result.stdout
 
 
-def test_delete(cli, tmp_path) -> None:  # noqa: ANN001
+def test_delete(cli, tmp_path) -> None:
     exp_id = submitted_id(cli, tmp_path)
     assert cli("delete", str(exp_id), input="n\n").exit_code == 1  # declined: nothing deleted
     assert cli("status", str(exp_id)).exit_code == 0
@@ -173,9 +210,19 @@ def test_delete(cli, tmp_path) -> None:  # noqa: ANN001
     assert cli("status", str(exp_id)).exit_code == 5
 
 
-@pytest.mark.parametrize("command", [["status", "42"], ["watch", "42"], ["cancel", "42"], ["retry", "42"],
-                                     ["results", "42"], ["download", "42", "-o", "out"], ["report", "42"]])
-def test_unknown_id_is_exit_5(cli, command, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["status", "42"],
+        ["watch", "42"],
+        ["cancel", "42"],
+        ["retry", "42"],
+        ["results", "42"],
+        ["download", "42", "-o", "out"],
+        ["report", "42"],
+    ],
+)
+def test_unknown_id_is_exit_5(cli, command, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     result = cli(*command)
     assert result.exit_code == 5, result.output
@@ -184,14 +231,14 @@ def test_unknown_id_is_exit_5(cli, command, tmp_path, monkeypatch) -> None:  # n
 
 
 @pytest.mark.parametrize("command", [["list"], ["status", "1"], ["queue"], ["datasets", "list"]])
-def test_bad_token_is_exit_4(cli, server, command) -> None:  # noqa: ANN001
+def test_bad_token_is_exit_4(cli, server, command) -> None:
     server.tokens["mallory"] = "crnn_not_a_token"
     result = cli(*command, user="mallory")
     assert result.exit_code == 4 and "cortexrnn-client login" in result.stderr
     no_traceback(result)
 
 
-def test_server_down_is_exit_3(cli, monkeypatch, tmp_path) -> None:  # noqa: ANN001
+def test_server_down_is_exit_3(cli, monkeypatch, tmp_path) -> None:
     from cortexrnn.client import cli as client_cli
 
     monkeypatch.delitem(client_cli.CLIENT_OPTIONS, "http_client")
@@ -203,13 +250,15 @@ def test_server_down_is_exit_3(cli, monkeypatch, tmp_path) -> None:  # noqa: ANN
         no_traceback(result)
 
 
-def test_results_formats(cli, tmp_path, cortexrnn_home) -> None:  # noqa: ANN001
+def test_results_formats(cli, tmp_path, cortexrnn_home) -> None:
     exp_id = submitted_id(cli, tmp_path)
     finish_runs(exp_id, artifacts_dir=cortexrnn_home / "a")
     as_csv = cli("results", str(exp_id), "--format", "csv")
     assert as_csv.exit_code == 0
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
-    assert {(r["condition"], int(r["seed"])): float(r["test_acc"]) for r in rows} == pytest.approx(ACCURACY)
+    assert {(r["condition"], int(r["seed"])): float(r["test_acc"]) for r in rows} == pytest.approx(
+        ACCURACY
+    )
     assert all(r["modularity_cnm"] == "" for r in rows)
     as_json = json.loads(cli("results", str(exp_id), "-f", "json").stdout)
     assert len(as_json) == 6 and all(r["state"] == "succeeded" for r in as_json)
@@ -222,7 +271,7 @@ def test_results_formats(cli, tmp_path, cortexrnn_home) -> None:  # noqa: ANN001
     assert bad.exit_code == 2 and "--format" in bad.stderr
 
 
-def test_download(cli, tmp_path, cortexrnn_home) -> None:  # noqa: ANN001
+def test_download(cli, tmp_path, cortexrnn_home) -> None:
     exp_id = submitted_id(cli, tmp_path)
     finish_runs(exp_id, artifacts_dir=cortexrnn_home / "a")
     result = cli("download", str(exp_id), "-o", str(tmp_path / "dl"))
@@ -231,11 +280,13 @@ def test_download(cli, tmp_path, cortexrnn_home) -> None:  # noqa: ANN001
     assert (tmp_path / "dl" / "runs.csv").is_file() and (tmp_path / "dl" / "curves.csv").is_file()
 
 
-def test_queue(cli, tmp_path) -> None:  # noqa: ANN001
+def test_queue(cli, tmp_path) -> None:
     from cortexrnn.worker.runtime import register_worker
 
     empty = cli("queue")
-    assert empty.exit_code == 0 and "no runs waiting" in empty.stdout and "no workers" in empty.stdout
+    assert (
+        empty.exit_code == 0 and "no runs waiting" in empty.stdout and "no workers" in empty.stdout
+    )
     submitted_id(cli, tmp_path)
     register_worker("w1@host", "cuda:0", ["gpu"], 2)
     result = cli("queue")
@@ -244,7 +295,7 @@ def test_queue(cli, tmp_path) -> None:  # noqa: ANN001
     assert "w1@host" in result.stdout and "cuda:0" in result.stdout
 
 
-def test_datasets_commands(cli) -> None:  # noqa: ANN001
+def test_datasets_commands(cli) -> None:
     listing = cli("datasets", "list")
     assert listing.exit_code == 0 and "tiny" in listing.stdout
     show = cli("datasets", "show", "tiny")
@@ -254,7 +305,7 @@ def test_datasets_commands(cli) -> None:  # noqa: ANN001
 
 
 @pytest.mark.microns
-def test_datasets_upload_then_submit_on_it(cli, microns_dir, tmp_path) -> None:  # noqa: ANN001
+def test_datasets_upload_then_submit_on_it(cli, microns_dir, tmp_path) -> None:
     result = cli("datasets", "upload", str(microns_dir / "6_6_2"), "--name", "microns-6_6_2")
     assert result.exit_code == 0, result.output
     assert "uploaded dataset microns-6_6_2: 312 neurons" in result.stdout
@@ -266,7 +317,7 @@ def test_datasets_upload_then_submit_on_it(cli, microns_dir, tmp_path) -> None: 
 
 
 @pytest.mark.parametrize("preset", ["basic", "paper-2026"])
-def test_spec_template_validates(cli, preset, tmp_path) -> None:  # noqa: ANN001
+def test_spec_template_validates(cli, preset, tmp_path) -> None:
     result = cli("spec", "template", "--preset", preset)
     assert result.exit_code == 0
     assert result.stdout.lstrip().startswith("#")  # commented
@@ -281,7 +332,7 @@ def test_spec_template_validates(cli, preset, tmp_path) -> None:  # noqa: ANN001
     assert unknown.exit_code == 2 and "basic" in unknown.stderr
 
 
-def test_basic_template_submits(cli, tmp_path) -> None:  # noqa: ANN001
+def test_basic_template_submits(cli, tmp_path) -> None:
     text = cli("spec", "template").stdout
     spec = yaml.safe_load(text)
     spec["dataset"] = "tiny"
@@ -292,7 +343,7 @@ def test_basic_template_submits(cli, tmp_path) -> None:  # noqa: ANN001
 
 
 # -- summary, compare and report (the server's /summary and /report) ----------------------
-def test_compare_and_report(cli, server, tmp_path, cortexrnn_home) -> None:  # noqa: ANN001
+def test_compare_and_report(cli, server, tmp_path, cortexrnn_home) -> None:
     exp_id = submitted_id(cli, tmp_path, seeds=3)
     finish_runs(exp_id, artifacts_dir=cortexrnn_home / "a")
     result = cli("compare", str(exp_id), "--metric", "test_acc", "--format", "json")
@@ -308,12 +359,12 @@ def test_compare_and_report(cli, server, tmp_path, cortexrnn_home) -> None:  # n
     assert report.exit_code == 0 and out.read_text().lstrip().lower().startswith("<!doctype html")
 
 
-def test_no_args_shows_help_and_exit_codes(cli) -> None:  # noqa: ANN001
+def test_no_args_shows_help_and_exit_codes(cli) -> None:
     result = cli()
     assert "submit" in result.output and "Exit codes" in result.output
 
 
-def test_compare_renders_the_servers_stats(cli, monkeypatch) -> None:  # noqa: ANN001
+def test_compare_renders_the_servers_stats(cli, monkeypatch) -> None:
     """`compare` against a /summary answer built by the stats service from known values: the
     p-values shown are the ones scipy computes for those values."""
     import httpx
@@ -323,8 +374,12 @@ def test_compare_renders_the_servers_stats(cli, monkeypatch) -> None:  # noqa: A
     from cortexrnn.client import cli as client_cli
     from cortexrnn.services.stats import summarise
 
-    tidy = pd.DataFrame([{"condition": c, "task": "go_no_go", "seed": s, "metric": "test_acc", "value": v}
-                         for (c, s), v in ACCURACY.items()])
+    tidy = pd.DataFrame(
+        [
+            {"condition": c, "task": "go_no_go", "seed": s, "metric": "test_acc", "value": v}
+            for (c, s), v in ACCURACY.items()
+        ]
+    )
     tables = summarise(tidy, n_boot=200)
     body = {name: json.loads(df.to_json(orient="records")) for name, df in tables.items()}
 
@@ -332,7 +387,11 @@ def test_compare_renders_the_servers_stats(cli, monkeypatch) -> None:  # noqa: A
         assert request.url.path == "/v1/experiments/7/summary"
         return httpx.Response(200, json=body)
 
-    monkeypatch.setitem(client_cli.CLIENT_OPTIONS, "http_client", httpx.Client(transport=httpx.MockTransport(handler)))
+    monkeypatch.setitem(
+        client_cli.CLIENT_OPTIONS,
+        "http_client",
+        httpx.Client(transport=httpx.MockTransport(handler)),
+    )
     result = cli("compare", "7", "--metric", "test_acc", "-f", "json")
     assert result.exit_code == 0, result.output
     got = json.loads(result.stdout)
@@ -340,12 +399,16 @@ def test_compare_renders_the_servers_stats(cli, monkeypatch) -> None:  # noqa: A
     base = [v for (c, _), v in ACCURACY.items() if c == "baseline"]
     bio = [v for (c, _), v in ACCURACY.items() if c == "bio"]
     expected = mannwhitneyu(base, bio, alternative="two-sided").pvalue
-    assert pair["p"] == pytest.approx(expected) and pair["p_holm"] == pytest.approx(expected)  # one pair: Holm = p
+    assert pair["p"] == pytest.approx(expected) and pair["p_holm"] == pytest.approx(
+        expected
+    )  # one pair: Holm = p
     means = {r["condition"]: r["mean"] for r in got["stats"]}
     assert means == pytest.approx({"baseline": sum(base) / 3, "bio": sum(bio) / 3})
     assert got["omnibus"] and got["omnibus"][0]["metric"] == "test_acc"
     table = cli("compare", "7", "--metric", "test_acc")
-    assert table.exit_code == 0 and "pairwise comparisons" in table.stdout and "p_holm" in table.stdout
+    assert (
+        table.exit_code == 0 and "pairwise comparisons" in table.stdout and "p_holm" in table.stdout
+    )
     as_csv = cli("compare", "7", "--metric", "test_acc", "-f", "csv")
     (row,) = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     assert float(row["p_holm"]) == pytest.approx(expected)

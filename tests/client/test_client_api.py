@@ -12,9 +12,17 @@ import httpx
 import numpy as np
 import pytest
 
-from cortexrnn.client.api import Client
-from cortexrnn.client.errors import AuthFailed, NotFound, Refused, RunsFailed, SpecInvalid, Unreachable, UsageError
 from cortexrnn.cli.local_server import free_port
+from cortexrnn.client.api import Client
+from cortexrnn.client.errors import (
+    AuthFailed,
+    NotFound,
+    Refused,
+    RunsFailed,
+    SpecInvalid,
+    Unreachable,
+    UsageError,
+)
 from tests.client.conftest import ACCURACY, URL, finish_runs, small_spec, write_spec
 
 
@@ -23,7 +31,7 @@ def closed_port() -> int:
     return free_port()
 
 
-def test_submit_status_runs(server, tmp_path) -> None:  # noqa: ANN001
+def test_submit_status_runs(server, tmp_path) -> None:
     client = server.client()
     exp = client.submit(write_spec(tmp_path / "spec.yaml"))
     assert exp.submission.n_runs == 6 and exp.submission.created and exp.submission.n_cached == 0
@@ -35,45 +43,54 @@ def test_submit_status_runs(server, tmp_path) -> None:  # noqa: ANN001
     assert server.client("bob").experiment(exp.id).status().name == "client-test"
 
 
-def test_submit_overrides_name_priority_and_force(server) -> None:  # noqa: ANN001
+def test_submit_overrides_name_priority_and_force(server) -> None:
     exp = server.client().submit(small_spec(), name="renamed", priority="high", force=True)
     detail = exp.status()
     assert detail.name == "renamed" and detail.priority == 10 and detail.spec["force"] is True
 
 
-def test_bad_spec_is_refused_locally_with_field_paths(server, tmp_path) -> None:  # noqa: ANN001
+def test_bad_spec_is_refused_locally_with_field_paths(server, tmp_path) -> None:
     sent = []
-    client = Client(URL, "t", transport=httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(500)))
-    bad = small_spec(seeds=0, conditions={"full": {"init": "functional", "lam": -1}}, tasks=["chess"])
+    client = Client(
+        URL, "t", transport=httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(500))
+    )
+    bad = small_spec(
+        seeds=0, conditions={"full": {"init": "functional", "lam": -1}}, tasks=["chess"]
+    )
     with pytest.raises(SpecInvalid) as info:
         client.submit(bad)
     paths = {f["path"] for f in info.value.fields}
     assert {"seeds", "conditions.full.lam", "tasks[0].name"} <= paths
     assert sent == []  # nothing reached the server
     missing = tmp_path / "nope.yaml"
-    with pytest.raises(SpecInvalid, match="nope.yaml"):
+    with pytest.raises(SpecInvalid, match=r"nope\.yaml"):
         client.submit(missing)
 
 
-def test_server_side_validation_error_becomes_usage_error(server) -> None:  # noqa: ANN001
+def test_server_side_validation_error_becomes_usage_error(server) -> None:
     # Valid locally, but the server knows no dataset of that name.
     with pytest.raises(UsageError, match="dataset") as info:
         server.client().submit(small_spec(dataset="no-such-dataset"))
     assert info.value.exit_code == 2
 
 
-def test_idempotency_key_is_reused_by_retries(server) -> None:  # noqa: ANN001
+def test_idempotency_key_is_reused_by_retries(server) -> None:
     """A submission whose answer got lost is retried with the same key: one experiment."""
     keys, calls = [], {"n": 0}
 
     def flaky(request: httpx.Request) -> httpx.Response:
         keys.append(request.headers.get("idempotency-key"))
         calls["n"] += 1
-        response = server.http.request(request.method, str(request.url), headers=request.headers,
-                                       content=request.content)
+        response = server.http.request(
+            request.method, str(request.url), headers=request.headers, content=request.content
+        )
         if calls["n"] == 1:  # the server stored it, but the answer "got lost"
-            return httpx.Response(503, json={"error": {"status": 503, "message": "proxy hiccup", "fields": []}})
-        return httpx.Response(response.status_code, headers=response.headers, content=response.content)
+            return httpx.Response(
+                503, json={"error": {"status": 503, "message": "proxy hiccup", "fields": []}}
+            )
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=response.content
+        )
 
     client = Client(URL, server.tokens["alice"], transport=httpx.MockTransport(flaky), backoff=0.01)
     exp = client.submit(small_spec())
@@ -82,12 +99,14 @@ def test_idempotency_key_is_reused_by_retries(server) -> None:  # noqa: ANN001
     assert server.client().list_experiments().total == 1
 
 
-def test_get_is_retried_but_plain_post_is_not(server) -> None:  # noqa: ANN001
+def test_get_is_retried_but_plain_post_is_not(server) -> None:
     seen: list[str] = []
 
     def unavailable(request: httpx.Request) -> httpx.Response:
         seen.append(request.method)
-        return httpx.Response(503, json={"error": {"status": 503, "message": "db down", "fields": []}})
+        return httpx.Response(
+            503, json={"error": {"status": 503, "message": "db down", "fields": []}}
+        )
 
     client = Client(URL, "t", transport=httpx.MockTransport(unavailable), retries=2, backoff=0.01)
     with pytest.raises(Unreachable, match="unavailable"):
@@ -99,7 +118,7 @@ def test_get_is_retried_but_plain_post_is_not(server) -> None:  # noqa: ANN001
     assert seen == ["POST"]
 
 
-def test_server_down_is_unreachable(cortexrnn_home) -> None:  # noqa: ANN001
+def test_server_down_is_unreachable(cortexrnn_home) -> None:
     client = Client(f"http://127.0.0.1:{closed_port()}", "t", retries=1, backoff=0.01)
     t0 = time.monotonic()
     with pytest.raises(Unreachable, match="cortexrnn serve") as info:
@@ -107,7 +126,7 @@ def test_server_down_is_unreachable(cortexrnn_home) -> None:  # noqa: ANN001
     assert info.value.exit_code == 3 and time.monotonic() - t0 < 10
 
 
-def test_http_errors_map_to_exceptions(server) -> None:  # noqa: ANN001
+def test_http_errors_map_to_exceptions(server) -> None:
     alice = server.client()
     with pytest.raises(NotFound, match="experiment 999 does not exist"):
         alice.get_experiment(999)
@@ -123,7 +142,7 @@ def test_http_errors_map_to_exceptions(server) -> None:  # noqa: ANN001
         exp.retry()
 
 
-def test_cancel_then_retry(server) -> None:  # noqa: ANN001
+def test_cancel_then_retry(server) -> None:
     exp = server.client().submit(small_spec())
     out = exp.cancel()
     assert out.status == "cancelled" and out.counts == {"cancelled": 6}
@@ -133,9 +152,11 @@ def test_cancel_then_retry(server) -> None:  # noqa: ANN001
     assert server.client("root").cancel(exp.id).status == "cancelled"
 
 
-def test_wait_follows_events_until_done(server, cortexrnn_home) -> None:  # noqa: ANN001
+def test_wait_follows_events_until_done(server, cortexrnn_home) -> None:
     exp = server.client().submit(small_spec())
-    timer = threading.Timer(0.3, finish_runs, args=(exp.id,), kwargs={"artifacts_dir": cortexrnn_home / "a"})
+    timer = threading.Timer(
+        0.3, finish_runs, args=(exp.id,), kwargs={"artifacts_dir": cortexrnn_home / "a"}
+    )
     timer.start()
     events = []
     final = exp.wait(on_event=events.append)
@@ -145,7 +166,7 @@ def test_wait_follows_events_until_done(server, cortexrnn_home) -> None:  # noqa
     assert {e.json()["state"] for e in events if e.event == "run"} >= {"pending", "succeeded"}
 
 
-def test_wait_raises_when_runs_failed(server, cortexrnn_home) -> None:  # noqa: ANN001
+def test_wait_raises_when_runs_failed(server, cortexrnn_home) -> None:
     exp = server.client().submit(small_spec())
     finish_runs(exp.id, fail={("bio", 1)}, artifacts_dir=cortexrnn_home / "a")
     with pytest.raises(RunsFailed, match="1 failed") as info:
@@ -154,7 +175,7 @@ def test_wait_raises_when_runs_failed(server, cortexrnn_home) -> None:  # noqa: 
     assert exp.wait(raise_on_failure=False).status == "failed"
 
 
-def test_results_frame_holds_every_runs_measures(server, cortexrnn_home) -> None:  # noqa: ANN001
+def test_results_frame_holds_every_runs_measures(server, cortexrnn_home) -> None:
     exp = server.client().submit(small_spec())
     finish_runs(exp.id, fail={("bio", 2)}, artifacts_dir=cortexrnn_home / "a")
     df = exp.results()
@@ -167,7 +188,7 @@ def test_results_frame_holds_every_runs_measures(server, cortexrnn_home) -> None
     assert (failed.condition, failed.seed) == ("bio", 2) and "NaN" in failed.error
 
 
-def test_download_writes_runs_curves_and_weights(server, cortexrnn_home, tmp_path) -> None:  # noqa: ANN001
+def test_download_writes_runs_curves_and_weights(server, cortexrnn_home, tmp_path) -> None:
     exp = server.client().submit(small_spec())
     finish_runs(exp.id, fail={("baseline", 0)}, artifacts_dir=cortexrnn_home / "a")
     manifest = exp.download(tmp_path / "out")
@@ -192,7 +213,7 @@ def test_download_writes_runs_curves_and_weights(server, cortexrnn_home, tmp_pat
     assert set(manifest["files"]) >= {"runs.csv", "curves.csv", "spec.json"}
 
 
-def test_datasets_list_show_and_unknown(server) -> None:  # noqa: ANN001
+def test_datasets_list_show_and_unknown(server) -> None:
     client = server.client()
     assert "tiny" in [d.name for d in client.datasets()]
     tiny = client.dataset("tiny")
@@ -202,7 +223,7 @@ def test_datasets_list_show_and_unknown(server) -> None:  # noqa: ANN001
 
 
 @pytest.mark.microns
-def test_upload_converts_pickled_field_locally(server, microns_dir, tmp_path) -> None:  # noqa: ANN001
+def test_upload_converts_pickled_field_locally(server, microns_dir, tmp_path) -> None:
     """The paper's positions file is a pickled object array: the server refuses pickles, so
     the upload only works because the client converts it first."""
     import shutil
@@ -219,7 +240,7 @@ def test_upload_converts_pickled_field_locally(server, microns_dir, tmp_path) ->
         server.client().upload_dataset(field, "field-662")
 
 
-def test_upload_refuses_what_it_cannot_send(server, tmp_path) -> None:  # noqa: ANN001
+def test_upload_refuses_what_it_cannot_send(server, tmp_path) -> None:
     client = server.client()
     with pytest.raises(UsageError, match="not found"):
         client.upload_dataset(tmp_path / "missing", "x")
@@ -231,7 +252,7 @@ def test_upload_refuses_what_it_cannot_send(server, tmp_path) -> None:  # noqa: 
         client.upload_dataset(tmp_path / "empty", "x")
 
 
-def test_queue_shows_waiting_runs_per_user(server) -> None:  # noqa: ANN001
+def test_queue_shows_waiting_runs_per_user(server) -> None:
     server.client().submit(small_spec())
     server.client("bob").submit(small_spec(seeds=1), priority="low")
     q = server.client().queue()
@@ -240,7 +261,7 @@ def test_queue_shows_waiting_runs_per_user(server) -> None:  # noqa: ANN001
 
 
 # -- configuration ------------------------------------------------------------------------
-def test_config_order_env_then_login_file_then_embedded(server, monkeypatch, tmp_path) -> None:  # noqa: ANN001
+def test_config_order_env_then_login_file_then_embedded(server, monkeypatch, tmp_path) -> None:
     from cortexrnn.client.config import config_path, resolve, write_user_config
 
     cfg = resolve()
@@ -259,11 +280,13 @@ def test_config_order_env_then_login_file_then_embedded(server, monkeypatch, tmp
     monkeypatch.setenv("CORTEXRNN_URL", "http://env:1")
     monkeypatch.setenv("CORTEXRNN_TOKEN", "crnn_env")
     assert (resolve().url, resolve().token) == ("http://env:1", "crnn_env")
-    assert (resolve("http://flag:2", "crnn_flag").url, resolve("http://flag:2", "crnn_flag").token) == \
-        ("http://flag:2", "crnn_flag")
+    assert (
+        resolve("http://flag:2", "crnn_flag").url,
+        resolve("http://flag:2", "crnn_flag").token,
+    ) == ("http://flag:2", "crnn_flag")
 
 
-def test_embedded_local_token_is_found(server, cortexrnn_home) -> None:  # noqa: ANN001
+def test_embedded_local_token_is_found(server, cortexrnn_home) -> None:
     from cortexrnn.client.config import resolve
     from cortexrnn.shared.local_auth import ensure_local_admin
 
@@ -276,6 +299,6 @@ def test_embedded_local_token_is_found(server, cortexrnn_home) -> None:  # noqa:
     assert resolve(url="http://lab.example:8765").token is None  # not sent off this machine
 
 
-def test_bad_url_is_a_usage_error(cortexrnn_home) -> None:  # noqa: ANN001
+def test_bad_url_is_a_usage_error(cortexrnn_home) -> None:
     with pytest.raises(UsageError, match="not an http"):
         Client("ftp://x", "t")

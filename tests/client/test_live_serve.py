@@ -31,17 +31,41 @@ conditions:
 
 
 @pytest.fixture()
-def live_server(tmp_path):  # noqa: ANN001, ANN201
+def live_server(tmp_path):
     port = closed_port()
-    env = {**os.environ, "CORTEXRNN_HOME": str(tmp_path / "home"), "CORTEXRNN_API_PORT": str(port),
-           "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "COLUMNS": "160"}
-    for var in ("CORTEXRNN_URL", "CORTEXRNN_TOKEN", "CORTEXRNN_DATABASE_URL", "CORTEXRNN_BROKER_URL",
-                "CORTEXRNN_CLIENT_CONFIG", "CORTEXRNN_API_HOST"):
+    env = {
+        **os.environ,
+        "CORTEXRNN_HOME": str(tmp_path / "home"),
+        "CORTEXRNN_API_PORT": str(port),
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+        "COLUMNS": "160",
+    }
+    for var in (
+        "CORTEXRNN_URL",
+        "CORTEXRNN_TOKEN",
+        "CORTEXRNN_DATABASE_URL",
+        "CORTEXRNN_BROKER_URL",
+        "CORTEXRNN_CLIENT_CONFIG",
+        "CORTEXRNN_API_HOST",
+    ):
         env.pop(var, None)
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "cortexrnn.cli.main", "serve", "--workers", "1",
-                             "--scheduler-interval", "0.5"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cortexrnn.cli.main",
+            "serve",
+            "--workers",
+            "1",
+            "--scheduler-interval",
+            "0.5",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
@@ -64,18 +88,28 @@ def live_server(tmp_path):  # noqa: ANN001, ANN201
     log.close()
 
 
-def client(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cortexrnn.client.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+def client(
+    env: dict[str, str], *args: str, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cortexrnn.client.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.slow
-def test_submit_wait_results_against_cortexrnn_serve(live_server, tmp_path) -> None:  # noqa: ANN001
+def test_submit_wait_results_against_cortexrnn_serve(live_server, tmp_path) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC)
     done = client(live_server, "submit", str(spec), "--wait")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "submitted experiment 1 (live): 4 runs" in done.stdout and "experiment 1 succeeded" in done.stdout
+    assert (
+        "submitted experiment 1 (live): 4 runs" in done.stdout
+        and "experiment 1 succeeded" in done.stdout
+    )
     assert "Traceback" not in done.stderr
 
     results = client(live_server, "results", "1", "--format", "csv")

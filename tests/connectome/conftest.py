@@ -11,8 +11,11 @@ import pytest
 from cortexrnn.services.connectome.types import Connectome
 
 
-def write_cave_tables(c: Connectome, out: Path, fmt: str = "csv", split_positions: bool = False, seed: int = 0) -> dict:
-    """Tables in the CAVE schema holding `c` plus distractors (uncoregistered neurons and their synapses)."""
+def write_cave_tables(
+    c: Connectome, out: Path, fmt: str = "csv", split_positions: bool = False, seed: int = 0
+) -> dict:
+    """Tables in the CAVE schema holding `c` plus distractors (uncoregistered neurons and their
+    synapses)."""
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     n = c.n_neurons
@@ -49,7 +52,12 @@ def write_cave_tables(c: Connectome, out: Path, fmt: str = "csv", split_position
     post = np.concatenate([post, roots[:3], extra_roots[2:5]])
     sizes = np.concatenate([sizes, [1, 2, 3, 4, 5, 6]])
     synapses = pd.DataFrame(
-        {"pre_pt_root_id": pre, "post_pt_root_id": post, "size": sizes, "ctr_pt_position": ["[0, 0, 0]"] * len(pre)}
+        {
+            "pre_pt_root_id": pre,
+            "post_pt_root_id": post,
+            "size": sizes,
+            "ctr_pt_position": ["[0, 0, 0]"] * len(pre),
+        }
     )
     coreg = pd.DataFrame(
         {
@@ -69,7 +77,9 @@ def write_cave_tables(c: Connectome, out: Path, fmt: str = "csv", split_position
     other["pt_root_id"] = extra_roots[:2]
     other["target_id"] = 10_000_000 + np.arange(2)
     coreg = pd.concat([coreg, other], ignore_index=True)
-    types = pd.DataFrame({"pt_root_id": roots, "cell_type": np.where(np.arange(n) % 5 == 0, "BC", "L2/3-IT")})
+    types = pd.DataFrame(
+        {"pt_root_id": roots, "cell_type": np.where(np.arange(n) % 5 == 0, "BC", "L2/3-IT")}
+    )
 
     tables = {
         "nucleus_detection_v0": nucleus,
@@ -83,8 +93,18 @@ def write_cave_tables(c: Connectome, out: Path, fmt: str = "csv", split_position
         else:
             df.to_parquet(out / f"{name}.parquet", index=False)
     size_matrix = np.zeros((n, n))
-    np.add.at(size_matrix, (np.repeat(coo.row, coo.data), np.repeat(coo.col, coo.data)), sizes[: int(coo.data.sum())])
-    return {"session": session, "scan_idx": scan, "field": field, "sizes": size_matrix, "types": types}
+    np.add.at(
+        size_matrix,
+        (np.repeat(coo.row, coo.data), np.repeat(coo.col, coo.data)),
+        sizes[: int(coo.data.sum())],
+    )
+    return {
+        "session": session,
+        "scan_idx": scan,
+        "field": field,
+        "sizes": size_matrix,
+        "types": types,
+    }
 
 
 @pytest.fixture()

@@ -26,23 +26,33 @@ def test_ingest_list_show(cortexrnn_home: Path, microns_dir: Path) -> None:
     assert "312 neurons, 316 connections, 338 synapses" in out
     assert "v1-662" in _ok(["datasets", "list"])
     info = json.loads(_ok(["datasets", "show", "v1-662"]))
-    assert info["n_neurons"] == 312 and info["fields"] == ["6_6_2"] and info["license"].startswith("CC-BY")
+    assert (
+        info["n_neurons"] == 312
+        and info["fields"] == ["6_6_2"]
+        and info["license"].startswith("CC-BY")
+    )
     # The stored arrays are where the row says.
     from cortexrnn.shared.datasets_registry import get_store
 
     assert get_store().get(info["content_sha256"]).n_neurons == 312
     # Same name, different content: refused.
-    result = runner.invoke(app, ["datasets", "ingest", str(microns_dir / "5_3_8"), "--name", "v1-662"])
+    result = runner.invoke(
+        app, ["datasets", "ingest", str(microns_dir / "5_3_8"), "--name", "v1-662"]
+    )
     assert result.exit_code == 2 and "is taken by different content" in result.output
 
 
 @pytest.mark.microns
-def test_convert_then_ingest_cave_autodetect(cortexrnn_home: Path, microns_dir: Path, tmp_path: Path, cave_writer) -> None:
+def test_convert_then_ingest_cave_autodetect(
+    cortexrnn_home: Path, microns_dir: Path, tmp_path: Path, cave_writer
+) -> None:
     _ok(["datasets", "convert", str(microns_dir / "5_3_4"), "-o", str(tmp_path / "safe")])
     assert np.load(tmp_path / "safe" / "positions_5_3_4.npy", allow_pickle=False).shape == (70, 3)
     from cortexrnn.services.connectome import ingest_field_folders
 
-    cave_writer(ingest_field_folders([microns_dir / "5_3_4"], "x"), tmp_path / "cave", fmt="parquet")
+    cave_writer(
+        ingest_field_folders([microns_dir / "5_3_4"], "x"), tmp_path / "cave", fmt="parquet"
+    )
     out = _ok(["datasets", "ingest", str(tmp_path / "cave"), "--name", "cave", "--scan-idx", "3"])
     assert "70 neurons" in out
 

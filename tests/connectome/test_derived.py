@@ -16,8 +16,8 @@ from cortexrnn.services.connectome import (
     shuffled_distances_um,
     soma_distances_um,
 )
-from cortexrnn.services.connectome.types import Connectome
 from cortexrnn.services.connectome.neurons import make_neuron_table
+from cortexrnn.services.connectome.types import Connectome
 
 
 def test_soma_distances_exact() -> None:
@@ -46,7 +46,10 @@ def test_shuffled_distances_is_a_relabelling() -> None:
     np.testing.assert_array_equal(shuffled_distances_um(pos, seed=5), s)
 
 
-@pytest.mark.parametrize(("n", "shape"), [(100, (5, 5, 4)), (312, (13, 6, 4)), (8, (2, 2, 2)), (7, (7, 1, 1)), (1, (1, 1, 1))])
+@pytest.mark.parametrize(
+    ("n", "shape"),
+    [(100, (5, 5, 4)), (312, (13, 6, 4)), (8, (2, 2, 2)), (7, (7, 1, 1)), (1, (1, 1, 1))],
+)
 def test_grid_shape_most_cubic(n: int, shape: tuple) -> None:
     assert grid_shape(n) == shape
 
@@ -81,7 +84,11 @@ def test_communicability_eps_reproduces_paper_guard() -> None:
 
 def test_anatomical_weights_from_counts() -> None:
     counts = sp.csr_matrix(np.array([[0, 2, 0], [0, 0, 1], [4, 0, 0]]))
-    c = Connectome("t", make_neuron_table([1, 2, 3], [1, 2, 3], [1, 2, 3], ["f"] * 3, np.zeros((3, 3)), [None] * 3), counts)
+    c = Connectome(
+        "t",
+        make_neuron_table([1, 2, 3], [1, 2, 3], [1, 2, 3], ["f"] * 3, np.zeros((3, 3)), [None] * 3),
+        counts,
+    )
     a = anatomical_weights(c)
     assert a.dtype == np.float64
     np.testing.assert_array_equal(a, [[0, 2, 0], [0, 0, 1], [4, 0, 0]])

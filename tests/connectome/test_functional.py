@@ -35,7 +35,9 @@ def _ref_sttc(a: np.ndarray, b: np.ndarray, dt: float, duration: float) -> float
     return 0.5 * ((pa - tb) / (1 - pa * tb) + (pb - ta) / (1 - pb * ta))
 
 
-def _random_trains(rng: np.random.Generator, n: int, duration: float, grid: float | None) -> list[np.ndarray]:
+def _random_trains(
+    rng: np.random.Generator, n: int, duration: float, grid: float | None
+) -> list[np.ndarray]:
     trains = []
     for _ in range(n):
         k = rng.integers(3, 25)
@@ -70,7 +72,9 @@ def test_sttc_grid_path_matches_reference_and_sorted_path() -> None:
     grid = sttc(spikes, dt, method="grid", frame_s=frame)
     for i in range(7):
         for j in range(i + 1, 7):
-            assert grid[i, j] == pytest.approx(_ref_sttc(trains[i], trains[j], dt, duration), abs=2e-4)
+            assert grid[i, j] == pytest.approx(
+                _ref_sttc(trains[i], trains[j], dt, duration), abs=2e-4
+            )
     np.testing.assert_allclose(grid, sttc(spikes, dt, method="sorted"), atol=1e-12)
 
 
@@ -120,7 +124,11 @@ def test_precision_ledoit_wolf_when_singular() -> None:
     s = x @ x.T / ns
     m = np.trace(s) / nf
     d2 = np.linalg.norm(s - m * np.eye(nf), "fro") ** 2 / nf
-    b2 = sum(np.linalg.norm(np.outer(x[:, k], x[:, k]) - s, "fro") ** 2 for k in range(ns)) / ns**2 / nf
+    b2 = (
+        sum(np.linalg.norm(np.outer(x[:, k], x[:, k]) - s, "fro") ** 2 for k in range(ns))
+        / ns**2
+        / nf
+    )
     shrink = min(b2, d2) / d2
     ref = np.linalg.inv(shrink * m * np.eye(nf) + (1 - shrink) * s)
     assert info["shrinkage"] == pytest.approx(shrink)

@@ -1,4 +1,5 @@
-"""The paper's per-field folders: counts, positions in nm, distances, several fields, safe bundles."""
+"""The paper's per-field folders: counts, positions in nm, distances, several fields, safe
+bundles."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ FIELDS = ["6_6_2", "4_7_2", "5_3_4", "5_3_8"]
 def _raw(folder: Path, f: str) -> dict:
     """What the files say, read independently of the ingest code."""
     csv = pd.read_csv(folder / f"connectome_{f}.csv", index_col=0).to_numpy()
-    pos = np.array([list(p) for p in np.load(folder / f"positions_{f}.npy", allow_pickle=True)], dtype=float)
+    pos = np.array(
+        [list(p) for p in np.load(folder / f"positions_{f}.npy", allow_pickle=True)], dtype=float
+    )
     return {
         "counts": csv,
         "pos_vox": pos,
@@ -69,7 +72,9 @@ def test_every_example_field(microns_dir: Path, f: str) -> None:
     np.testing.assert_array_equal(c.functional["correlation"], raw["corr"])
     # STTC files hold the lower triangle: symmetrised from it.
     lower = np.tril(raw["sttc"], -1)
-    np.testing.assert_array_equal(c.functional["sttc"], lower + lower.T + np.diag(np.diag(raw["sttc"])))
+    np.testing.assert_array_equal(
+        c.functional["sttc"], lower + lower.T + np.diag(np.diag(raw["sttc"]))
+    )
     assert c.meta["per_field"][f]["sttc_symmetrised_from"] == "lower"
     has_spikes = (folder / f"spikes_{f}.npy").exists()
     assert (c.spikes is not None) == has_spikes
@@ -117,5 +122,7 @@ def test_convert_then_safe_bundle_equals_local_ingest(microns_dir: Path, tmp_pat
 
 
 def test_safe_loader_refuses_pickled_originals(microns_dir: Path) -> None:
-    with pytest.raises(DatasetError, match=r"positions_5_3_8\.npy: a pickled object array.*convert"):
+    with pytest.raises(
+        DatasetError, match=r"positions_5_3_8\.npy: a pickled object array.*convert"
+    ):
         load_safe_bundle([microns_dir / "5_3_8"], "x")

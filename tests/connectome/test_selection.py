@@ -19,7 +19,9 @@ def test_all_and_random(cortex) -> None:
     idx = select(cortex, sel)
     assert len(idx) == 50 and len(set(idx)) == 50 and np.all(np.diff(idx) > 0)
     np.testing.assert_array_equal(idx, select(cortex, sel))
-    assert not np.array_equal(idx, select(cortex, NeuronSelection(strategy="random", n_neurons=50, seed=3)))
+    assert not np.array_equal(
+        idx, select(cortex, NeuronSelection(strategy="random", n_neurons=50, seed=3))
+    )
 
 
 def test_spatial_is_nearest_to_centre(cortex) -> None:
@@ -43,8 +45,12 @@ def test_cell_type_and_field(cortex) -> None:
 def test_subset_matrices_and_spikes(cortex) -> None:
     idx = np.array([3, 10, 42, 100])
     sub = cortex.subset(idx)
-    np.testing.assert_array_equal(sub.synapse_counts.toarray(), cortex.synapse_counts.toarray()[np.ix_(idx, idx)])
-    np.testing.assert_array_equal(sub.functional["sttc"], cortex.functional["sttc"][np.ix_(idx, idx)])
+    np.testing.assert_array_equal(
+        sub.synapse_counts.toarray(), cortex.synapse_counts.toarray()[np.ix_(idx, idx)]
+    )
+    np.testing.assert_array_equal(
+        sub.functional["sttc"], cortex.functional["sttc"][np.ix_(idx, idx)]
+    )
     np.testing.assert_array_equal(sub.positions_nm, cortex.positions_nm[idx])
     for k, i in enumerate(idx):
         np.testing.assert_array_equal(sub.spikes.neuron(k), cortex.spikes.neuron(i))

@@ -85,7 +85,7 @@ def test_prior_keys_include_bin_and_dt(tmp_path: Path, cortex) -> None:
     assert d.shape == (50, 50)
 
 
-def _hammer(root: str, seed: int, out) -> None:  # noqa: ANN001
+def _hammer(root: str, seed: int, out) -> None:
     store = ConnectomeStore(Path(root))
     c = synthesize_cortex(120, seed=9)
     shas = set()
@@ -112,7 +112,9 @@ def test_concurrent_writers_do_not_corrupt(tmp_path: Path) -> None:
     store = ConnectomeStore(tmp_path)
     store.get(results[0], verify=True)
     for i in range(3):
-        np.testing.assert_array_equal(store.cached("big", {"i": i}, lambda: pytest.fail("should hit")), float(i))
+        np.testing.assert_array_equal(
+            store.cached("big", {"i": i}, lambda: pytest.fail("should hit")), float(i)
+        )
     leftovers = list((tmp_path / "tmp").iterdir()) + [p for p in (tmp_path / "cache").rglob(".*")]
     assert leftovers == []
 

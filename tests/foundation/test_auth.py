@@ -10,14 +10,14 @@ from cortexrnn.shared.models import ApiToken
 
 
 @pytest.fixture()
-def db(cortexrnn_home):  # noqa: ANN001
+def db(cortexrnn_home):
     upgrade()
     return cortexrnn_home
 
 
-def test_tokens_are_stored_hashed_and_authenticate(db) -> None:  # noqa: ANN001
+def test_tokens_are_stored_hashed_and_authenticate(db) -> None:
     with session_scope() as s:
-        user, token = create_user(s, "alice")
+        _user, token = create_user(s, "alice")
     with session_scope() as s:
         stored = list(s.scalars(select(ApiToken.token_hash)))
         assert token not in stored and all(len(h) == 64 for h in stored)
@@ -26,7 +26,7 @@ def test_tokens_are_stored_hashed_and_authenticate(db) -> None:  # noqa: ANN001
         assert authenticate(s, "") is None
 
 
-def test_revoked_tokens_stop_working(db) -> None:  # noqa: ANN001
+def test_revoked_tokens_stop_working(db) -> None:
     with session_scope() as s:
         user, first = create_user(s, "bob")
         second = issue_token(s, user)
@@ -37,7 +37,7 @@ def test_revoked_tokens_stop_working(db) -> None:  # noqa: ANN001
         assert authenticate(s, second).name == "bob"
 
 
-def test_bad_and_duplicate_user_names(db) -> None:  # noqa: ANN001
+def test_bad_and_duplicate_user_names(db) -> None:
     with session_scope() as s:
         create_user(s, "carol")
     with pytest.raises(AuthError, match="already exists"), session_scope() as s:

@@ -30,16 +30,26 @@ class Deployment:
 
     @property
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=60)
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=60
+        )
 
     def start_worker(self, name: str) -> subprocess.Popen:
-        proc = subprocess.Popen([BIN / "cortexrnn", "worker", "--name", name, "--queues", "cpu", "--threads", "1"],
-                                env=self.env, stdout=open(self.home / f"{name}.log", "ab"), stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        # The child keeps its own copy of the log's descriptor; ours closes at once.
+        with open(self.home / f"{name}.log", "ab") as out:
+            proc = subprocess.Popen(
+                [BIN / "cortexrnn", "worker", "--name", name, "--queues", "cpu", "--threads", "1"],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.procs.append(proc)
         return proc
 
-    def wait(self, experiment_id: int, timeout: float = 240, until=("succeeded", "failed", "cancelled")) -> dict:  # noqa: ANN001
+    def wait(
+        self, experiment_id: int, timeout: float = 240, until=("succeeded", "failed", "cancelled")
+    ) -> dict:
         deadline = time.monotonic() + timeout
         with self.client as c:
             while time.monotonic() < deadline:
@@ -47,8 +57,10 @@ class Deployment:
                 if body["status"] in until:
                     return body
                 time.sleep(0.5)
-        raise AssertionError(f"experiment {experiment_id} still {body['status']} after {timeout} s: {body['counts']}; "
-                             f"logs in {self.home}")
+        raise AssertionError(
+            f"experiment {experiment_id} still {body['status']} after {timeout} s: "
+            f"{body['counts']}; logs in {self.home}"
+        )
 
     def stop(self) -> None:
         for p in self.procs:
@@ -70,8 +82,14 @@ def _wait_ready(url: str, proc: subprocess.Popen, log: Path) -> None:
 
 def _base_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CORTEXRNN_")}
-    env.update(CORTEXRNN_HOME=str(home), CORTEXRNN_FINAL_NULLS="50", CORTEXRNN_HEARTBEAT_TIMEOUT_S="6",
-               CORTEXRNN_DISPATCH_TIMEOUT_S="20", PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    env.update(
+        CORTEXRNN_HOME=str(home),
+        CORTEXRNN_FINAL_NULLS="50",
+        CORTEXRNN_HEARTBEAT_TIMEOUT_S="6",
+        CORTEXRNN_DISPATCH_TIMEOUT_S="20",
+        PYTHONUNBUFFERED="1",
+        OMP_NUM_THREADS="1",
+    )
     return env
 
 
@@ -82,9 +100,23 @@ def start_embedded(tmp_path: Path, workers: int = 1, **settings: str) -> Deploym
     port = free_port()
     log = tmp_path / "serve.log"
     home.mkdir(parents=True)
-    proc = subprocess.Popen([BIN / "cortexrnn", "serve", "--port", str(port), "--workers", str(workers),
-                             "--scheduler-interval", "0.5"], env=env, stdout=open(log, "wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                BIN / "cortexrnn",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--scheduler-interval",
+                "0.5",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     dep = Deployment("embedded", url, "", env, home, [proc])
     try:
@@ -106,16 +138,38 @@ def start_lab(tmp_path: Path, postgres_url: str, redis_url: str, workers: int = 
     home = tmp_path / "home"
     home.mkdir(parents=True)
     env = _base_env(home)
-    env.update(CORTEXRNN_DATABASE_URL=postgres_url, CORTEXRNN_BROKER_URL=redis_url,
-               CORTEXRNN_SECRET_KEY="integration-test-secret-0123456789")
+    env.update(
+        CORTEXRNN_DATABASE_URL=postgres_url,
+        CORTEXRNN_BROKER_URL=redis_url,
+        CORTEXRNN_SECRET_KEY="integration-test-secret-0123456789",
+    )
     subprocess.run([BIN / "cortexrnn", "db", "upgrade"], env=env, check=True, capture_output=True)
-    token = subprocess.run([BIN / "cortexrnn", "users", "create", "lab-admin", "--admin"], env=env, check=True,
-                           capture_output=True, text=True).stdout.strip()
+    token = subprocess.run(
+        [BIN / "cortexrnn", "users", "create", "lab-admin", "--admin"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     port = free_port()
     log = tmp_path / "serve.log"
-    proc = subprocess.Popen([BIN / "cortexrnn", "serve", "--port", str(port), "--workers", "0",
-                             "--scheduler-interval", "0.5"], env=env, stdout=open(log, "wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                BIN / "cortexrnn",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                "0",
+                "--scheduler-interval",
+                "0.5",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     dep = Deployment("lab", url, token, env, home, [proc])
     try:
@@ -128,25 +182,31 @@ def start_lab(tmp_path: Path, postgres_url: str, redis_url: str, workers: int = 
     return dep
 
 
-@pytest.fixture(params=["embedded", pytest.param("lab", marks=[pytest.mark.postgres, pytest.mark.redis])])
-def deployment(request, tmp_path):  # noqa: ANN001
+@pytest.fixture(
+    params=["embedded", pytest.param("lab", marks=[pytest.mark.postgres, pytest.mark.redis])]
+)
+def deployment(request, tmp_path):
     if request.param == "embedded":
         dep = start_embedded(tmp_path)
     else:
-        dep = start_lab(tmp_path, request.getfixturevalue("postgres_url"), request.getfixturevalue("redis_url"))
+        dep = start_lab(
+            tmp_path, request.getfixturevalue("postgres_url"), request.getfixturevalue("redis_url")
+        )
     yield dep
     dep.stop()
 
 
-def tiny_spec(**overrides) -> dict:  # noqa: ANN003
+def tiny_spec(**overrides) -> dict:
     spec = {
         "name": "integration",
         "sampling": {"strategy": "random", "n_neurons": 24, "seed": 1},
         "tasks": ["go_no_go"],
         "training": {"epochs": 2, "train_trials": 128, "test_trials": 64, "batch_size": 32},
         "seeds": 2,
-        "conditions": {"W": {"init": "orthogonal", "lam": 0.0}, "W*D*C": {"init": "functional", "space": "real",
-                                                                         "communicability": "direct"}},
+        "conditions": {
+            "W": {"init": "orthogonal", "lam": 0.0},
+            "W*D*C": {"init": "functional", "space": "real", "communicability": "direct"},
+        },
     }
     spec.update(overrides)
     return spec

@@ -14,7 +14,7 @@ from tests.integration.conftest import tiny_spec
 pytestmark = pytest.mark.slow
 
 
-def test_submit_train_and_serve_results(deployment) -> None:  # noqa: ANN001
+def test_submit_train_and_serve_results(deployment) -> None:
     with deployment.client as c:
         sub = c.post("/v1/experiments", json=tiny_spec())
         assert sub.status_code == 201, sub.text
@@ -27,9 +27,14 @@ def test_submit_train_and_serve_results(deployment) -> None:  # noqa: ANN001
         run = c.get(f"/v1/runs/{runs[0]['id']}").json()
         assert 0.0 <= run["summary"]["test_acc"] <= 1.0
         assert "modularity_cnm" in run["summary"] and "entropy_kde" in run["summary"]
-        metrics = c.get(f"/v1/runs/{runs[0]['id']}/metrics", params={"name": ["test_acc", "train_loss"]}).json()
+        metrics = c.get(
+            f"/v1/runs/{runs[0]['id']}/metrics", params={"name": ["test_acc", "train_loss"]}
+        ).json()
         series = {s["name"]: s for s in metrics["series"]}
-        assert set(series) == {"test_acc", "train_loss"} and series["test_acc"]["epochs"] == [1.0, 2.0]
+        assert set(series) == {"test_acc", "train_loss"} and series["test_acc"]["epochs"] == [
+            1.0,
+            2.0,
+        ]
         weights = c.get(f"/v1/runs/{runs[0]['id']}/weights")
         assert weights.status_code == 200
         with np.load(io.BytesIO(weights.content), allow_pickle=False) as z:
@@ -48,9 +53,12 @@ def test_submit_train_and_serve_results(deployment) -> None:  # noqa: ANN001
         assert c.get(f"/v1/runs/{cached_run['id']}").json()["summary"]["test_acc"] is not None
 
 
-def test_cancel_stops_a_running_pack_and_frees_the_slot(deployment) -> None:  # noqa: ANN001
-    long = tiny_spec(name="long", training={"epochs": 200, "train_trials": 256, "test_trials": 64, "batch_size": 32},
-                     sampling={"strategy": "random", "n_neurons": 48, "seed": 2})
+def test_cancel_stops_a_running_pack_and_frees_the_slot(deployment) -> None:
+    long = tiny_spec(
+        name="long",
+        training={"epochs": 200, "train_trials": 256, "test_trials": 64, "batch_size": 32},
+        sampling={"strategy": "random", "n_neurons": 48, "seed": 2},
+    )
     with deployment.client as c:
         eid = c.post("/v1/experiments", json=long).json()["id"]
         deadline = time.monotonic() + 120

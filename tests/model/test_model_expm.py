@@ -1,4 +1,5 @@
-"""The fast matrix exponential against scipy (float64 value) and autograd against finite differences."""
+"""The fast matrix exponential against scipy (float64 value) and autograd against finite
+differences."""
 
 from __future__ import annotations
 
@@ -22,9 +23,12 @@ def _normalised(rng: np.random.Generator, n: int) -> np.ndarray:
 @pytest.mark.parametrize("scale", [0.05, 1.0, 3.0, 40.0])
 def test_value_matches_scipy_float64(scale: float) -> None:
     rng = np.random.default_rng(1)
-    mats = np.stack([rng.normal(size=(12, 12)) * scale / np.sqrt(12) for _ in range(3)] + [_normalised(rng, 12) * scale])
+    mats = np.stack(
+        [rng.normal(size=(12, 12)) * scale / np.sqrt(12) for _ in range(3)]
+        + [_normalised(rng, 12) * scale]
+    )
     got = expm(torch.from_numpy(mats)).numpy()
-    for m, g in zip(mats, got):
+    for m, g in zip(mats, got, strict=True):
         ref = scipy.linalg.expm(m)
         assert np.linalg.norm(g - ref) / np.linalg.norm(ref) < 1e-12
 
@@ -33,7 +37,7 @@ def test_float32_matches_scipy_on_communicability_matrices() -> None:
     rng = np.random.default_rng(2)
     mats = np.stack([_normalised(rng, 60) for _ in range(4)])
     got = expm(torch.from_numpy(mats).float()).double().numpy()
-    for m, g in zip(mats, got):
+    for m, g in zip(mats, got, strict=True):
         ref = scipy.linalg.expm(m)
         assert np.abs(g - ref).max() / np.abs(ref).max() < 2e-6
 
@@ -53,7 +57,9 @@ def test_each_matrix_scaled_on_its_own() -> None:
 
 def test_gradcheck_float64() -> None:
     rng = np.random.default_rng(4)
-    x = torch.from_numpy(np.stack([_normalised(rng, 5), rng.normal(size=(5, 5)) * 2.0])).requires_grad_(True)
+    x = torch.from_numpy(
+        np.stack([_normalised(rng, 5), rng.normal(size=(5, 5)) * 2.0])
+    ).requires_grad_(True)
     assert torch.autograd.gradcheck(expm, (x,), eps=1e-6, atol=1e-7, rtol=1e-6)
 
 

@@ -33,7 +33,9 @@ def test_forward_matches_numpy_loop(alpha: float, activation: str) -> None:
     rng = np.random.default_rng(0)
     w = rng.normal(size=(P, N, N)) / np.sqrt(N)
     cfg = ModelConfig(alpha=alpha, activation=activation, noise_in=0.1, noise_rec=0.2)
-    model = PopulationRNN(torch.from_numpy(w), NIN, NOUT, _gens([1, 2, 3]), cfg, dtype=torch.float64)
+    model = PopulationRNN(
+        torch.from_numpy(w), NIN, NOUT, _gens([1, 2, 3]), cfg, dtype=torch.float64
+    )
     with torch.no_grad():
         model.b.copy_(torch.from_numpy(rng.normal(size=(P, N))))
         model.c.copy_(torch.from_numpy(rng.normal(size=(P, NOUT))))
@@ -55,7 +57,9 @@ def test_forward_matches_numpy_loop(alpha: float, activation: str) -> None:
     # Without noise the simple transcription applies directly.
     got0 = model(torch.from_numpy(x)).detach().numpy()
     for p in range(P):
-        ref = _numpy_forward(w[p], prm["U"][p], prm["b"][p], prm["V"][p], prm["c"][p], x[:, p], alpha, act)
+        ref = _numpy_forward(
+            w[p], prm["U"][p], prm["b"][p], prm["V"][p], prm["c"][p], x[:, p], alpha, act
+        )
         np.testing.assert_allclose(got0[p], ref, rtol=1e-12, atol=1e-12)
 
 
@@ -107,4 +111,9 @@ def test_bptt_gradcheck() -> None:
     d = torch.from_numpy(rng.normal(size=(4, 2, 3, 5))).requires_grad_(True)
     w = torch.from_numpy(rng.normal(size=(2, 5, 5)) / 2).requires_grad_(True)
     for alpha, act in ((1.0, "relu"), (0.4, "tanh")):
-        assert torch.autograd.gradcheck(lambda a, b: recurrent_scan(a, b, alpha, act), (d, w), eps=1e-6, atol=1e-6)
+        assert torch.autograd.gradcheck(
+            lambda a, b, alpha=alpha, act=act: recurrent_scan(a, b, alpha, act),
+            (d, w),
+            eps=1e-6,
+            atol=1e-6,
+        )

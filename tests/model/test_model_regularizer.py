@@ -51,7 +51,14 @@ def _priors(rng: np.random.Generator) -> list[NetworkPrior]:
         NetworkPrior(w_init=w(), distance=dist(), lam=0.3),
         NetworkPrior(w_init=w(), distance=dist(), communicability="direct", lam=0.3),
         NetworkPrior(w_init=w(), communicability="direct", communicability_grad=False, lam=0.7),
-        NetworkPrior(w_init=w(), distance=dist(), communicability="emd", lam=0.3, lam_emd=0.1, emd_target=target),
+        NetworkPrior(
+            w_init=w(),
+            distance=dist(),
+            communicability="emd",
+            lam=0.3,
+            lam_emd=0.1,
+            emd_target=target,
+        ),
         NetworkPrior(w_init=w(), communicability="emd", lam=0.0, lam_emd=0.5, emd_target=target),
     ]
 
@@ -70,7 +77,9 @@ def test_float32_matches_scipy_loop_at_realistic_size() -> None:
     n = 40
     pos = rng.random((n, 3))
     d = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
-    pr = NetworkPrior(w_init=np.zeros((n, n)), distance=d / d.max(), communicability="direct", lam=0.3)
+    pr = NetworkPrior(
+        w_init=np.zeros((n, n)), distance=d / d.max(), communicability="direct", lam=0.3
+    )
     w = rng.normal(size=(1, n, n)) / np.sqrt(n)
     got = PackRegularizer([pr])(torch.from_numpy(w).float()).item()
     assert got == pytest.approx(_ref_penalty(w[0], pr), rel=1e-5)
@@ -110,7 +119,7 @@ def test_gradient_matches_finite_differences_of_scipy_loop() -> None:
     wt = torch.from_numpy(w).requires_grad_(True)
     PackRegularizer(priors, dtype=torch.float64)(wt).sum().backward()
     for i, pr in enumerate(priors):
-        ref = _numeric_grad(lambda x: _ref_penalty(x, pr), w[i])
+        ref = _numeric_grad(lambda x, pr=pr: _ref_penalty(x, pr), w[i])
         np.testing.assert_allclose(wt.grad[i].numpy(), ref, rtol=1e-5, atol=1e-7)
 
 
@@ -119,7 +128,13 @@ def test_detached_communicability_only_weights() -> None:
     rng = np.random.default_rng(5)
     pos = rng.random((N, 3))
     d = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
-    pr = NetworkPrior(w_init=np.zeros((N, N)), distance=d, communicability="direct", communicability_grad=False, lam=0.4)
+    pr = NetworkPrior(
+        w_init=np.zeros((N, N)),
+        distance=d,
+        communicability="direct",
+        communicability_grad=False,
+        lam=0.4,
+    )
     w = rng.normal(size=(N, N))
     wt = torch.from_numpy(w[None]).requires_grad_(True)
     PackRegularizer([pr], dtype=torch.float64)(wt).sum().backward()

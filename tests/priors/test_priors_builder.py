@@ -49,11 +49,14 @@ def test_each_switch_is_a_separate_flag() -> None:
 
 # --- §5.1 reshape -----------------------------------------------------------------------
 
+
 @pytest.mark.microns
 def test_reshape_switch_scrambles_real_distances(field_662) -> None:
     true = cdist(field_662.positions_nm, field_662.positions_nm)
     corrected = build_network_prior(field_662, None, Condition(space="real"), CORRECTED, 0).distance
-    scrambled = build_network_prior(field_662, None, Condition(space="real"), only("reshape_positions"), 0).distance
+    scrambled = build_network_prior(
+        field_662, None, Condition(space="real"), only("reshape_positions"), 0
+    ).distance
     rho_c = spearmanr(offdiag(corrected), offdiag(true))[0]
     rho_p = spearmanr(offdiag(scrambled), offdiag(true))[0]
     assert rho_c == pytest.approx(1.0, abs=1e-12)
@@ -67,27 +70,42 @@ def test_reshape_switch_scrambles_real_distances(field_662) -> None:
 
 # --- §5.2 baseline L1 without lambda --------------------------------------------------------
 
+
 def test_l1_without_lambda_only_for_the_baseline(synthetic_small) -> None:
     base = Condition()  # W: orthogonal, no space, no communicability
     assert build_network_prior(synthetic_small, None, base, CORRECTED, 0).lam == pytest.approx(0.3)
     assert build_network_prior(synthetic_small, None, base, only("l1_without_lambda"), 0).lam == 1.0
     grid = Condition(space="grid")
-    assert build_network_prior(synthetic_small, None, grid, only("l1_without_lambda"), 0).lam == pytest.approx(0.3)
-    assert build_network_prior(synthetic_small, None, Condition(lam=0.0), only("l1_without_lambda"), 0).lam == 0.0
+    assert build_network_prior(
+        synthetic_small, None, grid, only("l1_without_lambda"), 0
+    ).lam == pytest.approx(0.3)
+    assert (
+        build_network_prior(
+            synthetic_small, None, Condition(lam=0.0), only("l1_without_lambda"), 0
+        ).lam
+        == 0.0
+    )
 
 
 # --- §5.3 distance scales -------------------------------------------------------------------
+
 
 @pytest.mark.microns
 def test_unnormalised_distances_reproduce_the_scale_mismatch(field_662) -> None:
     grid_pts = np.array(list(itertools.product(range(12), range(13), range(2))), dtype=float)
     grid_ref = cdist(grid_pts, grid_pts)
-    paper_grid = build_network_prior(field_662, None, Condition(space="grid"), only("unnormalised_distances"), 0).distance
-    paper_real = build_network_prior(field_662, None, Condition(space="real"), only("unnormalised_distances"), 0).distance
+    paper_grid = build_network_prior(
+        field_662, None, Condition(space="grid"), only("unnormalised_distances"), 0
+    ).distance
+    paper_real = build_network_prior(
+        field_662, None, Condition(space="real"), only("unnormalised_distances"), 0
+    ).distance
     np.testing.assert_allclose(paper_grid, grid_ref, atol=1e-12)  # 12 x 13 x 2, unit spacing
     assert offdiag(paper_grid).mean() == pytest.approx(6.6, abs=0.05)
     true = cdist(field_662.positions_nm, field_662.positions_nm)
-    np.testing.assert_allclose(paper_real, true / true.max(), rtol=1e-10)  # min-max (min is the 0 diagonal)
+    np.testing.assert_allclose(
+        paper_real, true / true.max(), rtol=1e-10
+    )  # min-max (min is the 0 diagonal)
     assert offdiag(paper_grid).mean() / offdiag(paper_real).mean() > 10
     for space in ("grid", "real", "real-shuffled"):
         d = build_network_prior(field_662, None, Condition(space=space), CORRECTED, 0).distance
@@ -96,8 +114,12 @@ def test_unnormalised_distances_reproduce_the_scale_mismatch(field_662) -> None:
 
 
 def test_real_shuffled_is_a_relabelling(synthetic_small) -> None:
-    real = build_network_prior(synthetic_small, None, Condition(space="real"), CORRECTED, 4).distance
-    shuf = build_network_prior(synthetic_small, None, Condition(space="real-shuffled"), CORRECTED, 4).distance
+    real = build_network_prior(
+        synthetic_small, None, Condition(space="real"), CORRECTED, 4
+    ).distance
+    shuf = build_network_prior(
+        synthetic_small, None, Condition(space="real-shuffled"), CORRECTED, 4
+    ).distance
     assert not np.allclose(real, shuf)
     np.testing.assert_allclose(np.sort(real.ravel()), np.sort(shuf.ravel()))
     # A relabelling preserves each unit's sorted distance profile, as a multiset of rows.
@@ -107,15 +129,23 @@ def test_real_shuffled_is_a_relabelling(synthetic_small) -> None:
 
 # --- §5.5 functional diagonal -------------------------------------------------------------
 
+
 @pytest.mark.microns
 def test_functional_diagonal_switch(field_662) -> None:
     corr = field_662.functional["correlation"]
-    w_paper = build_network_prior(field_662, None, Condition(init="functional"), only("keep_functional_diagonal"), 1).w_init
-    diag_share = (np.diag(w_paper) ** 2).sum() / (w_paper ** 2).sum()
+    w_paper = build_network_prior(
+        field_662, None, Condition(init="functional"), only("keep_functional_diagonal"), 1
+    ).w_init
+    diag_share = (np.diag(w_paper) ** 2).sum() / (w_paper**2).sum()
     assert diag_share > 0.95  # ~99 % of the squared norm, SCIENCE.md §5.5
-    # Without the diagonal (keep_functional_diagonal: false) the off-diagonal structure is all there is.
-    w_star = build_network_prior(field_662, None, Condition(init="functional"), NO_DEVIATION, 1).w_init
-    w_perm = build_network_prior(field_662, None, Condition(init="functional-permuted"), NO_DEVIATION, 1).w_init
+    # Without the diagonal (keep_functional_diagonal: false) the off-diagonal structure is all
+    # there is.
+    w_star = build_network_prior(
+        field_662, None, Condition(init="functional"), NO_DEVIATION, 1
+    ).w_init
+    w_perm = build_network_prior(
+        field_662, None, Condition(init="functional-permuted"), NO_DEVIATION, 1
+    ).w_init
     assert np.all(np.diag(w_star) == 0) and np.all(np.diag(w_perm) == 0)
     # Corrected W* carries the functional structure of these neurons; W! does not.
     r_star = spearmanr(offdiag(w_star), offdiag(corr))[0]
@@ -125,9 +155,15 @@ def test_functional_diagonal_switch(field_662) -> None:
 
 # --- §5.6 zero strengths in the connectome's communicability ------------------------------
 
+
 def _reference_comm(a: np.ndarray, eps: float | None) -> np.ndarray:
     s = a.sum(axis=1)
-    f = np.array([(1 / np.sqrt(v) if v > 0 else 0.0) if eps is None else 1 / np.sqrt(v if v > 0 else eps) for v in s])
+    f = np.array(
+        [
+            (1 / np.sqrt(v) if v > 0 else 0.0) if eps is None else 1 / np.sqrt(v if v > 0 else eps)
+            for v in s
+        ]
+    )
     c = scipy.linalg.expm(np.diag(f) @ a @ np.diag(f))
     return np.sort(offdiag(c))
 
@@ -147,6 +183,7 @@ def test_emd_target_strength_guard(field_662) -> None:
 
 # --- inits ----------------------------------------------------------------------------------
 
+
 @pytest.mark.microns
 def test_bio_init_properties(field_662) -> None:
     w = build_network_prior(field_662, None, Condition(init="functional"), PAPER, 7).w_init
@@ -160,7 +197,8 @@ def test_bio_init_properties(field_662) -> None:
     unscaled = w * (0.01 / floor)
     assert unscaled.mean() == pytest.approx(0.1, rel=0.05)
     # w / (minmax(corr) * minmax(sttc)) is lognormal(-0.5, 0.5) up to scale; entries with a
-    # large base are almost never floored, so their log-ratio is a (nearly) untruncated normal, sd 0.5.
+    # large base are almost never floored, so their log-ratio is a (nearly) untruncated normal,
+    # sd 0.5.
     corr, sttc = field_662.functional["correlation"], field_662.functional["sttc"]
     sttc = np.tril(sttc) + np.tril(sttc, -1).T
     mm = lambda m: (m - m.min()) / (m.max() - m.min())  # noqa: E731
@@ -175,7 +213,9 @@ def test_bio_init_properties(field_662) -> None:
 def test_permuted_init_is_a_relabelling(field_662) -> None:
     for fid in (PAPER, CORRECTED):
         w = build_network_prior(field_662, None, Condition(init="functional"), fid, 2).w_init
-        p = build_network_prior(field_662, None, Condition(init="functional-permuted"), fid, 2).w_init
+        p = build_network_prior(
+            field_662, None, Condition(init="functional-permuted"), fid, 2
+        ).w_init
         assert not np.allclose(w, p)
         ew, ep = np.sort_complex(np.linalg.eigvals(w)), np.sort_complex(np.linalg.eigvals(p))
         np.testing.assert_allclose(np.abs(ew).max(), np.abs(ep).max(), rtol=1e-9)
@@ -185,26 +225,49 @@ def test_permuted_init_is_a_relabelling(field_662) -> None:
 
 
 def test_controls(synthetic_small) -> None:
-    bio_p = build_network_prior(synthetic_small, None, Condition(init="functional"), only("keep_functional_diagonal"), 0).w_init
-    diag = build_network_prior(synthetic_small, None, Condition(init="diagonal"), CORRECTED, 0).w_init
+    bio_p = build_network_prior(
+        synthetic_small, None, Condition(init="functional"), only("keep_functional_diagonal"), 0
+    ).w_init
+    diag = build_network_prior(
+        synthetic_small, None, Condition(init="diagonal"), CORRECTED, 0
+    ).w_init
     assert np.count_nonzero(offdiag(diag)) == 0
-    np.testing.assert_allclose(np.diag(diag), np.diag(bio_p) * 0.95 / np.diag(bio_p).max(), rtol=1e-12)
-    shuf = build_network_prior(synthetic_small, None, Condition(init="functional-offdiag-shuffled"), only("keep_functional_diagonal"), 0).w_init
+    np.testing.assert_allclose(
+        np.diag(diag), np.diag(bio_p) * 0.95 / np.diag(bio_p).max(), rtol=1e-12
+    )
+    shuf = build_network_prior(
+        synthetic_small,
+        None,
+        Condition(init="functional-offdiag-shuffled"),
+        only("keep_functional_diagonal"),
+        0,
+    ).w_init
     k = np.diag(shuf)[0] / np.diag(bio_p)[0]
     np.testing.assert_allclose(np.diag(shuf), k * np.diag(bio_p), rtol=1e-12)
     np.testing.assert_allclose(np.sort(offdiag(shuf)), k * np.sort(offdiag(bio_p)), rtol=1e-12)
     assert radius(shuf) == pytest.approx(0.95, rel=1e-9)
-    anat = build_network_prior(synthetic_small, None, Condition(init="anatomical"), CORRECTED, 0).w_init
+    anat = build_network_prior(
+        synthetic_small, None, Condition(init="anatomical"), CORRECTED, 0
+    ).w_init
     counts = synthetic_small.synapse_counts.toarray()
     np.testing.assert_array_equal(anat != 0, counts.T != 0)  # (pre, post) -> (post, pre)
 
 
 def test_random_inits_match_keras_semantics(synthetic_small) -> None:
     n = synthetic_small.n_neurons
-    o = build_network_prior(synthetic_small, None, Condition(init="orthogonal"), CORRECTED, 0).w_init
+    o = build_network_prior(
+        synthetic_small, None, Condition(init="orthogonal"), CORRECTED, 0
+    ).w_init
     np.testing.assert_allclose(o @ o.T, np.eye(n), atol=1e-10)
     for init, var in (("he_normal", 2.0 / n), ("glorot_normal", 1.0 / n)):
-        ws = np.concatenate([build_network_prior(synthetic_small, None, Condition(init=init), CORRECTED, s).w_init.ravel() for s in range(5)])
+        ws = np.concatenate(
+            [
+                build_network_prior(
+                    synthetic_small, None, Condition(init=init), CORRECTED, s
+                ).w_init.ravel()
+                for s in range(5)
+            ]
+        )
         assert ws.var() == pytest.approx(var, rel=0.03)
         # truncated at two (pre-correction) standard deviations
         assert np.abs(ws).max() <= 2 * np.sqrt(var) / 0.87962566103423978 + 1e-12
@@ -214,15 +277,23 @@ def test_random_inits_match_keras_semantics(synthetic_small) -> None:
 def test_sign_modes(synthetic_small) -> None:
     pos = build_network_prior(synthetic_small, None, Condition(sign="positive"), CORRECTED, 0)
     assert pos.sign == "positive" and pos.w_init.min() >= 0
-    dale = build_network_prior(synthetic_small, None, Condition(init="functional", sign="dale"), CORRECTED, 0)
+    dale = build_network_prior(
+        synthetic_small, None, Condition(init="functional", sign="dale"), CORRECTED, 0
+    )
     types = synthetic_small.neurons["cell_type"].to_numpy()
     np.testing.assert_array_equal(dale.excitatory, ~np.isin(types, ["BC", "MC", "NGC", "BPC"]))
-    assert np.all(dale.w_init[:, dale.excitatory] >= 0) and np.all(dale.w_init[:, ~dale.excitatory] <= 0)
+    assert np.all(dale.w_init[:, dale.excitatory] >= 0) and np.all(
+        dale.w_init[:, ~dale.excitatory] <= 0
+    )
 
 
 def test_deterministic_and_seed_dependent(synthetic_small) -> None:
     idx = np.arange(0, 120, 2)
-    for cond in (Condition(init="functional", space="real-shuffled"), Condition(init="he_normal"), Condition(init="functional-permuted")):
+    for cond in (
+        Condition(init="functional", space="real-shuffled"),
+        Condition(init="he_normal"),
+        Condition(init="functional-permuted"),
+    ):
         a = build_network_prior(synthetic_small, idx, cond, CORRECTED, 5)
         b = build_network_prior(synthetic_small, idx, cond, CORRECTED, 5)
         c = build_network_prior(synthetic_small, idx, cond, CORRECTED, 6)

@@ -5,10 +5,17 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from cortexrnn.services.priors import PAPER_2026_NAMES, Condition, Fidelity, ascii_alias, expand_preset
+from cortexrnn.services.priors import (
+    PAPER_2026_NAMES,
+    Condition,
+    Fidelity,
+    ascii_alias,
+    expand_preset,
+)
 from cortexrnn.services.priors.presets import parse_paper_name, resolve_alias
 
-# Written out by hand from SCIENCE.md §2 (W* functional, W! permuted, D* real, D grid, C direct, C* EMD).
+# Written out by hand from SCIENCE.md §2 (W* functional, W! permuted, D* real, D grid, C direct,
+# C* EMD).
 EXPECTED = [
     ("W*D*C", "functional", "real", "direct"),
     ("WD*C", "orthogonal", "real", "direct"),

@@ -8,6 +8,7 @@ against a real Postgres, as in production; only the faults are injected by the t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import selectors
@@ -31,10 +32,17 @@ def lab_env(home: Path, database_url: str, broker_url: str, **settings: str) -> 
     """The environment of every process of one lab deployment; `settings` are CORTEXRNN_*
     overrides given without the prefix (heartbeat_timeout_s="4")."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CORTEXRNN_")}
-    env.update(CORTEXRNN_HOME=str(home), CORTEXRNN_FINAL_NULLS="20", CORTEXRNN_HEARTBEAT_TIMEOUT_S="6",
-               CORTEXRNN_DISPATCH_TIMEOUT_S="20", CORTEXRNN_DATABASE_URL=database_url,
-               CORTEXRNN_BROKER_URL=broker_url, CORTEXRNN_SECRET_KEY="reliability-test-secret-0123456789",
-               PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    env.update(
+        CORTEXRNN_HOME=str(home),
+        CORTEXRNN_FINAL_NULLS="20",
+        CORTEXRNN_HEARTBEAT_TIMEOUT_S="6",
+        CORTEXRNN_DISPATCH_TIMEOUT_S="20",
+        CORTEXRNN_DATABASE_URL=database_url,
+        CORTEXRNN_BROKER_URL=broker_url,
+        CORTEXRNN_SECRET_KEY="reliability-test-secret-0123456789",
+        PYTHONUNBUFFERED="1",
+        OMP_NUM_THREADS="1",
+    )
     env.update({f"CORTEXRNN_{k.upper()}": str(v) for k, v in settings.items()})
     return env
 
@@ -52,9 +60,23 @@ class Lab(Deployment):
     def start_api(self) -> None:
         self.api_starts += 1
         log = self.home / f"serve-{self.api_starts}.log"
-        self.api = subprocess.Popen(
-            [BIN / "cortexrnn", "serve", "--port", str(self.port), "--workers", "0", "--scheduler-interval", "0.5"],
-            env=self.env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)  # noqa: SIM115 - the child owns its log
+        with open(log, "wb") as log_file:  # the child keeps its own copy
+            self.api = subprocess.Popen(
+                [
+                    BIN / "cortexrnn",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    "0",
+                    "--scheduler-interval",
+                    "0.5",
+                ],
+                env=self.env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.procs.append(self.api)
         _wait_ready(self.url, self.api, log)
 
@@ -82,17 +104,31 @@ def kill_group(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
         proc.wait(timeout=30)
 
 
-def start_lab(tmp_path: Path, database_url: str, broker_url: str, *, workers: int = 1,
-              admin_database_url: str | None = None, **settings: str) -> Lab:
+def start_lab(
+    tmp_path: Path,
+    database_url: str,
+    broker_url: str,
+    *,
+    workers: int = 1,
+    admin_database_url: str | None = None,
+    **settings: str,
+) -> Lab:
     """Migrate, create an admin token, start the API and `workers` workers. Database admin
     commands go to `admin_database_url` when the service's own address is a proxy."""
     home = tmp_path / "home"
     home.mkdir(parents=True)
     env = lab_env(home, database_url, broker_url, **settings)
     admin_env = {**env, "CORTEXRNN_DATABASE_URL": admin_database_url or database_url}
-    subprocess.run([BIN / "cortexrnn", "db", "upgrade"], env=admin_env, check=True, capture_output=True)
-    token = subprocess.run([BIN / "cortexrnn", "users", "create", "lab-admin", "--admin"], env=admin_env, check=True,
-                           capture_output=True, text=True).stdout.strip()
+    subprocess.run(
+        [BIN / "cortexrnn", "db", "upgrade"], env=admin_env, check=True, capture_output=True
+    )
+    token = subprocess.run(
+        [BIN / "cortexrnn", "users", "create", "lab-admin", "--admin"],
+        env=admin_env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     port = free_port()
     lab = Lab("lab", f"http://127.0.0.1:{port}", token, env, home, port=port)
     try:
@@ -109,7 +145,9 @@ def start_lab(tmp_path: Path, database_url: str, broker_url: str, *, workers: in
 
 _LOG_TIME = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})"
 CLAIM_RE = re.compile(_LOG_TIME + r" INFO cortexrnn\.worker: pack (\d+): \d+ runs on ")
-RESUME_RE = re.compile(_LOG_TIME + r" INFO cortexrnn\.worker: pack (\d+): resumed from its checkpoint at step (\d+)")
+RESUME_RE = re.compile(
+    _LOG_TIME + r" INFO cortexrnn\.worker: pack (\d+): resumed from its checkpoint at step (\d+)"
+)
 SKIP_RE = re.compile(_LOG_TIME + r" INFO cortexrnn\.worker: pack (\d+): already claimed or gone")
 
 
@@ -117,7 +155,9 @@ def _log_time(text: str) -> float:
     return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
-def log_events(home: Path, pattern: re.Pattern[str]) -> list[tuple[float, str, int, tuple[str, ...]]]:
+def log_events(
+    home: Path, pattern: re.Pattern[str]
+) -> list[tuple[float, str, int, tuple[str, ...]]]:
     """(unix time, worker name, pack id, other groups) of every match in every worker log."""
     out = []
     for log in sorted(home.glob("*.log")):
@@ -130,6 +170,7 @@ def log_events(home: Path, pattern: re.Pattern[str]) -> list[tuple[float, str, i
 
 # -- database monitor ----------------------------------------------------------------------
 
+
 class PackMonitor(threading.Thread):
     """Polls the packs and runs tables every `interval` seconds and keeps every change:
     (unix time, pack id, state, worker, attempt) for packs, and the steps runs report."""
@@ -141,7 +182,9 @@ class PackMonitor(threading.Thread):
         self.engine = create_engine(database_url, pool_pre_ping=True)
         self.interval = interval
         self.packs: list[tuple[float, int, str, str | None, int]] = []
-        self.run_steps: list[tuple[float, int, int, str, int]] = []  # time, run id, pack id, state, step
+        self.run_steps: list[
+            tuple[float, int, int, str, int]
+        ] = []  # time, run id, pack id, state, step
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -154,16 +197,18 @@ class PackMonitor(threading.Thread):
                 with self.engine.connect() as conn:
                     now = time.time()
                     for pid, state, worker, attempt in conn.execute(
-                            text("SELECT id, state, worker, attempt FROM packs ORDER BY id")):
+                        text("SELECT id, state, worker, attempt FROM packs ORDER BY id")
+                    ):
                         if last.get(pid) != (state, worker, attempt):
                             last[pid] = (state, worker, attempt)
                             self.packs.append((now, pid, state, worker, attempt))
                     for rid, pid, state, step in conn.execute(
-                            text("SELECT id, pack_id, state, step FROM runs ORDER BY id")):
+                        text("SELECT id, pack_id, state, step FROM runs ORDER BY id")
+                    ):
                         if last_run.get(rid) != (state, step):
                             last_run[rid] = (state, step)
                             self.run_steps.append((now, rid, pid or 0, state, step))
-            except Exception:  # noqa: BLE001, S110 - the tables may not exist yet, or the database be away
+            except Exception:  # noqa: BLE001 - the tables may not exist yet, or the database be away
                 pass
             self._halt.wait(self.interval)
 
@@ -174,6 +219,7 @@ class PackMonitor(threading.Thread):
 
 
 # -- private Redis -------------------------------------------------------------------------
+
 
 class PrivateRedis:
     """A redis-server of this test alone, without persistence: killing it loses every
@@ -191,10 +237,25 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
-            stdout=open(self.workdir / "redis.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True)  # noqa: SIM115 - the child owns its log
+        with open(self.workdir / "redis.log", "ab") as log_file:  # the child keeps its own copy
+            self.proc = subprocess.Popen(
+                [
+                    self.exe,
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(self.workdir),
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -210,6 +271,7 @@ class PrivateRedis:
 
 
 # -- a TCP proxy that can cut a server off --------------------------------------------------
+
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to a target. `cut()` resets every open connection and closes
@@ -247,7 +309,9 @@ class TcpProxy:
             conns, self._conns = list(self._conns), set()
         for c in conns:
             try:
-                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                c.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                )
                 c.close()  # linger 0: a reset, not a polite close
             except OSError:
                 pass
@@ -296,10 +360,8 @@ class TcpProxy:
             for s in (a, b):
                 with self._lock:
                     self._conns.discard(s)
-                try:
+                with contextlib.suppress(OSError):
                     s.close()
-                except OSError:
-                    pass
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):

@@ -11,9 +11,9 @@ import time
 import uuid
 
 import pytest
-from cortexrnn.client.api import Client
 from sqlalchemy import create_engine, text
 
+from cortexrnn.client.api import Client
 from tests.reliability.harness import start_lab, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
@@ -30,7 +30,9 @@ def small_spec(i: int, steps: int = 20) -> dict:
     }
 
 
-def test_api_restarts_lose_nothing_and_duplicate_nothing(tmp_path, postgres_url, private_redis) -> None:
+def test_api_restarts_lose_nothing_and_duplicate_nothing(
+    tmp_path, postgres_url, private_redis
+) -> None:
     lab = start_lab(tmp_path, postgres_url, private_redis.url, workers=1)
     told: dict[str, int] = {}  # idempotency key -> experiment id the client was given
     failures: list[BaseException] = []
@@ -63,8 +65,10 @@ def test_api_restarts_lose_nothing_and_duplicate_nothing(tmp_path, postgres_url,
         with lab.client as c:
             # Long enough to be training through both restarts; the small ones queue behind it.
             streamed = c.post("/v1/experiments", json=small_spec(999, steps=5000)).json()["id"]
-        threads = [threading.Thread(target=submitter, daemon=True),
-                   threading.Thread(target=follower, args=(streamed,), daemon=True)]
+        threads = [
+            threading.Thread(target=submitter, daemon=True),
+            threading.Thread(target=follower, args=(streamed,), daemon=True),
+        ]
         for t in threads:
             t.start()
         for sig in (signal.SIGKILL, signal.SIGTERM):
@@ -80,34 +84,55 @@ def test_api_restarts_lose_nothing_and_duplicate_nothing(tmp_path, postgres_url,
         stop.set()
         threads[0].join(timeout=60)
 
-        # A response lost on the way back is retried with the same key: the first experiment comes back.
+        # A response lost on the way back is retried with the same key: the first experiment
+        # comes back.
         key, eid = next(iter(told.items()))
         first = list(told).index(key)
         with lab.client as c:
-            again = c.post("/v1/experiments", json=small_spec(first), headers={"Idempotency-Key": key})
-            assert again.status_code == 200 and again.json()["id"] == eid and again.json()["created"] is False
-            listed = {e["id"] for e in c.get("/v1/experiments", params={"limit": 500}).json()["items"]}
+            again = c.post(
+                "/v1/experiments", json=small_spec(first), headers={"Idempotency-Key": key}
+            )
+            assert (
+                again.status_code == 200
+                and again.json()["id"] == eid
+                and again.json()["created"] is False
+            )
+            listed = {
+                e["id"] for e in c.get("/v1/experiments", params={"limit": 500}).json()["items"]
+            }
         assert not failures, failures
         assert set(told.values()) <= listed, "an experiment the client was given is missing"
         engine = create_engine(postgres_url)
         with engine.connect() as conn:
-            dup = conn.execute(text("SELECT idempotency_key, count(*) FROM experiments WHERE idempotency_key IS NOT "
-                                    "NULL GROUP BY idempotency_key HAVING count(*) > 1")).all()
-            keyed = conn.execute(text("SELECT count(*) FROM experiments WHERE idempotency_key IS NOT NULL")).scalar()
+            dup = conn.execute(
+                text(
+                    "SELECT idempotency_key, count(*) FROM experiments "
+                    "WHERE idempotency_key IS NOT NULL "
+                    "GROUP BY idempotency_key HAVING count(*) > 1"
+                )
+            ).all()
+            keyed = conn.execute(
+                text("SELECT count(*) FROM experiments WHERE idempotency_key IS NOT NULL")
+            ).scalar()
         engine.dispose()
         assert dup == [], f"an idempotency key created more than one experiment: {dup}"
         assert keyed == len(told), f"{keyed} keyed experiments stored for {len(told)} submissions"
 
         threads[1].join(timeout=120)
-        assert events and events[-1][1] == "done" and events[-1][2]["status"] == "succeeded", events[-3:]
-        assert any(t > restarts[-1][1] for t, *_ in events), "the stream did not resume after the restart"
+        assert events and events[-1][1] == "done" and events[-1][2]["status"] == "succeeded", (
+            events[-3:]
+        )
+        assert any(t > restarts[-1][1] for t, *_ in events), (
+            "the stream did not resume after the restart"
+        )
         for eid in sorted(set(told.values())):
             assert lab.wait(eid, timeout=180)["status"] == "succeeded"
     finally:
         stop.set()
         lab.stop()
     gaps = [round(up - down, 1) for down, up in restarts]
-    print(f"\n{len(told)} experiments submitted across {len(restarts)} API restarts (down {gaps} s each), "
-          f"0 lost, 0 duplicated; {len(events)} events streamed")
-
-
+    print(
+        f"\n{len(told)} experiments submitted across {len(restarts)} API restarts "
+        f"(down {gaps} s each), "
+        f"0 lost, 0 duplicated; {len(events)} events streamed"
+    )

@@ -18,7 +18,13 @@ def spec(name: str, condition: dict, **training: float) -> dict:
         "name": name,
         "sampling": {"strategy": "random", "n_neurons": 24, "seed": 1},
         "tasks": ["go_no_go"],
-        "training": {"epochs": 2, "train_trials": 128, "test_trials": 64, "batch_size": 32, **training},
+        "training": {
+            "epochs": 2,
+            "train_trials": 128,
+            "test_trials": 64,
+            "batch_size": 32,
+            **training,
+        },
         "seeds": [0],
         "conditions": {"arm": condition},
     }
@@ -36,9 +42,11 @@ def test_unlearnable_inputs_fail_readably_and_the_worker_keeps_serving(embedded)
         # Adam at lr 10 takes W far past anything finite in one step.
         "nan-loss": spec("nan-loss", {"init": "orthogonal", "lam": 0.0}, lr=10.0),
         # sum |W| * D * C at lambda 1e6: the communicability-weighted penalty explodes, then NaN.
-        "communicability-overflow": spec("communicability-overflow", {"init": "functional", "space": "real",
-                                                                      "communicability": "direct", "lam": 1e6},
-                                         lr=1.0),
+        "communicability-overflow": spec(
+            "communicability-overflow",
+            {"init": "functional", "space": "real", "communicability": "direct", "lam": 1e6},
+            lr=1.0,
+        ),
     }
     workers = set()
     with embedded.client as c:
@@ -48,12 +56,18 @@ def test_unlearnable_inputs_fail_readably_and_the_worker_keeps_serving(embedded)
             assert done["status"] == "failed", (label, done)
             (run,) = c.get(f"/v1/experiments/{eid}/runs").json()
             assert run["state"] == "failed"
-            assert "diverged: the loss became NaN or infinite at step" in run["error"], (label, run["error"])
+            assert "diverged: the loss became NaN or infinite at step" in run["error"], (
+                label,
+                run["error"],
+            )
             assert "lower training.lr or the regulariser strength" in run["error"]
             workers.add(run["worker"])
             # What was computed up to the divergence is kept and served.
             detail = c.get(f"/v1/runs/{run['id']}").json()
-            assert detail["summary"]["diverged_step"] is not None and detail["summary"]["diverged_step"] >= 1
+            assert (
+                detail["summary"]["diverged_step"] is not None
+                and detail["summary"]["diverged_step"] >= 1
+            )
 
         # A selection with no neurons is refused before anything is stored, naming the field.
         before = c.get("/v1/experiments").json()["total"]
@@ -67,7 +81,9 @@ def test_unlearnable_inputs_fail_readably_and_the_worker_keeps_serving(embedded)
         assert c.get("/v1/experiments").json()["total"] == before
 
         # The same worker process trains the next, ordinary experiment.
-        eid = c.post("/v1/experiments", json=spec("after", {"init": "orthogonal", "lam": 0.0})).json()["id"]
+        eid = c.post(
+            "/v1/experiments", json=spec("after", {"init": "orthogonal", "lam": 0.0})
+        ).json()["id"]
         assert embedded.wait(eid, timeout=120)["status"] == "succeeded"
         (run,) = c.get(f"/v1/experiments/{eid}/runs").json()
         assert run["state"] == "succeeded" and run["error"] is None

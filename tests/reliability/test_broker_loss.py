@@ -23,8 +23,13 @@ def broker_spec(sampling_seed: int, steps: int) -> dict:
         "name": f"broker-{sampling_seed}",
         "sampling": {"strategy": "random", "n_neurons": 32, "seed": sampling_seed},
         "tasks": ["go_no_go"],
-        "training": {"epochs": 1, "train_trials": 32 * steps, "test_trials": 64, "batch_size": 32,
-                     "checkpoint_every_steps": 100},
+        "training": {
+            "epochs": 1,
+            "train_trials": 32 * steps,
+            "test_trials": 64,
+            "batch_size": 32,
+            "checkpoint_every_steps": 100,
+        },
         "seeds": 2,
         "conditions": {"W": {"init": "orthogonal", "lam": 0.0}},
     }
@@ -40,8 +45,12 @@ class GhostWorker(threading.Thread):
         self.engine = create_engine(database_url)
         self.halt = threading.Event()
         with self.engine.begin() as conn:
-            conn.execute(text("INSERT INTO workers (name, hostname, device, queues, concurrency, started_at, "
-                              "heartbeat_at) VALUES ('ghost', 'nowhere', 'cpu', '[\"cpu\"]', 2, now(), now())"))
+            conn.execute(
+                text(
+                    "INSERT INTO workers (name, hostname, device, queues, concurrency, started_at, "
+                    "heartbeat_at) VALUES ('ghost', 'nowhere', 'cpu', '[\"cpu\"]', 2, now(), now())"
+                )
+            )
 
     def run(self) -> None:
         while not self.halt.wait(1.0):
@@ -59,18 +68,35 @@ class GhostWorker(threading.Thread):
 def test_redis_restarted_empty_loses_no_accepted_run(tmp_path, postgres_url, private_redis) -> None:
     import redis
 
-    lab = start_lab(tmp_path, postgres_url, private_redis.url, workers=1, dispatch_timeout_s=str(DISPATCH_TIMEOUT_S))
+    lab = start_lab(
+        tmp_path,
+        postgres_url,
+        private_redis.url,
+        workers=1,
+        dispatch_timeout_s=str(DISPATCH_TIMEOUT_S),
+    )
     ghost = GhostWorker(postgres_url)
     ghost.start()
     broker = redis.Redis.from_url(private_redis.url)
     try:
         with lab.client as c:
-            eids = [c.post("/v1/experiments", json=broker_spec(i, 1500 if i == 0 else 400)).json()["id"]
-                    for i in range(3)]
+            eids = [
+                c.post("/v1/experiments", json=broker_spec(i, 1500 if i == 0 else 400)).json()["id"]
+                for i in range(3)
+            ]
             # One pack training, two waiting as messages in Redis.
-            wait_until(lambda: c.get(f"/v1/experiments/{eids[0]}").json()["counts"].get("running", 0) == 2
-                       and sum(c.get(f"/v1/experiments/{e}").json()["counts"].get("queued", 0) for e in eids[1:]) == 4,
-                       60, "one pack running and two queued")
+            wait_until(
+                lambda: (
+                    c.get(f"/v1/experiments/{eids[0]}").json()["counts"].get("running", 0) == 2
+                    and sum(
+                        c.get(f"/v1/experiments/{e}").json()["counts"].get("queued", 0)
+                        for e in eids[1:]
+                    )
+                    == 4
+                ),
+                60,
+                "one pack running and two queued",
+            )
             waiting_messages = set(broker.lrange("cpu", 0, -1))
             waiting = len(waiting_messages)
             assert waiting >= 1, "the queued packs' messages should be waiting in Redis"
@@ -82,7 +108,9 @@ def test_redis_restarted_empty_loses_no_accepted_run(tmp_path, postgres_url, pri
             assert late.status_code == 201, late.text
             eids.append(late.json()["id"])
             ready = c.get("/readyz")
-            assert ready.status_code == 503 and ready.json()["checks"]["broker"].startswith("unreachable")
+            assert ready.status_code == 503 and ready.json()["checks"]["broker"].startswith(
+                "unreachable"
+            )
             time.sleep(2.0)
             private_redis.start()  # same port, no data
             back_at = time.time()
@@ -102,8 +130,10 @@ def test_redis_restarted_empty_loses_no_accepted_run(tmp_path, postgres_url, pri
 
     claims = log_events(lab.home, CLAIM_RE)
     first_after = min(t for t, *_ in claims if t > back_at)
-    print(f"\nbroker down {back_at - lost_at:.1f} s with {waiting} messages lost; first pack claimed "
-          f"{first_after - back_at:.1f} s after Redis came back; all {len(eids)} experiments done "
-          f"{all_done_at - back_at:.1f} s after")
+    print(
+        f"\nbroker down {back_at - lost_at:.1f} s with {waiting} messages lost; first pack claimed "
+        f"{first_after - back_at:.1f} s after Redis came back; all {len(eids)} experiments done "
+        f"{all_done_at - back_at:.1f} s after"
+    )
     # The lost messages were re-sent within the dispatch timeout plus a few scheduler ticks.
     assert first_after - back_at <= DISPATCH_TIMEOUT_S + 10

@@ -39,10 +39,22 @@ def crash_spec(sampling_seed: int) -> dict:
         "name": f"crash-{sampling_seed}",
         "sampling": {"strategy": "random", "n_neurons": 40, "seed": sampling_seed},
         "tasks": ["go_no_go"],
-        "training": {"epochs": 2, "train_trials": 32 * TOTAL_STEPS // 2, "test_trials": 64, "batch_size": 32,
-                     "checkpoint_every_steps": CHECKPOINT_EVERY},
+        "training": {
+            "epochs": 2,
+            "train_trials": 32 * TOTAL_STEPS // 2,
+            "test_trials": 64,
+            "batch_size": 32,
+            "checkpoint_every_steps": CHECKPOINT_EVERY,
+        },
         "seeds": [3, 11],
-        "conditions": {"W*D*C": {"init": "functional", "space": "real", "communicability": "direct", "lam": 0.01}},
+        "conditions": {
+            "W*D*C": {
+                "init": "functional",
+                "space": "real",
+                "communicability": "direct",
+                "lam": 0.01,
+            }
+        },
     }
 
 
@@ -52,11 +64,19 @@ def checkpoint_step(pack_dir: Path) -> int:
     return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
 
 
-def test_sigkill_at_random_steps_resumes_bit_identically(tmp_path, postgres_url, private_redis) -> None:
+def test_sigkill_at_random_steps_resumes_bit_identically(
+    tmp_path, postgres_url, private_redis
+) -> None:
     rng = np.random.default_rng(20260815)
-    lab = start_lab(tmp_path, postgres_url, private_redis.url, workers=2, heartbeat_timeout_s=str(HEARTBEAT_TIMEOUT_S),
-                    dispatch_timeout_s="3",  # short: duplicate messages test that a claim is exclusive
-                    max_attempts=str(KILLS + 2))  # one pack may be the victim every time
+    lab = start_lab(
+        tmp_path,
+        postgres_url,
+        private_redis.url,
+        workers=2,
+        heartbeat_timeout_s=str(HEARTBEAT_TIMEOUT_S),
+        dispatch_timeout_s="3",  # short: duplicate messages test that a claim is exclusive
+        max_attempts=str(KILLS + 2),
+    )  # one pack may be the victim every time
     monitor = PackMonitor(postgres_url)
     monitor.start()
     specs = [crash_spec(1), crash_spec(2)]
@@ -80,19 +100,38 @@ def test_sigkill_at_random_steps_resumes_bit_identically(tmp_path, postgres_url,
                     time.sleep(0.5)
                     continue
                 target = int(rng.integers(low, high))
-                wait_until(lambda p=pack_id, s=target: _pack_step(monitor, p) >= s
-                           or _pack_state(monitor, p) != "running", 120, f"pack {pack_id} step {target}")
-                if _pack_state(monitor, pack_id) != "running" or _pack_worker(monitor, pack_id) != worker:
+                wait_until(
+                    lambda p=pack_id, s=target: (
+                        _pack_step(monitor, p) >= s or _pack_state(monitor, p) != "running"
+                    ),
+                    120,
+                    f"pack {pack_id} step {target}",
+                )
+                if (
+                    _pack_state(monitor, pack_id) != "running"
+                    or _pack_worker(monitor, pack_id) != worker
+                ):
                     continue  # it ended or moved first; pick another moment
                 lab.kill_worker(worker)
                 killed_at = time.time()
                 ckpt = checkpoint_step(lab.home / "artifacts" / "packs" / str(pack_id))
-                kills.append({"pack": pack_id, "worker": worker, "at": killed_at, "attempt": attempt,
-                              "checkpoint": ckpt, "step": _pack_step(monitor, pack_id)})
+                kills.append(
+                    {
+                        "pack": pack_id,
+                        "worker": worker,
+                        "at": killed_at,
+                        "attempt": attempt,
+                        "checkpoint": ckpt,
+                        "step": _pack_step(monitor, pack_id),
+                    }
+                )
                 lab.start_worker(f"worker-{next_worker}")
                 next_worker += 1
-                requeued = wait_until(lambda p=pack_id, a=attempt: _requeue_time(monitor, p, a), 3 * HEARTBEAT_TIMEOUT_S,
-                                      f"pack {pack_id} requeued")
+                requeued = wait_until(
+                    lambda p=pack_id, a=attempt: _requeue_time(monitor, p, a),
+                    3 * HEARTBEAT_TIMEOUT_S,
+                    f"pack {pack_id} requeued",
+                )
                 kills[-1]["detected_s"] = requeued - killed_at
 
             done = [lab.wait(eid, timeout=240) for eid in eids]
@@ -101,7 +140,9 @@ def test_sigkill_at_random_steps_resumes_bit_identically(tmp_path, postgres_url,
             weights = {}
             for eid in eids:
                 for r in final[eid]:
-                    with np.load(io.BytesIO(c.get(f"/v1/runs/{r['id']}/weights").content), allow_pickle=False) as z:
+                    with np.load(
+                        io.BytesIO(c.get(f"/v1/runs/{r['id']}/weights").content), allow_pickle=False
+                    ) as z:
                         weights[(eid, r["condition"], r["seed"])] = z["W"]
     finally:
         monitor.stop()
@@ -121,9 +162,19 @@ def test_sigkill_at_random_steps_resumes_bit_identically(tmp_path, postgres_url,
         assert int(later[0][2]) == k["checkpoint"], (later[0], k)
         # Steps reported once the pack was requeued never went back below the checkpoint.
         requeued_at = k["at"] + k["detected_s"]
-        before = {rid: step for t, rid, pid, _, step in monitor.run_steps if pid == k["pack"] and t <= requeued_at}
-        after = [step for t, rid, pid, state, step in monitor.run_steps
-                 if pid == k["pack"] and t > requeued_at and state == "running" and step != before.get(rid)]
+        before = {
+            rid: step
+            for t, rid, pid, _, step in monitor.run_steps
+            if pid == k["pack"] and t <= requeued_at
+        }
+        after = [
+            step
+            for t, rid, pid, state, step in monitor.run_steps
+            if pid == k["pack"]
+            and t > requeued_at
+            and state == "running"
+            and step != before.get(rid)
+        ]
         assert after and min(after) > k["checkpoint"], (k, after[:5])
     for pid in {k["pack"] for k in kills}:
         n_kills = sum(k["pack"] == pid for k in kills)
@@ -132,13 +183,17 @@ def test_sigkill_at_random_steps_resumes_bit_identically(tmp_path, postgres_url,
         pack_claims = [(t, w) for t, w, p, _ in claims if p == pid]
         assert len(pack_claims) == n_kills + 1, pack_claims
         killed = sorted((k["at"], k["worker"]) for k in kills if k["pack"] == pid)
-        for (t_claim, _), (t_kill, w_killed), (t_prev, w_prev) in zip(pack_claims[1:], killed, pack_claims[:-1], strict=True):
+        for (t_claim, _), (t_kill, w_killed), (_t_prev, w_prev) in zip(
+            pack_claims[1:], killed, pack_claims[:-1], strict=True
+        ):
             assert w_prev == w_killed and t_claim > t_kill, (pack_claims, killed)
     for eid in eids:
         assert all(r["state"] == "succeeded" for r in final[eid])
     # While a pack was running, its worker column never changed without a requeue in between.
     for pid in pack_attempts:
-        seen = [(state, worker, attempt) for _, p, state, worker, attempt in monitor.packs if p == pid]
+        seen = [
+            (state, worker, attempt) for _, p, state, worker, attempt in monitor.packs if p == pid
+        ]
         holders: dict[int, set[str]] = {}
         for state, worker, attempt in seen:
             if state == "running":
@@ -148,13 +203,16 @@ def test_sigkill_at_random_steps_resumes_bit_identically(tmp_path, postgres_url,
     # Bit-identical to the same spec trained here without interruption.
     for eid, spec in zip(eids, specs, strict=True):
         ref = reference_weights(spec)
-        for (cond, seed, task), w in ref.items():
+        for (cond, seed, _task), w in ref.items():
             assert np.array_equal(weights[(eid, cond, seed)], w), (eid, cond, seed)
 
     skips = log_events(lab.home, SKIP_RE)
     detected = [round(k["detected_s"], 2) for k in kills]
-    print(f"\nkills={len(kills)} detection_s={detected} checkpoints={[k['checkpoint'] for k in kills]} "
-          f"duplicate deliveries skipped={len(skips)}")
+    print(
+        f"\nkills={len(kills)} detection_s={detected} "
+        f"checkpoints={[k['checkpoint'] for k in kills]} "
+        f"duplicate deliveries skipped={len(skips)}"
+    )
     (tmp_path / "figures.txt").write_text(f"detection_s={detected}\n")
 
 
@@ -182,7 +240,7 @@ def _pack_step(monitor: PackMonitor, pack_id: int) -> int:
 
 
 def _requeue_time(monitor: PackMonitor, pack_id: int, attempt: int) -> float | None:
-    for t, p, state, _, a in monitor.packs:
+    for t, p, _state, _, a in monitor.packs:
         if p == pack_id and a > attempt:
             return t
     return None

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from cortexrnn.services.report import build_report, write_report
 from PIL import Image
+
+from cortexrnn.services.report import build_report, write_report
 
 CONDITIONS = ["W", "W*D*C", "WD*C*"]
 TASKS = ["go_nogo", "perceptual"]
@@ -34,14 +35,18 @@ def fabricate(seed: int = 0):
                 for epoch in range(1, 6):
                     acc = min(0.99, acc + 0.05 * (1 + ci) * rng.uniform(0.5, 1.5))
                     loss = max(0.05, loss * 0.8)
-                    for name, v in (("train_acc", acc + 0.02), ("test_acc", acc), ("train_loss", loss),
-                                    ("test_loss", loss * 1.1), ("topo_modularity_cnm", 0.1 + 0.03 * epoch * ci),
+                    for name, v in (("train_acc", acc + 0.02), ("test_acc", acc),
+                                    ("train_loss", loss), ("test_loss", loss * 1.1),
+                                    ("topo_modularity_cnm", 0.1 + 0.03 * epoch * ci),
                                     ("topo_entropy_kde", 6.0 - 0.1 * epoch)):  # fmt: skip
-                        curve_rows.append({"condition": cond, "task": task, "seed": s, "step": epoch * 40,
-                                           "epoch": epoch, "name": name, "value": v + rng.normal(0, 0.01)})  # fmt: skip
-                for metric, v in (("test_acc", acc), ("entropy_kde", 6 - ci * 0.3 + rng.normal(0, 0.1)),
+                        curve_rows.append({"condition": cond, "task": task, "seed": s,
+                                           "step": epoch * 40, "epoch": epoch, "name": name,
+                                           "value": v + rng.normal(0, 0.01)})  # fmt: skip
+                for metric, v in (("test_acc", acc),
+                                  ("entropy_kde", 6 - ci * 0.3 + rng.normal(0, 0.1)),
                                   ("modularity_cnm", 0.2 + 0.1 * ci + rng.normal(0, 0.02)),
-                                  ("small_world_sigma", None if s == 0 and ci == 0 else 1.2 + 0.2 * ci)):  # fmt: skip
+                                  ("small_world_sigma",
+                                   None if s == 0 and ci == 0 else 1.2 + 0.2 * ci)):  # fmt: skip
                     final_rows.append(
                         {
                             "condition": cond,
@@ -54,8 +59,7 @@ def fabricate(seed: int = 0):
                 w0 = rng.normal(0, 0.1, (N, N))
                 weights[(cond, task, s)] = {
                     "initial": w0,
-                    "final": w0
-                    + rng.normal(0, 0.2, (N, N)) * (rng.random((N, N)) < 0.2),
+                    "final": w0 + rng.normal(0, 0.2, (N, N)) * (rng.random((N, N)) < 0.2),
                 }
     spec = {
         "name": "fabricated <test> & spec",
@@ -109,7 +113,11 @@ def test_report_is_well_formed_html_with_required_sections(report_html: str) -> 
     assert p.stack == []
     assert {"spec", "statistics", "figures"} <= p.ids
     # Figures first, the spec (reference) last.
-    assert report_html.index('id="figures"') < report_html.index('id="statistics"') < report_html.index('id="spec"')
+    assert (
+        report_html.index('id="figures"')
+        < report_html.index('id="statistics"')
+        < report_html.index('id="spec"')
+    )
     for heading in (
         "Summary by condition",
         "Kruskal–Wallis",
@@ -176,7 +184,8 @@ def test_report_renders_in_headless_chromium(tmp_path: Path, report_html: str) -
     browser = _chromium()
     if browser is None:
         pytest.skip(
-            "no Chromium on this machine (`which chromium` is empty); the HTML and PNG tests cover validity"
+            "no Chromium on this machine (`which chromium` is empty); the HTML and PNG tests cover "
+            "validity"
         )
     page = tmp_path / "report.html"
     page.write_text(report_html, encoding="utf-8")
@@ -184,7 +193,8 @@ def test_report_renders_in_headless_chromium(tmp_path: Path, report_html: str) -
     subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,3000",
+         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
+         "--window-size=1200,3000",
          page.as_uri()], check=True, timeout=120, capture_output=True,
     )  # fmt: skip
     img = np.asarray(Image.open(shot).convert("L"))
@@ -201,11 +211,37 @@ def test_a_metric_undefined_for_every_seed_does_not_break_the_report() -> None:
     rows, curves = [], []
     for cond in ("W", "W*D*C"):
         for seed in range(3):
-            rows.append(dict(condition=cond, task="go_no_go", seed=seed, metric="test_acc", value=0.5 + 0.1 * seed))
+            rows.append(
+                dict(
+                    condition=cond,
+                    task="go_no_go",
+                    seed=seed,
+                    metric="test_acc",
+                    value=0.5 + 0.1 * seed,
+                )
+            )
             for epoch in range(3):
-                curves.append(dict(condition=cond, task="go_no_go", seed=seed, step=epoch * 10, epoch=epoch,
-                                   name="topo_small_world_omega", value=np.nan))
-                curves.append(dict(condition=cond, task="go_no_go", seed=seed, step=epoch * 10, epoch=epoch,
-                                   name="test_acc", value=0.5))
+                curves.append(
+                    dict(
+                        condition=cond,
+                        task="go_no_go",
+                        seed=seed,
+                        step=epoch * 10,
+                        epoch=epoch,
+                        name="topo_small_world_omega",
+                        value=np.nan,
+                    )
+                )
+                curves.append(
+                    dict(
+                        condition=cond,
+                        task="go_no_go",
+                        seed=seed,
+                        step=epoch * 10,
+                        epoch=epoch,
+                        name="test_acc",
+                        value=0.5,
+                    )
+                )
     html = build_report(pd.DataFrame(rows), pd.DataFrame(curves), n_boot=200)
     assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html

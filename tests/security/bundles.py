@@ -56,8 +56,11 @@ def valid_bundle() -> bytes:
     return make_zip({f"{FIELD}/{k}": v for k, v in field_files().items()})
 
 
-def bundle_with(replace: dict[str, bytes] | None = None, drop: tuple[str, ...] = (),
-                extra: dict[str, bytes] | None = None) -> bytes:
+def bundle_with(
+    replace: dict[str, bytes] | None = None,
+    drop: tuple[str, ...] = (),
+    extra: dict[str, bytes] | None = None,
+) -> bytes:
     """The valid bundle with some files replaced, dropped or added (names inside the field folder,
     except `extra` names, which are archive paths as given)."""
     files = field_files()

@@ -37,11 +37,21 @@ def snapshot() -> StoreSnapshot:
     files = []
     for root in (Path(settings.store_dir), Path(settings.artifacts_dir)):
         if root.exists():
-            files += [(str(p.relative_to(root.parent)), p.stat().st_size) for p in root.rglob("*") if p.is_file()]
+            files += [
+                (str(p.relative_to(root.parent)), p.stat().st_size)
+                for p in root.rglob("*")
+                if p.is_file()
+            ]
     with session_scope() as s:
         count = lambda model: s.scalar(select(func.count()).select_from(model))  # noqa: E731
-        return StoreSnapshot(count(Experiment), count(Run), count(Dataset), count(User), count(ApiToken),
-                             tuple(sorted(files)))
+        return StoreSnapshot(
+            count(Experiment),
+            count(Run),
+            count(Dataset),
+            count(User),
+            count(ApiToken),
+            tuple(sorted(files)),
+        )
 
 
 @dataclass
@@ -60,7 +70,12 @@ def module_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleApi]:
     uploads = tmp_path_factory.mktemp("security-uploads")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CORTEXRNN_HOME", str(home))
-        for var in ("CORTEXRNN_DATABASE_URL", "CORTEXRNN_BROKER_URL", "CORTEXRNN_STORE_DIR", "CORTEXRNN_ARTIFACTS_DIR"):
+        for var in (
+            "CORTEXRNN_DATABASE_URL",
+            "CORTEXRNN_BROKER_URL",
+            "CORTEXRNN_STORE_DIR",
+            "CORTEXRNN_ARTIFACTS_DIR",
+        ):
             mp.delenv(var, raising=False)
         mp.setattr(tempfile, "tempdir", str(uploads))
         reset_settings_cache()

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 
 STATELESS_EXAMPLES = 30
 STATEFUL_EXAMPLES = 50
-HYPOTHESIS = dict(deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+HYPOTHESIS = dict(
+    deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+)
 
 
 def check_response(response: Any, label: str) -> None:
@@ -29,7 +31,9 @@ def check_response(response: Any, label: str) -> None:
     assert status < 500, f"{label} -> {status}: {response.text[:500]}"
     if 400 <= status < 500:
         body = response.json()
-        assert isinstance(body, dict) and set(body) == {"error"}, f"{label} -> {status}: {response.text[:300]}"
+        assert isinstance(body, dict) and set(body) == {"error"}, (
+            f"{label} -> {status}: {response.text[:300]}"
+        )
         error = body["error"]
         assert error["status"] == status, f"{label}: {error}"
         assert isinstance(error["message"], str) and error["message"].strip(), f"{label}: {error}"
@@ -37,7 +41,7 @@ def check_response(response: Any, label: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def fuzz_schema(module_api: ModuleApi):  # noqa: ANN201
+def fuzz_schema(module_api: ModuleApi):
     schema = schemathesis.openapi.from_asgi("/openapi.json", module_api.client.app)
     return schema.exclude(path_regex=r"/events$")
 
@@ -48,9 +52,16 @@ def _operation_labels(mode: str) -> list[str]:
     from cortexrnn.api.app import create_app
     from cortexrnn.shared.settings import Settings
 
-    doc = create_app(Settings(database_url="sqlite:///:memory:"), broker_check=lambda: "ok").openapi()
-    return [f"{method.upper()} {path}" for path, item in doc["paths"].items() for method, op in item.items()
-            if not path.endswith("/events") and (mode == "positive" or op.get("parameters") or op.get("requestBody"))]
+    doc = create_app(
+        Settings(database_url="sqlite:///:memory:"), broker_check=lambda: "ok"
+    ).openapi()
+    return [
+        f"{method.upper()} {path}"
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+        if not path.endswith("/events")
+        and (mode == "positive" or op.get("parameters") or op.get("requestBody"))
+    ]
 
 
 CASES = [(label, mode) for mode in ("positive", "negative") for label in _operation_labels(mode)]
@@ -59,9 +70,10 @@ CASES = [(label, mode) for mode in ("positive", "negative") for label in _operat
 # schemathesis.pytest.from_fixture() reads a pytest-private attribute that pytest 9 removed, so
 # each operation's strategy is driven by Hypothesis directly (the documented as_strategy API).
 @pytest.mark.parametrize(("label", "mode"), CASES)
-def test_every_operation_answers_without_5xx(fuzz_schema, module_api: ModuleApi, label: str, mode: str) -> None:  # noqa: ANN001
+def test_every_operation_answers_without_5xx(
+    fuzz_schema, module_api: ModuleApi, label: str, mode: str
+) -> None:
     from hypothesis import given
-
     from schemathesis import GenerationMode
 
     method, path = label.split(" ", 1)
@@ -69,15 +81,17 @@ def test_every_operation_answers_without_5xx(fuzz_schema, module_api: ModuleApi,
     headers = module_api.headers("alice")
 
     @given(case=operation.as_strategy(generation_mode=GenerationMode(mode)))
-    @settings(max_examples=STATELESS_EXAMPLES, phases=[Phase.explicit, Phase.generate], **HYPOTHESIS)
-    def run(case) -> None:  # noqa: ANN001
+    @settings(
+        max_examples=STATELESS_EXAMPLES, phases=[Phase.explicit, Phase.generate], **HYPOTHESIS
+    )
+    def run(case) -> None:
         response = case.call(headers=headers)
         check_response(response, f"{case.method} {case.formatted_path} ({mode})")
 
     run()
 
 
-def test_linked_sequences_answer_without_5xx(fuzz_schema, module_api: ModuleApi) -> None:  # noqa: ANN001
+def test_linked_sequences_answer_without_5xx(fuzz_schema, module_api: ModuleApi) -> None:
     base = fuzz_schema.as_state_machine()
     headers = module_api.headers("bob")
     seen: list[str] = []
@@ -87,7 +101,7 @@ def test_linked_sequences_answer_without_5xx(fuzz_schema, module_api: ModuleApi)
     completed = [0]
 
     class Machine(base):  # type: ignore[misc, valid-type]
-        def before_call(self, case) -> None:  # noqa: ANN001
+        def before_call(self, case) -> None:
             # A generated spec almost never names an existing dataset; every other submission is
             # made valid so that the links (inspect, cancel, retry, delete) reach a real experiment.
             if case.method == "POST" and case.operation.path == "/v1/experiments":
@@ -96,14 +110,14 @@ def test_linked_sequences_answer_without_5xx(fuzz_schema, module_api: ModuleApi)
                     case.body = small_spec(name=f"fuzz-{submitted[0]}", seeds=1)
                     case.headers = {**(case.headers or {}), **headers}
 
-        def get_call_kwargs(self, case) -> dict[str, Any]:  # noqa: ANN001
+        def get_call_kwargs(self, case) -> dict[str, Any]:
             return {"headers": headers}
 
         def teardown(self) -> None:
             completed[0] += 1
             super().teardown()
 
-        def validate_response(self, response, case, **kwargs) -> None:  # noqa: ANN001, ANN003
+        def validate_response(self, response, case, **kwargs) -> None:
             seen.append(f"{case.method} {case.operation.path} {response.status_code}")
             # Collected rather than raised: Hypothesis replays a failing sequence, and against a
             # database that outlived it the replay takes other branches (FlakyStrategyDefinition).
@@ -117,8 +131,14 @@ def test_linked_sequences_answer_without_5xx(fuzz_schema, module_api: ModuleApi)
     # runner counts the finished sequences and starts a new suite then; so does this test.
     for _ in range(4):
         try:
-            Machine.run(settings=settings(max_examples=STATEFUL_EXAMPLES, stateful_step_count=6,
-                                          phases=[Phase.generate], **HYPOTHESIS))
+            Machine.run(
+                settings=settings(
+                    max_examples=STATEFUL_EXAMPLES,
+                    stateful_step_count=6,
+                    phases=[Phase.generate],
+                    **HYPOTHESIS,
+                )
+            )
             break
         except Flaky:
             if completed[0] >= STATEFUL_EXAMPLES:
@@ -126,4 +146,6 @@ def test_linked_sequences_answer_without_5xx(fuzz_schema, module_api: ModuleApi)
     assert completed[0] >= STATEFUL_EXAMPLES // 2, completed
     assert problems == []
     assert "POST /v1/experiments 201" in seen, sorted(set(seen))
-    assert any("{experiment_id}" in s and s.split()[-1] in ("200", "204", "409") for s in seen), sorted(set(seen))
+    assert any("{experiment_id}" in s and s.split()[-1] in ("200", "204", "409") for s in seen), (
+        sorted(set(seen))
+    )

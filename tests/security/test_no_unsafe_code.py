@@ -15,10 +15,32 @@ USER_SIDE_ONLY = {Path("services/connectome/local.py")}
 LOCAL_UNPICKLERS = {"ingest_field_folders", "convert_field_folder_local", "load_user_npy_local"}
 
 FORBIDDEN_CALLS = {
-    "pickle.load", "pickle.loads", "pickle.Unpickler", "cPickle.load", "cPickle.loads", "dill.load", "dill.loads",
-    "joblib.load", "marshal.load", "marshal.loads", "shelve.open", "pd.read_pickle", "pandas.read_pickle",
-    "yaml.load", "yaml.unsafe_load", "yaml.full_load", "eval", "exec", "os.system", "os.popen", "os.execv",
-    "os.execvp", "os.spawnv", "asyncio.create_subprocess_shell", "subprocess.getoutput", "subprocess.getstatusoutput",
+    "pickle.load",
+    "pickle.loads",
+    "pickle.Unpickler",
+    "cPickle.load",
+    "cPickle.loads",
+    "dill.load",
+    "dill.loads",
+    "joblib.load",
+    "marshal.load",
+    "marshal.loads",
+    "shelve.open",
+    "pd.read_pickle",
+    "pandas.read_pickle",
+    "yaml.load",
+    "yaml.unsafe_load",
+    "yaml.full_load",
+    "eval",
+    "exec",
+    "os.system",
+    "os.popen",
+    "os.execv",
+    "os.execvp",
+    "os.spawnv",
+    "asyncio.create_subprocess_shell",
+    "subprocess.getoutput",
+    "subprocess.getstatusoutput",
 }
 
 
@@ -41,9 +63,14 @@ def unsafe_calls(source: str) -> list[str]:
         where = f"line {node.lineno}: {ast.unparse(node)[:120]}"
         if name in FORBIDDEN_CALLS or name in ("builtins.eval", "builtins.exec"):
             found.append(where)
-        if isinstance(kwargs.get("allow_pickle"), ast.Constant) and kwargs["allow_pickle"].value is not False:
+        if (
+            isinstance(kwargs.get("allow_pickle"), ast.Constant)
+            and kwargs["allow_pickle"].value is not False
+        ):
             found.append(where)
-        if "shell" in kwargs and not (isinstance(kwargs["shell"], ast.Constant) and kwargs["shell"].value is False):
+        if "shell" in kwargs and not (
+            isinstance(kwargs["shell"], ast.Constant) and kwargs["shell"].value is False
+        ):
             found.append(where)
         if name.endswith("torch.load"):
             weights_only = kwargs.get("weights_only")
@@ -59,40 +86,51 @@ def server_modules() -> list[Path]:
     return [p for p in files if p.relative_to(REPO) not in USER_SIDE_ONLY]
 
 
-@pytest.mark.parametrize("snippet", [
-    "import pickle\npickle.loads(data)",
-    "np.load(path, allow_pickle=True)",
-    "eval(request.query)",
-    "exec(code)",
-    "os.system('ls ' + name)",
-    "subprocess.run(cmd, shell=True)",
-    "subprocess.Popen(cmd, shell=flag)",
-    "torch.load(path)",
-    "torch.load(path, weights_only=False)",
-    "yaml.load(text)",
-    "pd.read_pickle(p)",
-    "ingest_field_folders([p], 'x')",
-])
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        "import pickle\npickle.loads(data)",
+        "np.load(path, allow_pickle=True)",
+        "eval(request.query)",
+        "exec(code)",
+        "os.system('ls ' + name)",
+        "subprocess.run(cmd, shell=True)",
+        "subprocess.Popen(cmd, shell=flag)",
+        "torch.load(path)",
+        "torch.load(path, weights_only=False)",
+        "yaml.load(text)",
+        "pd.read_pickle(p)",
+        "ingest_field_folders([p], 'x')",
+    ],
+)
 def test_the_scanner_finds_each_pattern(snippet: str) -> None:
     assert unsafe_calls(snippet), snippet
 
 
 def test_the_scanner_lets_safe_calls_through() -> None:
-    assert unsafe_calls("np.load(p, allow_pickle=False)\ntorch.load(p, weights_only=True)\n"
-                        "yaml.safe_load(t)\nsubprocess.run(['git', 'status'], shell=False)\nliteral_eval('1')") == []
+    assert (
+        unsafe_calls(
+            "np.load(p, allow_pickle=False)\ntorch.load(p, weights_only=True)\n"
+            "yaml.safe_load(t)\nsubprocess.run(['git', 'status'], shell=False)\nliteral_eval('1')"
+        )
+        == []
+    )
 
 
 def test_no_server_module_unpickles_evals_or_shells_out() -> None:
     modules = server_modules()
     assert len(modules) > 50 and REPO / "api" / "uploads.py" in modules
-    problems = {str(p.relative_to(REPO)): found for p in modules if (found := unsafe_calls(p.read_text()))}
+    problems = {
+        str(p.relative_to(REPO)): found for p in modules if (found := unsafe_calls(p.read_text()))
+    }
     assert problems == {}
 
 
 def test_no_server_module_imports_the_user_side_unpickler() -> None:
     for p in server_modules():
         if p.relative_to(REPO).parts[0] == "services":
-            continue  # services/connectome/__init__ re-exports it for the CLI; calls are checked above
+            # services/connectome/__init__ re-exports it for the CLI; calls are checked above
+            continue
         tree = ast.parse(p.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module:

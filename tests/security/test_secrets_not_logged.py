@@ -16,7 +16,9 @@ from cortexrnn.shared.settings import DEV_SECRET, Settings, UnsafeSettingsError
 DB_PASSWORD = "Pg-pa55word-do-not-log"
 BROKER_PASSWORD = "Redis-pa55word-do-not-log"
 TOKEN = "crnn_" + "T0ken-do-not-log" * 2
-DB_URL = f"postgresql+psycopg://cortex:{DB_PASSWORD}@127.0.0.1:1/cortexrnn"  # port 1: refused at once
+DB_URL = (
+    f"postgresql+psycopg://cortex:{DB_PASSWORD}@127.0.0.1:1/cortexrnn"  # port 1: refused at once
+)
 BROKER_URL = f"redis://:{BROKER_PASSWORD}@127.0.0.1:1/0"
 SECRETS = (DB_PASSWORD, BROKER_PASSWORD, TOKEN, TOKEN[5:])
 
@@ -28,7 +30,7 @@ def _assert_clean(*texts: str) -> None:
 
 
 @pytest.fixture()
-def unreachable(cortexrnn_home):  # noqa: ANN001, ANN201
+def unreachable(cortexrnn_home):
     from cortexrnn.shared.db import get_engine, get_sessionmaker
 
     settings = Settings(database_url=DB_URL, broker_url=BROKER_URL, secret_key="k" * 40)
@@ -37,7 +39,7 @@ def unreachable(cortexrnn_home):  # noqa: ANN001, ANN201
     get_engine.cache_clear()
 
 
-def test_api_error_paths_log_no_secret(unreachable, caplog) -> None:  # noqa: ANN001
+def test_api_error_paths_log_no_secret(unreachable, caplog) -> None:
     from cortexrnn.api.app import create_app
 
     caplog.set_level(logging.DEBUG)
@@ -53,14 +55,19 @@ def test_api_error_paths_log_no_secret(unreachable, caplog) -> None:  # noqa: AN
     assert [r.status_code for r in responses] == [503, 503, 503, 503]
     assert responses[0].headers["retry-after"]
     checks = responses[2].json()["checks"]
-    assert checks["database"].startswith("unreachable") and checks["broker"].startswith("unreachable")
-    assert any(r.name == "cortexrnn.api" for r in caplog.records), "the 503 path should log something"
-    _assert_clean(caplog.text, *(r.text for r in responses), *(str(dict(r.headers)) for r in responses))
+    assert checks["database"].startswith("unreachable") and checks["broker"].startswith(
+        "unreachable"
+    )
+    assert any(r.name == "cortexrnn.api" for r in caplog.records), (
+        "the 503 path should log something"
+    )
+    _assert_clean(
+        caplog.text, *(r.text for r in responses), *(str(dict(r.headers)) for r in responses)
+    )
 
 
-def test_worker_retries_and_tracebacks_log_no_secret(unreachable, caplog) -> None:  # noqa: ANN001
-    from cortexrnn.shared.db import make_engine
-    from cortexrnn.worker.execution import with_db_retry
+def test_worker_retries_and_tracebacks_log_no_secret(unreachable, caplog) -> None:
+    from cortexrnn.shared.db import make_engine, with_db_retry
 
     caplog.set_level(logging.DEBUG)
     engine = make_engine(unreachable.database_url)
@@ -80,7 +87,7 @@ def test_worker_retries_and_tracebacks_log_no_secret(unreachable, caplog) -> Non
     _assert_clean(caplog.text, str(info.value), repr(info.value), repr(engine), str(engine.url))
 
 
-def test_celery_shows_the_broker_without_its_password(unreachable) -> None:  # noqa: ANN001
+def test_celery_shows_the_broker_without_its_password(unreachable) -> None:
     from cortexrnn.worker.celery_app import make_celery
 
     app = make_celery(unreachable)

@@ -8,15 +8,18 @@ import pytest
 from sqlalchemy import select
 
 from cortexrnn.shared.db import get_sessionmaker
+from cortexrnn.shared.lifecycle import claim_pack
 from cortexrnn.shared.migrate import upgrade
 from cortexrnn.shared.models import Experiment, Pack, Run, RunState, User, utcnow
-from cortexrnn.worker.scheduler import claim_pack, schedule_once
+from cortexrnn.worker.scheduler import schedule_once
 
-SETTINGS = dict(queue="cpu", max_pack_size=8, heartbeat_timeout_s=60, dispatch_timeout_s=300, max_attempts=3)
+SETTINGS = dict(
+    queue="cpu", max_pack_size=8, heartbeat_timeout_s=60, dispatch_timeout_s=300, max_attempts=3
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def session_factory(request, tmp_path):  # noqa: ANN001
+def session_factory(request, tmp_path):
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'sched.db'}"
     else:
@@ -25,27 +28,47 @@ def session_factory(request, tmp_path):  # noqa: ANN001
     return get_sessionmaker(url)
 
 
-def _submit(session, user: User, n_runs: int, *, when=None, priority: int = 0,  # noqa: ANN001
-            pack_key: str = "k") -> Experiment:
+def _submit(
+    session,
+    user: User,
+    n_runs: int,
+    *,
+    when=None,
+    priority: int = 0,
+    pack_key: str = "k",
+) -> Experiment:
     created = when or utcnow()
-    exp = Experiment(owner_id=user.id, spec={}, spec_hash="h", priority=priority, created_at=created)
+    exp = Experiment(
+        owner_id=user.id, spec={}, spec_hash="h", priority=priority, created_at=created
+    )
     session.add(exp)
     session.flush()
     for i in range(n_runs):
-        session.add(Run(experiment_id=exp.id, owner_id=user.id, condition="c", seed=i, task="go_no_go",
-                        run_hash=f"{exp.id}-{i}", pack_key=pack_key, priority=priority, created_at=created))
+        session.add(
+            Run(
+                experiment_id=exp.id,
+                owner_id=user.id,
+                condition="c",
+                seed=i,
+                task="go_no_go",
+                run_hash=f"{exp.id}-{i}",
+                pack_key=pack_key,
+                priority=priority,
+                created_at=created,
+            )
+        )
     session.commit()
     return exp
 
 
-def _users(session, *names: str) -> list[User]:  # noqa: ANN001
+def _users(session, *names: str) -> list[User]:
     users = [User(name=n) for n in names]
     session.add_all(users)
     session.commit()
     return users
 
 
-def _finish_pack(session, pack_id: int) -> None:  # noqa: ANN001
+def _finish_pack(session, pack_id: int) -> None:
     runs = claim_pack(session, pack_id, "w1")
     assert runs
     for run in runs:
@@ -54,7 +77,7 @@ def _finish_pack(session, pack_id: int) -> None:  # noqa: ANN001
     session.commit()
 
 
-def test_fair_share_lets_a_small_user_in_before_a_big_users_fifth_pack(session_factory) -> None:  # noqa: ANN001
+def test_fair_share_lets_a_small_user_in_before_a_big_users_fifth_pack(session_factory) -> None:
     with session_factory() as s:
         alice, bob = _users(s, "alice", "bob")
         t0 = utcnow()
@@ -64,11 +87,18 @@ def test_fair_share_lets_a_small_user_in_before_a_big_users_fifth_pack(session_f
         order: list[str] = []
         sent: list[int] = []
         for _ in range(7):
-            report = schedule_once(s, lambda pid, q: sent.append(pid), slots=1, **SETTINGS)
+            report = schedule_once(
+                s, lambda pid, q, sent=sent: sent.append(pid), slots=1, **SETTINGS
+            )
             if not report.dispatched:
                 break
             (pack_id,) = report.dispatched
-            owner = s.scalar(select(User.name).join(Run, Run.owner_id == User.id).where(Run.pack_id == pack_id).limit(1))
+            owner = s.scalar(
+                select(User.name)
+                .join(Run, Run.owner_id == User.id)
+                .where(Run.pack_id == pack_id)
+                .limit(1)
+            )
             order.append(owner)
             _finish_pack(s, pack_id)
         assert sent == sorted(sent)
@@ -77,7 +107,7 @@ def test_fair_share_lets_a_small_user_in_before_a_big_users_fifth_pack(session_f
         assert order.index("bob") < 4  # before alice's fifth pack
 
 
-def test_only_free_slots_are_filled_and_packs_group_runs(session_factory) -> None:  # noqa: ANN001
+def test_only_free_slots_are_filled_and_packs_group_runs(session_factory) -> None:
     with session_factory() as s:
         alice = User(name="alice")
         s.add(alice)
@@ -94,7 +124,7 @@ def test_only_free_slots_are_filled_and_packs_group_runs(session_factory) -> Non
         assert states == {"queued", "pending"}
 
 
-def test_a_pack_fills_up_with_other_experiments_runs_of_the_same_pack_key(session_factory) -> None:  # noqa: ANN001
+def test_a_pack_fills_up_with_other_experiments_runs_of_the_same_pack_key(session_factory) -> None:
     with session_factory() as s:
         alice, bob = _users(s, "alice", "bob")
         t0 = utcnow()
@@ -103,14 +133,19 @@ def test_a_pack_fills_up_with_other_experiments_runs_of_the_same_pack_key(sessio
         apart = _submit(s, bob, 5, when=t0 + timedelta(seconds=2), pack_key="another-task")
         sent: list[int] = []
         schedule_once(s, lambda pid, q: sent.append(pid), slots=3, **SETTINGS)
-        members = [list(s.scalars(select(Run).where(Run.pack_id == p).order_by(Run.id))) for p in sent]
+        members = [
+            list(s.scalars(select(Run).where(Run.pack_id == p).order_by(Run.id))) for p in sent
+        ]
         # Its own experiment's runs first, then the other experiment's, up to the pack size.
         assert [[r.experiment_id for r in m] for m in members] == [
-            [small.id] * 5 + [other.id] * 3, [other.id] * 2, [apart.id] * 5]
+            [small.id] * 5 + [other.id] * 3,
+            [other.id] * 2,
+            [apart.id] * 5,
+        ]
         assert all(len({r.pack_key for r in m}) == 1 for m in members)
 
 
-def test_a_claimed_pack_cannot_be_claimed_twice(session_factory) -> None:  # noqa: ANN001
+def test_a_claimed_pack_cannot_be_claimed_twice(session_factory) -> None:
     with session_factory() as s:
         alice = User(name="alice")
         s.add(alice)
@@ -122,7 +157,7 @@ def test_a_claimed_pack_cannot_be_claimed_twice(session_factory) -> None:  # noq
         assert {r.worker for r in s.scalars(select(Run))} == {"w1"}
 
 
-def test_lost_worker_requeues_the_same_pack_then_gives_up(session_factory) -> None:  # noqa: ANN001
+def test_lost_worker_requeues_the_same_pack_then_gives_up(session_factory) -> None:
     with session_factory() as s:
         alice = User(name="alice")
         s.add(alice)
@@ -134,11 +169,15 @@ def test_lost_worker_requeues_the_same_pack_then_gives_up(session_factory) -> No
             s.get(Pack, pack_id).heartbeat_at = utcnow() - timedelta(seconds=61)
             s.commit()
             sent: list[int] = []
-            report = schedule_once(s, lambda pid, q: sent.append(pid), slots=1, **SETTINGS)
+            report = schedule_once(
+                s, lambda pid, q, sent=sent: sent.append(pid), slots=1, **SETTINGS
+            )
             runs = list(s.scalars(select(Run).where(Run.experiment_id == exp.id)))
             if attempt < 3:
                 assert sent == [pack_id] and report.dispatched == []
-                assert {r.state for r in runs} == {"queued"} and {r.pack_id for r in runs} == {pack_id}
+                assert {r.state for r in runs} == {"queued"} and {r.pack_id for r in runs} == {
+                    pack_id
+                }
                 assert {r.attempt for r in runs} == {attempt}
             else:
                 assert sent == [] and sorted(report.lost_runs) == sorted(r.id for r in runs)
@@ -147,7 +186,7 @@ def test_lost_worker_requeues_the_same_pack_then_gives_up(session_factory) -> No
                 assert s.get(Experiment, exp.id).status == "failed"
 
 
-def test_an_unclaimed_dispatch_is_sent_again_after_the_timeout(session_factory) -> None:  # noqa: ANN001
+def test_an_unclaimed_dispatch_is_sent_again_after_the_timeout(session_factory) -> None:
     with session_factory() as s:
         alice = User(name="alice")
         s.add(alice)
@@ -155,14 +194,17 @@ def test_an_unclaimed_dispatch_is_sent_again_after_the_timeout(session_factory) 
         _submit(s, alice, 2)
         (pack_id,) = schedule_once(s, lambda *a: None, slots=1, **SETTINGS).dispatched
         sent: list[int] = []
-        assert schedule_once(s, lambda pid, q: sent.append(pid), slots=1, **SETTINGS).redispatched == []
+        assert (
+            schedule_once(s, lambda pid, q: sent.append(pid), slots=1, **SETTINGS).redispatched
+            == []
+        )
         s.get(Pack, pack_id).dispatched_at = utcnow() - timedelta(seconds=301)
         s.commit()
         schedule_once(s, lambda pid, q: sent.append(pid), slots=1, **SETTINGS)
         assert sent == [pack_id]
 
 
-def test_a_retried_pack_goes_out_again_whole(session_factory) -> None:  # noqa: ANN001
+def test_a_retried_pack_goes_out_again_whole(session_factory) -> None:
     """Failed (or cancelled) runs keep their pack; a retry re-dispatches that pack, so a
     pack retried whole resumes from its checkpoint."""
     with session_factory() as s:
@@ -175,36 +217,48 @@ def test_a_retried_pack_goes_out_again_whole(session_factory) -> None:  # noqa: 
             run.transition(RunState.FAILED)
         s.get(Pack, pack_id).state = RunState.FAILED.value
         s.commit()
-        for run in s.scalars(select(Run).where(Run.experiment_id == exp.id)):  # what POST .../retry does
+        for run in s.scalars(
+            select(Run).where(Run.experiment_id == exp.id)
+        ):  # what POST .../retry does
             run.transition(RunState.PENDING)
         s.commit()
         sent: list[int] = []
-        report = schedule_once(s, lambda pid, q: sent.append(pid), slots=1, **SETTINGS)
+        report = schedule_once(s, lambda pid, q, sent=sent: sent.append(pid), slots=1, **SETTINGS)
         assert report.dispatched == [pack_id] == sent
         assert {r.state for r in s.scalars(select(Run))} == {"queued"}
         assert s.get(Pack, pack_id).state == "queued"
         assert len(claim_pack(s, pack_id, "w2")) == 3
 
 
-def test_a_worker_taken_for_dead_stops_and_writes_nothing(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_a_worker_taken_for_dead_stops_and_writes_nothing(tmp_path, monkeypatch) -> None:
     """A worker paused past the heartbeat timeout finds its pack requeued at its next
     heartbeat: it stops training and leaves the results to the new holder."""
     import threading
 
+    from cortexrnn.services.spec import parse_spec
     from cortexrnn.shared.db import session_scope
     from cortexrnn.shared.experiments import create_experiment
     from cortexrnn.shared.settings import get_settings, reset_settings_cache
-    from cortexrnn.services.spec import parse_spec
     from cortexrnn.worker import execution
     from cortexrnn.worker.execution import execute_pack
 
     monkeypatch.setenv("CORTEXRNN_HOME", str(tmp_path / "home"))
     reset_settings_cache()
     upgrade()
-    spec = parse_spec({"sampling": {"strategy": "random", "n_neurons": 12, "seed": 0}, "seeds": 1,
-                       "training": {"epochs": 5000, "train_trials": 64, "batch_size": 32, "test_trials": 32,
-                                    "checkpoint_every_steps": None},
-                       "conditions": {"W": {}}})
+    spec = parse_spec(
+        {
+            "sampling": {"strategy": "random", "n_neurons": 12, "seed": 0},
+            "seeds": 1,
+            "training": {
+                "epochs": 5000,
+                "train_trials": 64,
+                "batch_size": 32,
+                "test_trials": 32,
+                "checkpoint_every_steps": None,
+            },
+            "conditions": {"W": {}},
+        }
+    )
     from cortexrnn.shared.experiments import resolve_dataset
 
     with session_scope() as s:
@@ -230,6 +284,7 @@ def test_a_worker_taken_for_dead_stops_and_writes_nothing(tmp_path, monkeypatch)
         with session_scope() as s:
             pack = s.get(Pack, pack_id)
             pack.worker, pack.attempt = "another-worker", 1
+
     thief = threading.Thread(target=steal)
     thief.start()
     outcome = execute_pack(pack_id, "paused-worker", settings=get_settings())
@@ -244,7 +299,7 @@ def test_a_worker_taken_for_dead_stops_and_writes_nothing(tmp_path, monkeypatch)
     reset_settings_cache()
 
 
-def test_eta_counts_from_the_first_run_start_not_the_queue_wait(session_factory) -> None:  # noqa: ANN001
+def test_eta_counts_from_the_first_run_start_not_the_queue_wait(session_factory) -> None:
     from cortexrnn.shared.experiments import experiment_progress
 
     with session_factory() as s:
@@ -255,7 +310,13 @@ def test_eta_counts_from_the_first_run_start_not_the_queue_wait(session_factory)
         exp = _submit(s, user, 2, when=now - timedelta(hours=1))  # an hour in the queue
         assert experiment_progress(s, exp).eta_seconds is None  # nothing started: no guess
         for run in s.scalars(select(Run).where(Run.experiment_id == exp.id)):
-            run.state, run.progress, run.started_at = RunState.RUNNING.value, 0.5, now - timedelta(seconds=60)
+            run.state, run.progress, run.started_at = (
+                RunState.RUNNING.value,
+                0.5,
+                now - timedelta(seconds=60),
+            )
         s.commit()
         eta = experiment_progress(s, exp).eta_seconds
-        assert eta is not None and 55 <= eta <= 75  # half done after a minute of training: a minute left
+        assert (
+            eta is not None and 55 <= eta <= 75
+        )  # half done after a minute of training: a minute left

@@ -7,6 +7,9 @@ import pandas as pd
 import pytest
 import scipy.stats
 import statsmodels.formula.api as smf
+from statsmodels.stats.anova import anova_lm
+from statsmodels.stats.multitest import multipletests
+
 from cortexrnn.services.stats import (
     describe,
     holm,
@@ -16,8 +19,6 @@ from cortexrnn.services.stats import (
     rank_anova,
     summarise,
 )
-from statsmodels.stats.anova import anova_lm
-from statsmodels.stats.multitest import multipletests
 
 PAPER = [
     "W*D*C",
@@ -39,19 +40,10 @@ def fabricate(conditions: list[str], seeds: int = 8, seed: int = 0) -> pd.DataFr
     rng = np.random.default_rng(seed)
     rows = []
     for cond in conditions:
-        f = (
-            parse_condition(cond)
-            if cond[0] == "W"
-            else {"W": "W", "D": "none", "C": "none"}
-        )
+        f = parse_condition(cond) if cond[0] == "W" else {"W": "W", "D": "none", "C": "none"}
         for task in ("go_nogo", "perceptual"):
             for s in range(seeds):
-                acc = (
-                    0.7
-                    + 0.1 * (f["W"] == "W*")
-                    + 0.04 * (f["D"] == "D*")
-                    + rng.normal(0, 0.03)
-                )
+                acc = 0.7 + 0.1 * (f["W"] == "W*") + 0.04 * (f["D"] == "D*") + rng.normal(0, 0.03)
                 mod = 0.2 + 0.05 * (f["C"] != "none") + rng.gamma(2, 0.02)
                 rows += [
                     {
@@ -89,17 +81,13 @@ def test_describe_matches_scipy_t_interval_and_bootstrap() -> None:
     out = describe(df, n_boot=20_000, seed=1)
     assert len(out) == 2 * 2 * 2
     for _, r in out.iterrows():
-        v = df[
-            (df.condition == r.condition)
-            & (df.task == r.task)
-            & (df.metric == r.metric)
-        ]["value"].to_numpy()
+        v = df[(df.condition == r.condition) & (df.task == r.task) & (df.metric == r.metric)][
+            "value"
+        ].to_numpy()
         assert r.n == len(v)
         assert r["mean"] == pytest.approx(v.mean(), rel=1e-12)
         assert r.sd == pytest.approx(v.std(ddof=1), rel=1e-12)
-        lo, hi = scipy.stats.t.interval(
-            0.95, len(v) - 1, loc=v.mean(), scale=scipy.stats.sem(v)
-        )
+        lo, hi = scipy.stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=scipy.stats.sem(v))
         assert (r.t_low, r.t_high) == (
             pytest.approx(lo, rel=1e-12),
             pytest.approx(hi, rel=1e-12),
@@ -108,12 +96,8 @@ def test_describe_matches_scipy_t_interval_and_bootstrap() -> None:
             (v,), np.mean, n_resamples=20_000, method="percentile", random_state=0
         )
         width = hi - lo
-        assert r.boot_low == pytest.approx(
-            ref.confidence_interval.low, abs=0.03 * width
-        )
-        assert r.boot_high == pytest.approx(
-            ref.confidence_interval.high, abs=0.03 * width
-        )
+        assert r.boot_low == pytest.approx(ref.confidence_interval.low, abs=0.03 * width)
+        assert r.boot_high == pytest.approx(ref.confidence_interval.high, abs=0.03 * width)
 
 
 def test_describe_is_seeded_and_drops_undefined_values() -> None:
@@ -123,9 +107,7 @@ def test_describe_is_seeded_and_drops_undefined_values() -> None:
     pd.testing.assert_frame_equal(a, b)
     first = df.iloc[0]
     n = a[
-        (a.condition == first.condition)
-        & (a.task == first.task)
-        & (a.metric == first.metric)
+        (a.condition == first.condition) & (a.task == first.task) & (a.metric == first.metric)
     ].n.item()
     assert n == 5
 
@@ -137,7 +119,7 @@ def test_kruskal_matches_scipy() -> None:
         g = df[(df.task == r.task) & (df.metric == r.metric)]
         groups = [x.value.to_numpy() for _, x in g.groupby("condition")]
         h, p = scipy.stats.kruskal(*groups)
-        assert r.H == pytest.approx(h, rel=1e-12) and r.p == pytest.approx(p, rel=1e-12)
+        assert pytest.approx(h, rel=1e-12) == r.H and r.p == pytest.approx(p, rel=1e-12)
         assert r.k == 5 and r.df == 4
 
 
@@ -152,7 +134,7 @@ def test_pairwise_mannwhitney_holm_and_effect_sizes_match_scipy_statsmodels() ->
             a = g[g.condition == r.a].value.to_numpy()
             b = g[g.condition == r.b].value.to_numpy()
             u, p = scipy.stats.mannwhitneyu(a, b, alternative="two-sided")
-            assert r.U == pytest.approx(u) and r.p == pytest.approx(p, rel=1e-12)
+            assert pytest.approx(u) == r.U and r.p == pytest.approx(p, rel=1e-12)
             # Rank-biserial: P(a > b) - P(a < b) over all pairs.
             diff = np.sign(a[:, None] - b[None, :]).mean()
             assert r.rank_biserial == pytest.approx(diff, abs=1e-12)
@@ -188,12 +170,11 @@ def test_rank_anova_full_factorial_matches_statsmodels_type2() -> None:
     g[["Wf", "Df", "Cf"]] = f[["W", "D", "C"]].to_numpy()
     ref = _statsmodels_rank_anova(g, "r ~ C(Wf) * C(Df) * C(Cf)")
     mine = out[(out.task == "go_nogo") & (out.metric == "test_acc")].set_index("term")
-    names = {"W": "C(Wf)", "D": "C(Df)", "C": "C(Cf)", "W:D": "C(Wf):C(Df)", "W:C": "C(Wf):C(Cf)",
-             "D:C": "C(Df):C(Cf)", "W:D:C": "C(Wf):C(Df):C(Cf)", "Residual": "Residual"}  # fmt: skip
+    names = {"W": "C(Wf)", "D": "C(Df)", "C": "C(Cf)", "W:D": "C(Wf):C(Df)",
+             "W:C": "C(Wf):C(Cf)", "D:C": "C(Df):C(Cf)", "W:D:C": "C(Wf):C(Df):C(Cf)",
+             "Residual": "Residual"}  # fmt: skip
     for term, sm in names.items():
-        assert mine.loc[term, "sum_sq"] == pytest.approx(
-            ref.loc[sm, "sum_sq"], rel=1e-8
-        )
+        assert mine.loc[term, "sum_sq"] == pytest.approx(ref.loc[sm, "sum_sq"], rel=1e-8)
         assert mine.loc[term, "df"] == ref.loc[sm, "df"]
         if term != "Residual":
             assert mine.loc[term, "p"] == pytest.approx(ref.loc[sm, "PR(>F)"], rel=1e-6)
@@ -201,7 +182,7 @@ def test_rank_anova_full_factorial_matches_statsmodels_type2() -> None:
 
 
 def test_rank_anova_on_the_papers_eleven_variants_uses_estimable_terms() -> None:
-    df = fabricate(PAPER + ["baseline-unlabelled"], seeds=6)
+    df = fabricate([*PAPER, "baseline-unlabelled"], seeds=6)
     out = rank_anova(df)
     block = out[(out.task == "perceptual") & (out.metric == "test_acc")]
     assert set(block.term) >= {"W", "D", "C", "Residual"}
@@ -259,10 +240,6 @@ def test_topology_records_feed_the_statistics() -> None:
     assert set(df.columns) >= {"condition", "task", "seed", "metric", "value", "reason"}
     assert df[df.value.isna()].reason.notna().all()
     summary = describe(df, n_boot=200)
-    row = summary[
-        (summary.metric == "modularity_cnm") & (summary.condition == "W")
-    ].iloc[0]
+    row = summary[(summary.metric == "modularity_cnm") & (summary.condition == "W")].iloc[0]
     assert row.n == 4
-    assert "wiring_cost" not in set(
-        summary.metric
-    )  # no distance given: None for every run
+    assert "wiring_cost" not in set(summary.metric)  # no distance given: None for every run

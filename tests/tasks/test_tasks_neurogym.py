@@ -16,7 +16,11 @@ from cortexrnn.services.tasks import batch_generator, get_task
 
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore", category=DeprecationWarning)
-ngym = pytest.importorskip("neurogym", reason="neurogym is not installed (its numpy pin conflicts with ours: pip install --no-deps neurogym 'gymnasium==0.29.*' loguru tqdm tomlkit natsort)")
+ngym = pytest.importorskip(
+    "neurogym",
+    reason="neurogym is not installed (its numpy pin conflicts with ours: pip install "
+    "--no-deps neurogym 'gymnasium==0.29.*' loguru tqdm tomlkit natsort)",
+)
 
 DT = 100
 
@@ -24,7 +28,11 @@ DT = 100
 def _ng_pdm(sigma: float = 1.0):
     from neurogym.envs.native.perceptualdecisionmaking import PerceptualDecisionMaking
 
-    return PerceptualDecisionMaking(dt=DT, timing={"fixation": 100, "stimulus": 3000, "delay": 1000, "decision": 100}, sigma=sigma)
+    return PerceptualDecisionMaking(
+        dt=DT,
+        timing={"fixation": 100, "stimulus": 3000, "delay": 1000, "decision": 100},
+        sigma=sigma,
+    )
 
 
 def _ng_gonogo():
@@ -46,7 +54,9 @@ def test_pdm_trial_structure_matches_neurogym() -> None:
             assert env.end_ind["delay"] - env.start_ind["delay"] == ours.delay
             # Build our trial for the same (gt, coh) from a batch by selecting a matching one.
             batch = ours.generate(2000, batch_generator(1, 0))
-            idx = torch.nonzero((batch.labels == gt) & (torch.isclose(batch.meta["coherence"], torch.tensor(coh)))).flatten()[0]
+            idx = torch.nonzero(
+                (batch.labels == gt) & (torch.isclose(batch.meta["coherence"], torch.tensor(coh)))
+            ).flatten()[0]
             mine = batch.inputs[:, idx].double().numpy()
             t_end = ours.n_steps  # neurogym appends its decision period after ours
             np.testing.assert_allclose(mine[:t_end, 1:], ob[:t_end, 1:], atol=1e-6)
@@ -103,5 +113,10 @@ def test_go_no_go_ideal_observer_matches_neurogym() -> None:
         ob = np.asarray(env.ob)
         ng_correct += int(ob[:, 2].sum() > ob[:, 1].sum()) == env.trial["ground_truth"]
     batch = get_task("go_no_go").generate(n, batch_generator(0, 0))
-    ours = ((batch.inputs[:, :, 2].sum(0) > batch.inputs[:, :, 1].sum(0)).long() == batch.labels).double().mean().item()
+    ours = (
+        ((batch.inputs[:, :, 2].sum(0) > batch.inputs[:, :, 1].sum(0)).long() == batch.labels)
+        .double()
+        .mean()
+        .item()
+    )
     assert ng_correct / n == 1.0 and ours == 1.0

@@ -8,6 +8,14 @@ import warnings
 import networkx as nx
 import numpy as np
 import pytest
+from topo_cases import (
+    GRAPHS,
+    graph_adjacency,
+    nx_graph,
+    paper_top10_graph,
+    trained_looking_weights,
+)
+
 from cortexrnn.services.topology import (
     batch_stats,
     cnm_communities,
@@ -17,13 +25,6 @@ from cortexrnn.services.topology import (
     louvain_modularity,
     top_fraction_graph,
 )
-from topo_cases import (
-    GRAPHS,
-    graph_adjacency,
-    nx_graph,
-    paper_top10_graph,
-    trained_looking_weights,
-)
 
 
 @pytest.mark.parametrize("name", GRAPHS)
@@ -31,9 +32,7 @@ def test_clustering_efficiency_path_length_match_networkx(name: str) -> None:
     adj = graph_adjacency(name)
     g = nx_graph(adj)
     st = batch_stats(adj)
-    assert st.avg_clustering[0] == pytest.approx(
-        nx.average_clustering(g), rel=1e-12, abs=1e-15
-    )
+    assert st.avg_clustering[0] == pytest.approx(nx.average_clustering(g), rel=1e-12, abs=1e-15)
     assert st.transitivity[0] == pytest.approx(nx.transitivity(g), rel=1e-12, abs=1e-15)
     assert st.efficiency[0] == pytest.approx(nx.global_efficiency(g), rel=1e-12)
     assert bool(st.connected[0]) == nx.is_connected(g)
@@ -50,17 +49,13 @@ def test_batched_stats_equal_one_graph_at_a_time_on_mixed_batch() -> None:
     rng = np.random.default_rng(0)
     graphs = [
         nx.gnm_random_graph(50, m, seed=int(s))
-        for m, s in zip([30, 60, 120, 400, 1000], rng.integers(0, 99, 5))
+        for m, s in zip([30, 60, 120, 400, 1000], rng.integers(0, 99, 5), strict=True)
     ]
-    adj = np.stack(
-        [nx.to_numpy_array(g, nodelist=range(50)).astype(bool) for g in graphs]
-    )
+    adj = np.stack([nx.to_numpy_array(g, nodelist=range(50)).astype(bool) for g in graphs])
     st = batch_stats(adj)
     for k, g in enumerate(graphs):
         assert st.efficiency[k] == pytest.approx(nx.global_efficiency(g), rel=1e-12)
-        assert st.avg_clustering[k] == pytest.approx(
-            nx.average_clustering(g), rel=1e-12, abs=1e-15
-        )
+        assert st.avg_clustering[k] == pytest.approx(nx.average_clustering(g), rel=1e-12, abs=1e-15)
 
 
 def test_high_degree_graph_uses_exact_counts() -> None:
@@ -146,16 +141,16 @@ def test_directed_metrics_match_networkx(name: str) -> None:
         adj = nx.to_numpy_array(g0, nodelist=range(60)).astype(bool)
     g = nx.DiGraph()
     g.add_nodes_from(range(adj.shape[0]))
-    g.add_edges_from(zip(*map(list, np.nonzero(adj))))
+    g.add_edges_from(zip(*map(list, np.nonzero(adj)), strict=True))
     d = directed_stats(adj)
     assert d["n_edges"] == g.number_of_edges()
     assert d["reciprocity"] == pytest.approx(nx.reciprocity(g), rel=1e-12)
     assert d["avg_clustering"] == pytest.approx(nx.average_clustering(g), rel=1e-12)
     n = g.number_of_nodes()
     inv = sum(
-        1.0 / l
+        1.0 / dist
         for s, t in nx.all_pairs_shortest_path_length(g)
-        for l in t.values()
-        if l > 0
+        for dist in t.values()
+        if dist > 0
     )
     assert d["efficiency"] == pytest.approx(inv / (n * (n - 1)), rel=1e-12)

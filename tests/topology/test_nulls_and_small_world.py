@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
+from topo_cases import graph_adjacency, nx_graph, trained_looking_weights
+
 from cortexrnn.services.topology import (
     batch_stats,
     compute_metrics,
@@ -19,7 +21,6 @@ from cortexrnn.services.topology import (
     top_fraction_graph,
 )
 from cortexrnn.services.topology.nulls import gnm_batch, rewire_batch
-from topo_cases import graph_adjacency, nx_graph, trained_looking_weights
 
 
 def test_gnm_nulls_have_exactly_m_edges_and_are_uniform_chi_square() -> None:
@@ -46,9 +47,7 @@ def test_gnm_null_statistics_agree_with_networkx_gnm_on_erdos_renyi() -> None:
         assert abs(np.mean(a) - np.mean(b)) < 4 * se
 
 
-def test_rewired_nulls_keep_degrees_and_agree_with_bctpy_randmio_on_planted_modules() -> (
-    None
-):
+def test_rewired_nulls_keep_degrees_and_agree_with_bctpy_randmio_on_planted_modules() -> None:
     adj = graph_adjacency("planted_modules")
     nulls = rewire_batch(adj, 100, np.random.default_rng(2), swaps_per_edge=10)
     deg = adj.sum(1)
@@ -89,17 +88,13 @@ def _reference_sigma(adj: np.ndarray, n_nulls: int) -> float:
         r = nx.gnm_random_graph(n, m, seed=1000 + s)
         cs.append(nx.average_clustering(r))
         es.append(nx.global_efficiency(r))
-    return (nx.average_clustering(g) / np.mean(cs)) / (
-        np.mean(es) / nx.global_efficiency(g)
-    )
+    return (nx.average_clustering(g) / np.mean(cs)) / (np.mean(es) / nx.global_efficiency(g))
 
 
 @pytest.mark.parametrize("name", ["planted_modules", "ring_lattice", "erdos_renyi"])
 def test_sigma_agrees_with_networkx_nulls(name: str) -> None:
     adj = graph_adjacency(name)
-    w = (
-        adj.astype(float) * 2.0 + 0.0
-    )  # a weight matrix whose top-10 % graph we control below
+    w = adj.astype(float) * 2.0 + 0.0  # a weight matrix whose top-10 % graph we control below
     m = compute_metrics(w, n_nulls=400, fraction=float(adj.mean()) + 1e-9, seed=3)
     assert m.n_edges == adj.sum() // 2
     ref = _reference_sigma(adj, 150)
@@ -111,9 +106,7 @@ def test_small_world_indices_order_lattice_small_world_random() -> None:
     in the middle; ω runs from -1 (lattice) through ~0 (small world) to +1 (random)."""
     res = {}
     for p in (0.0, 0.1, 1.0):
-        adj = nx.to_numpy_array(nx.watts_strogatz_graph(150, 10, p, seed=4)).astype(
-            bool
-        )
+        adj = nx.to_numpy_array(nx.watts_strogatz_graph(150, 10, p, seed=4)).astype(bool)
         res[p] = compute_metrics(
             adj.astype(float),
             n_nulls=100,
@@ -136,22 +129,16 @@ def test_omega_and_propensity_follow_their_formulas_with_networkx_values_on_trai
     m = compute_metrics(w, n_nulls=300, seed=5)
     adj, _ = top_fraction_graph(w)
     g = nx_graph(adj)
-    lat = nx_graph(
-        ring_lattice(adj.shape[0], int(adj.sum() // 2), np.random.default_rng(5))
-    )
-    c, l = nx.average_clustering(g), nx.average_shortest_path_length(g)
+    lat = nx_graph(ring_lattice(adj.shape[0], int(adj.sum() // 2), np.random.default_rng(5)))
+    c, length = nx.average_clustering(g), nx.average_shortest_path_length(g)
     c_lat = nx.average_clustering(lat)
-    assert m.small_world_omega == pytest.approx(
-        m.null_char_path_length / l - c / c_lat, rel=1e-9
-    )
+    omega = m.null_char_path_length / length - c / c_lat
+    assert m.small_world_omega == pytest.approx(omega, rel=1e-9)
     # Muldoon's path length: mean over all n² entries of the distance matrix, unreachable = 0.
     n = adj.shape[0]
 
     def mpl(h: nx.Graph) -> float:
-        return (
-            sum(v for _, t in nx.all_pairs_shortest_path_length(h) for v in t.values())
-            / n**2
-        )
+        return sum(v for _, t in nx.all_pairs_shortest_path_length(h) for v in t.values()) / n**2
 
     nulls = [nx.gnm_random_graph(n, g.number_of_edges(), seed=s) for s in range(100)]
     c_r, l_r = (

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.stats
+
 from cortexrnn.services.topology import compute_metrics
 
 
@@ -31,7 +32,8 @@ def test_functional_init_of_field_6_6_2_has_every_graph_metric(
     m = compute_metrics(w, functional=corr, n_nulls=200)
     assert m.n_edges and m.n_edges > 0
     for name in ("entropy_kde", "modularity_cnm", "modularity_louvain", "small_world_sigma",
-                 "small_world_propensity", "assortativity", "global_efficiency", "spectral_radius"):  # fmt: skip
+                 "small_world_propensity", "assortativity", "global_efficiency",
+                 "spectral_radius"):  # fmt: skip
         assert getattr(m, name) is not None, (name, m.reasons.get(name))
     off = ~np.eye(n, dtype=bool)
     ref = scipy.stats.spearmanr(w[off], corr.T[off])[0]

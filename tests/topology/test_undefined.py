@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cortexrnn.services.topology import METRIC_NAMES, TopologyMetrics, compute_metrics
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+
+from cortexrnn.services.topology import METRIC_NAMES, TopologyMetrics, compute_metrics
 
 
 def _check_record(m: TopologyMetrics) -> None:
@@ -52,9 +53,7 @@ def test_disconnected_graph_has_efficiency_and_sigma_but_no_path_length() -> Non
     m = compute_metrics(w, n_nulls=20, fraction=0.2)
     _check_record(m)
     assert m.global_efficiency is not None
-    assert (
-        m.char_path_length is None and "disconnected" in m.reasons["char_path_length"]
-    )
+    assert m.char_path_length is None and "disconnected" in m.reasons["char_path_length"]
     assert m.small_world_sigma is not None
     assert m.small_world_sigma_path is None
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import scipy.linalg
 import scipy.stats
-from cortexrnn.services.topology import compute_metrics
 from topo_cases import trained_looking_weights
+
+from cortexrnn.services.topology import compute_metrics
 
 
 def _matrix(name: str) -> np.ndarray:
@@ -57,14 +58,10 @@ def test_entropy_is_lower_for_a_concentrated_matrix_than_for_a_spread_one() -> N
 def test_spectral_radius_matches_scipy_eigvals(name: str) -> None:
     w = _matrix(name)
     ref = np.abs(scipy.linalg.eigvals(w)).max()
-    assert compute_metrics(w, n_nulls=0).spectral_radius == pytest.approx(
-        ref, rel=1e-10
-    )
+    assert compute_metrics(w, n_nulls=0).spectral_radius == pytest.approx(ref, rel=1e-10)
 
 
-def test_wiring_cost_and_weight_distance_correlation_match_scipy_on_trained_looking() -> (
-    None
-):
+def test_wiring_cost_and_weight_distance_correlation_match_scipy_on_trained_looking() -> None:
     w, d = trained_looking_weights()
     m = compute_metrics(w, d, n_nulls=0)
     assert m.wiring_cost == pytest.approx(float(np.sum(np.abs(w) * d)), rel=1e-12)
@@ -79,22 +76,16 @@ def test_wiring_cost_and_weight_distance_correlation_match_scipy_on_trained_look
     a = np.abs(w) > np.quantile(np.abs(w), 0.9)
     a = a | a.T
     np.fill_diagonal(a, False)
-    assert m.wiring_cost_graph == pytest.approx(
-        float(d[np.triu(a, 1)].sum()), rel=1e-12
-    )
+    assert m.wiring_cost_graph == pytest.approx(float(d[np.triu(a, 1)].sum()), rel=1e-12)
 
 
-def test_reference_correlations_transpose_pre_post_references_on_trained_looking() -> (
-    None
-):
+def test_reference_correlations_transpose_pre_post_references_on_trained_looking() -> None:
     """Reference matrices come (pre, post); W is (post, pre): W should correlate with ref.T."""
     w, _ = trained_looking_weights()
     rng = np.random.default_rng(3)
     anatomical_pre_post = (w.T + rng.normal(scale=0.05, size=w.shape)).clip(min=0)
     functional = np.corrcoef(rng.normal(size=(w.shape[0], 40)))
-    m = compute_metrics(
-        w, functional=functional, anatomical=anatomical_pre_post, n_nulls=0
-    )
+    m = compute_metrics(w, functional=functional, anatomical=anatomical_pre_post, n_nulls=0)
     off = ~np.eye(len(w), dtype=bool)
     assert m.anatomical_pearson == pytest.approx(
         scipy.stats.pearsonr(w[off], anatomical_pre_post.T[off])[0], rel=1e-10

@@ -6,9 +6,7 @@ import networkx as nx
 import numpy as np
 
 
-def trained_looking_weights(
-    n: int = 120, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+def trained_looking_weights(n: int = 120, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(W, D): a matrix like a trained seRNN's — orthogonal start, four spatial modules with
     stronger within-module weights, decay with distance, a few strong hubs; D from positions."""
     rng = np.random.default_rng(seed)
@@ -62,5 +60,5 @@ def nx_graph(adj: np.ndarray) -> nx.Graph:
     g = nx.Graph()
     g.add_nodes_from(range(adj.shape[0]))
     i, j = np.nonzero(np.triu(adj, 1))
-    g.add_edges_from(zip(i.tolist(), j.tolist()))
+    g.add_edges_from(zip(i.tolist(), j.tolist(), strict=True))
     return g

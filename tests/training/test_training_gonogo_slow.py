@@ -28,9 +28,16 @@ def test_full_condition_reaches_90_percent_on_go_no_go(microns_dir) -> None:
     cond = Condition(init="functional", space="real", communicability="direct")
     seeds = [0, 1, 2]
     priors = build_network_priors(connectome, None, [(cond, s) for s in seeds], fidelity=Fidelity())
-    assert priors[0].n_units == 312 and priors[0].communicability == "direct" and priors[0].lam == 0.3
-    res = train_population(priors, seeds, get_task("go_no_go"), ModelConfig(),
-                           TrainingConfig(checkpoint_every_steps=None))  # the paper's 10 epochs x 40 steps
+    assert (
+        priors[0].n_units == 312 and priors[0].communicability == "direct" and priors[0].lam == 0.3
+    )
+    res = train_population(
+        priors,
+        seeds,
+        get_task("go_no_go"),
+        ModelConfig(),
+        TrainingConfig(checkpoint_every_steps=None),
+    )  # the paper's 10 epochs x 40 steps
     accs = [n.epochs[-1]["test_acc"] for n in res.networks]
     assert all(n.status == "completed" for n in res.networks)
     assert len(res.networks[0].epochs) == 10

@@ -22,8 +22,15 @@ MODEL = ModelConfig(noise_in=0.05, noise_rec=0.02)
 
 
 def _cfg(**kw) -> TrainingConfig:
-    base = dict(batch_size=16, train_trials=160, test_trials=64, epochs=3, eval_every_steps=5,
-                checkpoint_every_steps=None, lr=5e-3)
+    base = dict(
+        batch_size=16,
+        train_trials=160,
+        test_trials=64,
+        epochs=3,
+        eval_every_steps=5,
+        checkpoint_every_steps=None,
+        lr=5e-3,
+    )
     base.update(kw)
     return TrainingConfig(**base)
 
@@ -58,7 +65,7 @@ def test_repeat_is_bit_identical() -> None:
     pr = _priors(3)
     a = train_population(pr, [1, 2, 3], TASK, MODEL, _cfg(epochs=2))
     b = train_population(pr, [1, 2, 3], TASK, MODEL, _cfg(epochs=2))
-    for x, y in zip(a.networks, b.networks):
+    for x, y in zip(a.networks, b.networks, strict=True):
         for k in x.final_weights:
             assert np.array_equal(x.final_weights[k], y.final_weights[k]), k
         assert np.array_equal(x.step_loss, y.step_loss, equal_nan=True)
@@ -78,12 +85,21 @@ def test_resume_from_mid_run_checkpoint_is_bit_identical(tmp_path: Path) -> None
         stop_at["n"] += 1
         return stop_at["n"] == 13  # mid-epoch (10 steps per epoch), between checkpoints
 
-    part = train_population(pr, [7, 8, 9], TASK, MODEL, cfg, callbacks=TrainingCallbacks(should_cancel=cancel),
-                            checkpoint=ck)
-    assert part.cancelled and part.step == 13 and all(n.status == "cancelled" for n in part.networks)
+    part = train_population(
+        pr,
+        [7, 8, 9],
+        TASK,
+        MODEL,
+        cfg,
+        callbacks=TrainingCallbacks(should_cancel=cancel),
+        checkpoint=ck,
+    )
+    assert (
+        part.cancelled and part.step == 13 and all(n.status == "cancelled" for n in part.networks)
+    )
     resumed = train_population(pr, [7, 8, 9], TASK, MODEL, cfg, checkpoint=ck)
     assert not resumed.cancelled and resumed.step == cfg.total_steps
-    for x, y in zip(full.networks, resumed.networks):
+    for x, y in zip(full.networks, resumed.networks, strict=True):
         for k in x.final_weights:
             assert np.array_equal(x.final_weights[k], y.final_weights[k]), k
         assert np.array_equal(x.snapshots, y.snapshots)
@@ -120,8 +136,14 @@ def test_divergence_freezes_only_the_bad_network() -> None:
     assert np.all(np.isnan(b.step_loss))
     for i, j in ((0, 0), (2, 1)):
         good = res.networks[i]
-        assert good.status == "completed" and good.diverged_step is None and good.steps_trained == cfg.total_steps
-        np.testing.assert_allclose(good.final_weights["W"], ref.networks[j].final_weights["W"], rtol=1e-5, atol=1e-6)
+        assert (
+            good.status == "completed"
+            and good.diverged_step is None
+            and good.steps_trained == cfg.total_steps
+        )
+        np.testing.assert_allclose(
+            good.final_weights["W"], ref.networks[j].final_weights["W"], rtol=1e-5, atol=1e-6
+        )
 
 
 def test_sign_projection_keeps_constraints() -> None:
@@ -141,7 +163,9 @@ def test_sign_projection_keeps_constraints() -> None:
 
 def test_cancel_stops_cleanly_with_checkpoint_and_reports_progress(tmp_path: Path) -> None:
     seen: list[tuple[int, int, int]] = []
-    cb = TrainingCallbacks(progress=lambda s, t, m: seen.append((s, t, len(m))), should_cancel=lambda: len(seen) >= 7)
+    cb = TrainingCallbacks(
+        progress=lambda s, t, m: seen.append((s, t, len(m))), should_cancel=lambda: len(seen) >= 7
+    )
     ck = tmp_path / "c.pt"
     res = train_population(_priors(2), [1, 2], TASK, MODEL, _cfg(), callbacks=cb, checkpoint=ck)
     assert res.cancelled and res.step == 7

@@ -1,5 +1,5 @@
-"""The experiment spec: the one definition used by the API, the worker, the client and
-`cortexrnn run`. Pure pydantic (no database, no torch).
+"""The experiment spec model: what an experiment is (conditions x seeds x tasks over one
+dataset, selection, model and training) and the hashes that identify it.
 
 An experiment expands to runs = conditions x seeds x tasks. `canonical_hash()` identifies the
 experiment's inputs, `run_hash(run)` one run's (what dedupe compares), `pack_key(run)` what
@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cortexrnn.services.connectome.selection import NeuronSelection
 from cortexrnn.services.model.config import ModelConfig
@@ -40,24 +38,19 @@ PRIORITY_LEVELS: dict[str, int] = {"low": -10, "normal": 0, "high": 10}
 _FORBIDDEN_NAME_CHARS = set('/\\\0\n\r\t"')
 
 
-class SpecError(ValueError):
-    """A spec that cannot be used; `errors` holds (field path, message) pairs."""
-
-    def __init__(self, source: str, errors: list[tuple[str, str]]) -> None:
-        self.source = source
-        self.errors = errors
-        lines = "\n".join(f"  {path or '(top level)'}: {msg}" for path, msg in errors)
-        super().__init__(f"{source}: invalid experiment spec\n{lines}")
-
-
 def _check_name(value: str, what: str, max_len: int) -> str:
     if not value or value != value.strip():
-        raise ValueError(f"{what} must be non-empty without leading or trailing spaces, got {value!r}")
+        raise ValueError(
+            f"{what} must be non-empty without leading or trailing spaces, got {value!r}"
+        )
     if len(value) > max_len:
         raise ValueError(f"{what} is longer than {max_len} characters")
     bad = sorted(set(value) & _FORBIDDEN_NAME_CHARS)
     if bad or not value.isprintable():
-        raise ValueError(f"{what} {value!r} contains a character that is not allowed (/, \\, quotes, control characters)")
+        raise ValueError(
+            f"{what} {value!r} contains a character that is not allowed (/, \\, quotes, control "
+            "characters)"
+        )
     return value
 
 
@@ -117,7 +110,9 @@ class RunSpec(BaseModel):
 
 
 def _sha256(obj: Any) -> str:
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    text = json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -128,7 +123,9 @@ class ExperimentSpec(BaseModel):
     tags: list[str] = Field(default_factory=list, max_length=32)
     dataset: str = Field("synthetic-cortex", min_length=1, max_length=200)
     sampling: NeuronSelection = Field(default_factory=NeuronSelection)
-    tasks: list[TaskEntry] = Field(default_factory=lambda: [TaskEntry(name="go_no_go")], min_length=1, max_length=MAX_TASKS)
+    tasks: list[TaskEntry] = Field(
+        default_factory=lambda: [TaskEntry(name="go_no_go")], min_length=1, max_length=MAX_TASKS
+    )
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     seeds: int | list[int] = 1
@@ -150,15 +147,25 @@ class ExperimentSpec(BaseModel):
     def _dataset(cls, value: str) -> str:
         # A registered dataset's name; `cortexrnn run` also accepts a local folder path here
         # (the service only ever looks names up).
-        if not value or value != value.strip() or not value.isprintable() or set(value) & {'"', "\0"}:
-            raise ValueError(f"dataset must be a dataset name (or, for `cortexrnn run`, a folder path), got {value!r}")
+        if (
+            not value
+            or value != value.strip()
+            or not value.isprintable()
+            or set(value) & {'"', "\0"}
+        ):
+            raise ValueError(
+                "dataset must be a dataset name (or, for `cortexrnn run`, a folder path), got "
+                f"{value!r}"
+            )
         return value
 
     @field_validator("sampling")
     @classmethod
     def _sampling_size(cls, sel: NeuronSelection) -> NeuronSelection:
         if sel.n_neurons is not None and sel.n_neurons > MAX_NEURONS:
-            raise ValueError(f"n_neurons={sel.n_neurons} is above the limit of {MAX_NEURONS} units per network")
+            raise ValueError(
+                f"n_neurons={sel.n_neurons} is above the limit of {MAX_NEURONS} units per network"
+            )
         return sel
 
     @field_validator("seeds", mode="before")
@@ -166,7 +173,9 @@ class ExperimentSpec(BaseModel):
     def _seeds_type(cls, value: Any) -> Any:
         is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
         if not (is_int(value) or (isinstance(value, list) and all(is_int(v) for v in value))):
-            raise ValueError(f"seeds must be a count (integer) or a list of integer seeds, got {value!r}")
+            raise ValueError(
+                f"seeds must be a count (integer) or a list of integer seeds, got {value!r}"
+            )
         return value
 
     @field_validator("seeds")
@@ -174,7 +183,10 @@ class ExperimentSpec(BaseModel):
     def _seeds(cls, seeds: int | list[int]) -> int | list[int]:
         if isinstance(seeds, int):
             if not 1 <= seeds <= MAX_SEEDS:
-                raise ValueError(f"seeds must be a count between 1 and {MAX_SEEDS}, or a list of seeds; got {seeds}")
+                raise ValueError(
+                    f"seeds must be a count between 1 and {MAX_SEEDS}, or a list of seeds; got "
+                    f"{seeds}"
+                )
             return seeds
         if not seeds:
             raise ValueError("seeds must not be an empty list")
@@ -193,26 +205,44 @@ class ExperimentSpec(BaseModel):
     def _preset(cls, value: Any) -> Any:
         if isinstance(value, str):
             value = {"preset": value}
-        if isinstance(value, dict) and isinstance(value.get("preset"), str) and set(value) <= {"preset", "override", "only"}:
+        if (
+            isinstance(value, dict)
+            and isinstance(value.get("preset"), str)
+            and set(value) <= {"preset", "override", "only"}
+        ):
             expanded = expand_preset(value["preset"])
             only = value.get("only")
             if only is not None:
-                if not isinstance(only, list) or not only or not all(isinstance(n, str) for n in only):
-                    raise ValueError("conditions.only must be a non-empty list of the preset's condition names")
+                if (
+                    not isinstance(only, list)
+                    or not only
+                    or not all(isinstance(n, str) for n in only)
+                ):
+                    raise ValueError(
+                        "conditions.only must be a non-empty list of the preset's condition names"
+                    )
                 unknown = [n for n in only if n not in expanded]
                 if unknown:
-                    raise ValueError(f"conditions.only: {', '.join(unknown)} not in preset {value['preset']!r} "
-                                     f"(its conditions: {', '.join(expanded)})")
+                    raise ValueError(
+                        f"conditions.only: {', '.join(unknown)} not in preset {value['preset']!r} "
+                        f"(its conditions: {', '.join(expanded)})"
+                    )
                 expanded = {name: c for name, c in expanded.items() if name in only}
             override = value.get("override") or {}
             if not isinstance(override, dict):
-                raise ValueError("conditions.override must be a mapping of condition fields applied to every preset condition")
+                raise ValueError(
+                    "conditions.override must be a mapping of condition fields applied to every "
+                    "preset condition"
+                )
             unknown = sorted(set(override) - set(Condition.model_fields))
             if unknown:
-                raise ValueError(f"conditions.override: unknown condition field(s) {', '.join(unknown)}")
+                raise ValueError(
+                    f"conditions.override: unknown condition field(s) {', '.join(unknown)}"
+                )
             if override:
                 expanded = {
-                    name: Condition.model_validate({**c.model_dump(), **override}) for name, c in expanded.items()
+                    name: Condition.model_validate({**c.model_dump(), **override})
+                    for name, c in expanded.items()
                 }
             return expanded
         return value
@@ -235,7 +265,9 @@ class ExperimentSpec(BaseModel):
             isinstance(value, int) and not isinstance(value, bool) and -100 <= value <= 100
         )
         if not ok:
-            raise ValueError(f"priority must be low, normal, high or an integer in [-100, 100], got {value!r}")
+            raise ValueError(
+                f"priority must be low, normal, high or an integer in [-100, 100], got {value!r}"
+            )
         return value
 
     @model_validator(mode="after")
@@ -243,12 +275,16 @@ class ExperimentSpec(BaseModel):
         labels = [t.run_label for t in self.tasks]
         dup = sorted({lab for lab in labels if labels.count(lab) > 1})
         if dup:
-            raise ValueError(f"tasks: {', '.join(dup)} listed more than once; give repeated tasks distinct `label`s")
+            raise ValueError(
+                f"tasks: {', '.join(dup)} listed more than once; give repeated tasks distinct "
+                "`label`s"
+            )
         n = self.n_runs
         if n > MAX_RUNS:
             raise ValueError(
-                f"{len(self.conditions)} conditions x {len(self.seed_list)} seeds x {len(self.tasks)} tasks = {n} runs, "
-                f"above the limit of {MAX_RUNS} per experiment; split it"
+                f"{len(self.conditions)} conditions x {len(self.seed_list)} seeds x "
+                f"{len(self.tasks)} tasks = {n} runs, above the limit of {MAX_RUNS} per "
+                "experiment; split it"
             )
         return self
 
@@ -263,7 +299,9 @@ class ExperimentSpec(BaseModel):
 
     @property
     def priority_value(self) -> int:
-        return PRIORITY_LEVELS[self.priority] if isinstance(self.priority, str) else int(self.priority)
+        return (
+            PRIORITY_LEVELS[self.priority] if isinstance(self.priority, str) else int(self.priority)
+        )
 
     def expand_runs(self) -> list[RunSpec]:
         """conditions x seeds x tasks, in the spec's condition order, then seed, then task."""
@@ -320,70 +358,3 @@ class ExperimentSpec(BaseModel):
         """What runs must share to train as one population: dataset, selection (hence N),
         task, model and training settings. Condition, seed and fidelity are per network."""
         return _sha256(self._shared_inputs(run.task))
-
-
-# -- loading -------------------------------------------------------------------------------
-
-_BRACKET_TAG = re.compile(r"^(list|dict|literal|function-[a-z-]+|tagged-union)\[.*\]$")
-_TYPE_TAG = re.compile(r"^(int|str|float|bool|none)$")
-_UNION_FIELDS = {"seeds", "priority"}
-
-
-def _path_of(loc: tuple[Any, ...]) -> str:
-    """'conditions.full.lam', 'tasks[1].name': pydantic's loc without its union-branch tags."""
-    parts: list[str] = []
-    prev: Any = None
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        elif _BRACKET_TAG.match(str(item)) or (prev in _UNION_FIELDS and _TYPE_TAG.match(str(item))):
-            pass
-        else:
-            parts.append(("." if parts else "") + str(item))
-        prev = item
-    return "".join(parts)
-
-
-def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for err in exc.errors(include_url=False):
-        msg = err["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        item = (_path_of(tuple(err["loc"])), msg)
-        if item not in out:
-            out.append(item)
-    return out
-
-
-def parse_spec(data: Any, source: str = "spec") -> ExperimentSpec:
-    """Validate a mapping (e.g. parsed YAML or a JSON request body) into a spec."""
-    if not isinstance(data, dict):
-        raise SpecError(source, [("", f"the spec must be a mapping of fields, got {type(data).__name__}")])
-    try:
-        return ExperimentSpec.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(source, validation_errors(exc)) from None
-
-
-def load_spec(path: str | Path) -> ExperimentSpec:
-    """Read and validate a YAML (or JSON) spec file; errors name the file and field paths."""
-    import yaml
-
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(str(p), [("", "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(str(p), [("", f"cannot read the file ({exc})")]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(str(p), [("", f"not valid YAML: {where}{problem}")]) from None
-    if data is None:
-        raise SpecError(str(p), [("", "the file is empty")])
-    return parse_spec(data, str(p))

@@ -1,0 +1,149 @@
+"""Results: results, compare, report, download (tables come from the server: no science needed)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import webbrowser
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from cortexrnn.client.commands.common import (
+    FORMAT_HELP,
+    check_format,
+    client_from,
+    emit,
+    err_console,
+)
+from cortexrnn.client.errors import UsageError
+from cortexrnn.client.experiment import Experiment
+from cortexrnn.client.tables import (
+    HEADLINE_MEASURES,
+    RUN_COLUMNS,
+    comparison_rows,
+    measure_of,
+    omnibus_rows,
+    result_rows,
+    stats_rows,
+)
+
+
+def results(
+    ctx: typer.Context,
+    experiment_id: int = typer.Argument(..., metavar="ID"),
+    form: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+    output: Path = typer.Option(
+        None, "-o", "--output", help="Write to this file instead of the screen."
+    ),
+    measures: str = typer.Option(
+        None,
+        "--measures",
+        help="Comma-separated measures to show (default in a "
+        "table: the headline ones; csv and json: all).",
+    ),
+) -> None:
+    """One row per run: condition, seed, task, state and its final measures."""
+    check_format(form)
+    rows, columns = result_rows(client_from(ctx), experiment_id)
+    available = [c for c in columns if c not in RUN_COLUMNS]
+    if measures:
+        wanted = [m.strip() for m in measures.split(",") if m.strip()]
+        unknown = [m for m in wanted if m not in available]
+        if unknown and available:
+            raise UsageError(
+                f"--measures: {', '.join(unknown)} not among the runs' measures: "
+                f"{', '.join(available)}"
+            )
+        columns = RUN_COLUMNS + wanted
+    elif (
+        form == "table"
+    ):  # the screen is narrow: the run fields that matter, then the headline measures
+        columns = [c for c in RUN_COLUMNS if c not in ("attempt", "cached_from_id", "error")]
+        columns += [m for m in HEADLINE_MEASURES if m in available]
+    hidden = len([m for m in available if m not in columns])
+    emit(rows, columns, form, output, f"experiment {experiment_id}: {len(rows)} runs")
+    if form == "table" and hidden:
+        err_console().print(f"{hidden} more measures: --measures NAME,... or --format csv|json")
+
+
+def compare(
+    ctx: typer.Context,
+    experiment_id: int = typer.Argument(..., metavar="ID"),
+    metric: str = typer.Option(
+        ..., "--metric", "-m", help="The measure to compare, e.g. test_acc."
+    ),
+    task: str = typer.Option(None, "--task", help="Only this task."),
+    form: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+) -> None:
+    """Conditions side by side on one measure: mean and 95 % CI per condition, then the pairwise
+    tests with corrected p-values (from the server's /summary)."""
+    check_format(form)
+    summary = client_from(ctx).summary_json(experiment_id, metric=metric, task=task)
+    stats = [
+        r
+        for r in stats_rows(summary)
+        if measure_of(r) == metric and (task is None or str(r.get("task")) == task)
+    ]
+    pairs = comparison_rows(summary, metric, task)
+    omnibus = omnibus_rows(summary, metric, task)
+    if form != "table":
+        payload = {"stats": stats, "omnibus": omnibus, "comparisons": pairs}
+        if form == "json":
+            sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        else:
+            # One table per CSV: the pairwise rows (they carry both conditions' means).
+            emit(pairs, list(dict.fromkeys(k for r in pairs for k in r)), "csv", None, "")
+        return
+    # On screen, columns that are the same in every row go into the title instead.
+    tasks = {str(r.get("task")) for r in stats + pairs + omnibus}
+    drop = {"metric", "measure"} | ({"task"} if len(tasks) == 1 else set())
+    label = f"{metric} ({tasks.pop()})" if len(tasks) == 1 else metric
+
+    def cols(rows: list[dict[str, Any]]) -> list[str]:
+        return [k for k in dict.fromkeys(k for r in rows for k in r) if k not in drop]
+
+    if stats:
+        emit(stats, cols(stats), "table", None, f"{label} per condition")
+    if omnibus:
+        emit(omnibus, cols(omnibus), "table", None, f"{label}: omnibus test")
+    emit(
+        pairs, cols(pairs), "table", None, f"{label}: pairwise comparisons (p_holm: Holm-corrected)"
+    )
+
+
+def report(
+    ctx: typer.Context,
+    experiment_id: int = typer.Argument(..., metavar="ID"),
+    output: Path = typer.Option(
+        Path("report.html"), "-o", "--output", help="Where to write the HTML report."
+    ),
+    open_: bool = typer.Option(False, "--open", help="Open it in the browser afterwards."),
+) -> None:
+    """Save the experiment's HTML report (curves, topology, stats)."""
+    path = Experiment(client_from(ctx), experiment_id).report(output)
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
+    if open_:
+        webbrowser.open(path.resolve().as_uri())
+
+
+def download(
+    ctx: typer.Context,
+    experiment_id: int = typer.Argument(..., metavar="ID"),
+    output: Path = typer.Option(..., "-o", "--output", help="Folder to write into (created)."),
+) -> None:
+    """Everything the experiment produced: runs.csv, curves.csv, summary.json, report.html,
+    weights/."""
+    err = err_console()
+    manifest = Experiment(client_from(ctx), experiment_id).download(
+        output, on_step=lambda m: err.print(f"  {m}")
+    )
+    typer.echo(f"wrote {len(manifest['files'])} files to {output}")
+    for missing in manifest["missing"]:
+        typer.echo(f"  not available: {missing['file']} ({missing['reason']})")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (results, compare, report, download):
+        app.command()(command)
