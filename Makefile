@@ -16,12 +16,16 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install -q -e '.[server]'
 
-install-dev: $(BIN)/python
+# Reinstalled when the dependencies change (the stamp lives in the venv it describes).
+$(VENV)/.installed-dev: pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	# NeuroGym is the reference for two tasks (tests only). Its metadata pins numpy 2.2,
 	# which clashes with ours, so it goes in without its pins; the tests skip without it.
 	$(BIN)/pip install -q --no-deps neurogym==2.3.1 || true
 	$(BIN)/pip install -q gymnasium==0.29.1 loguru tqdm tomlkit natsort cloudpickle || true
+	touch $@
+
+install-dev: $(VENV)/.installed-dev
 
 # Main job on the embedded default: no external services.
 demo: install

@@ -10,6 +10,9 @@ An experiment's status follows from its runs: every function that ends runs refr
 The scheduler keeps its decisions (which pack goes next, which runs form it, when a message
 may be lost and is sent again: a timestamp, not a state); what those decisions do to states
 is here (`open_pack`, `send_pack_again`, `requeue_or_lose`, `close_pack`).
+
+Slightly over 400 lines on purpose: the point of this module is that every transition is in
+one file, where the rules can be read side by side.
 """
 
 from __future__ import annotations

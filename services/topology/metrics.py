@@ -106,7 +106,8 @@ def compute_metrics(
     edge swaps (`swaps_per_edge` attempts per edge). `n_nulls` = 0 skips the null-based
     metrics. Deterministic in `seed`.
 
-    σ uses average clustering (the C of `nx.sigma`) and global efficiency, as SCIENCE.md §6:
+    σ uses average clustering (the C of `nx.omega`; `nx.sigma` uses transitivity) and global
+    efficiency, as SCIENCE.md §6:
     σ = (C / C_null) / (E_null / E); `small_world_sigma_path` is networkx's L-based form and
     `transitivity` is reported separately. See `smallworld` for ω and small-world propensity.
     """

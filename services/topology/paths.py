@@ -3,7 +3,7 @@ binary graphs at once, as batched matrix products (torch).
 
 Definitions follow networkx exactly:
 - average clustering: mean over nodes of 2 T_i / (k_i (k_i - 1)), 0 for k_i < 2
-  (`nx.average_clustering`, the C of `nx.sigma` and `nx.omega`);
+  (`nx.average_clustering`, the C of `nx.omega`; `nx.sigma` uses transitivity);
 - transitivity: 3 × triangles / connected triples (`nx.transitivity`);
 - global efficiency: mean over ordered pairs i != j of 1 / d_ij, 1/inf = 0
   (`nx.global_efficiency`);

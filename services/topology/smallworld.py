@@ -1,11 +1,12 @@
 """Small-world indices from the statistics of a graph, its nulls and its lattice reference.
 Each returns (value, None) or (None, reason).
 
-- σ (SCIENCE.md §6, the paper): (C / C_null) / (E_null / E), C = average clustering (the C of
-  `nx.sigma`), E = global efficiency; C_null and E_null are means over the nulls. Efficiency
-  stays defined on disconnected graphs, which is why the paper uses it instead of L.
-- σ_L (Humphries; `nx.sigma`'s formula): (C / C_null) / (L / L_null), L = characteristic path
-  length; L_null is the mean over the connected nulls.
+- σ (SCIENCE.md §6, the paper): (C / C_null) / (E_null / E), C = average clustering (the C
+  of `nx.omega`; `nx.sigma` uses transitivity), E = global efficiency; C_null and E_null are
+  means over the nulls. Efficiency stays defined on disconnected graphs, which is why the
+  paper uses it instead of L.
+- σ_L (Humphries; `nx.sigma`'s formula, with average clustering as C): (C / C_null) /
+  (L / L_null), L = characteristic path length; L_null is the mean over the connected nulls.
 - ω (Telesford et al. 2011; `nx.omega`'s formula): L_null / L - C / C_lattice. The lattice is
   Muldoon's ring lattice with the same n and m, not networkx's latticised rewiring (which costs
   minutes at N = 312); the random reference is the chosen null ensemble.
