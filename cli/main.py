@@ -4,39 +4,14 @@ from __future__ import annotations
 
 import typer
 
-# What `cortexrnn[server]` / `cortexrnn[worker]` add to a client-only install (import names).
-SERVER_PACKAGES = frozenset(
-    {
-        "sqlalchemy",
-        "alembic",
-        "pydantic_settings",
-        "celery",
-        "kombu",
-        "redis",
-        "psycopg",
-        "fastapi",
-        "starlette",
-        "uvicorn",
-        "sse_starlette",
-        "prometheus_client",
-        "multipart",
-        "python_multipart",
-        "numpy",
-        "scipy",
-        "torch",
-        "pandas",
-        "pyarrow",
-        "matplotlib",
-        "networkx",
-    }
-)
+from cortexrnn.wire.installs import SCIENCE_PACKAGES, SERVER_PACKAGES, missing_package
 
 
 def missing_server(exc: ModuleNotFoundError) -> str | None:
     """The message for a client-only install (`pip install 'cortexrnn[client]'`) that runs the
     server command; None when `exc` is something else (a bug: it keeps its traceback)."""
-    top = (exc.name or "").partition(".")[0]
-    if top not in SERVER_PACKAGES:
+    top = missing_package(exc, SCIENCE_PACKAGES | SERVER_PACKAGES)
+    if top is None:
         return None
     return (
         f"error: `cortexrnn` is the server-side command and needs the server installed "

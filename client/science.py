@@ -16,22 +16,24 @@ that message (`exc.name` is checked): a broken import inside the project stays a
 from __future__ import annotations
 
 import functools
-import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from cortexrnn.client.errors import SpecInvalid, UsageError
+from cortexrnn.wire.installs import SCIENCE_PACKAGES, missing_package
 from cortexrnn.wire.schemas import SpecCheck
 
 if TYPE_CHECKING:
     from cortexrnn.services.spec import ExperimentSpec
 
+# The science is optional here, so its imports sit inside the functions below, each under
+# `needs_science` (written out, not as strings, so that the layering test sees them).
+# ruff: noqa: PLC0415
+
 INSTALL_SCIENCE = "pip install 'cortexrnn[science]'"
-# The distributions of the `science` extra, by import name.
-SCIENCE_PACKAGES = frozenset(
-    {"numpy", "scipy", "torch", "pandas", "pyarrow", "matplotlib", "networkx"}
-)
 
 
 class ScienceMissing(UsageError):
@@ -41,18 +43,19 @@ class ScienceMissing(UsageError):
 def missing_science(exc: ModuleNotFoundError, what: str) -> ScienceMissing | None:
     """The user-facing error for `exc` when it is a science package that is not installed;
     None when it is anything else (a genuine bug: let it propagate)."""
-    top = (exc.name or "").partition(".")[0]
-    if top not in SCIENCE_PACKAGES:
+    top = missing_package(exc, SCIENCE_PACKAGES)
+    if top is None:
         return None
     return ScienceMissing(
         f"{what}: this needs the science: {INSTALL_SCIENCE} ({top} is not installed here)"
     )
 
 
-def load(module: str, what: str) -> Any:
-    """Import `module`, turning a missing science package into ScienceMissing."""
+@contextmanager
+def needs_science(what: str) -> Iterator[None]:
+    """Around an import of the science: a missing science package becomes ScienceMissing."""
     try:
-        return importlib.import_module(module)
+        yield
     except ModuleNotFoundError as exc:
         error = missing_science(exc, what)
         if error is None:
@@ -64,15 +67,17 @@ def load(module: str, what: str) -> Any:
 def available() -> bool:
     """Whether the science is installed here (then specs are validated locally)."""
     try:
-        load("cortexrnn.services.spec", "spec validation")
+        _spec("spec validation")
     except ScienceMissing:
         return False
     return True
 
 
 # -- specs ----------------------------------------------------------------------------------
-def _spec() -> Any:
-    return load("cortexrnn.services.spec", "local spec validation")
+def _spec(what: str = "local spec validation") -> ModuleType:
+    with needs_science(what):
+        from cortexrnn.services import spec
+    return spec
 
 
 def validate(spec: Any, source: str | None = None) -> ExperimentSpec:
@@ -105,45 +110,49 @@ def is_spec_model(spec: Any) -> bool:
 
 # -- datasets -------------------------------------------------------------------------------
 def dataset_error_type() -> type[Exception]:
-    return load("cortexrnn.services.connectome.errors", "converting a dataset").DatasetError
+    with needs_science("converting a dataset"):
+        from cortexrnn.services.connectome.errors import DatasetError
+    return DatasetError
 
 
 def detect_format(paths: list[Path]) -> str:
-    return load(
-        "cortexrnn.services.connectome.formats", "recognising a dataset's format"
-    ).detect_format(paths)
+    with needs_science("recognising a dataset's format"):
+        from cortexrnn.services.connectome.formats import detect_format as detect
+    return detect(paths)
 
 
 def convert_field_folder(source: Path, target: Path) -> list[Path]:
     """Rewrite a field folder's pickled arrays as safe numeric files (reads pickles: the
     user's own files, on the user's machine)."""
-    local = load(
-        "cortexrnn.services.connectome.local", "converting pickled field folders before an upload"
-    )
-    return local.convert_field_folder_local(source, target)
+    with needs_science("converting pickled field folders before an upload"):
+        from cortexrnn.services.connectome.local import convert_field_folder_local
+    return convert_field_folder_local(source, target)
 
 
 # -- tables and the replication document ----------------------------------------------------
-def pandas(what: str = "DataFrames") -> Any:
-    return load("pandas", what)
+def pandas(what: str = "DataFrames") -> ModuleType:
+    with needs_science(what):
+        import pandas
+    return pandas
 
 
 def fidelity_switch_sets() -> tuple[dict[str, bool], dict[str, bool]]:
     """(the paper's fidelity switches, the corrected ones)."""
-    conditions = load("cortexrnn.services.priors.conditions", "the replication document")
-    return conditions.PAPER_SWITCHES, conditions.CORRECTED_SWITCHES
+    with needs_science("the replication document"):
+        from cortexrnn.services.priors.conditions import CORRECTED_SWITCHES, PAPER_SWITCHES
+    return PAPER_SWITCHES, CORRECTED_SWITCHES
 
 
 def replication_tools() -> Any:
     """The document's renderer, its statistics and its figures, as one namespace."""
-    what = "the replication document"
-    figures = load("cortexrnn.services.report.figures", what)
-    replication = load("cortexrnn.services.report.replication", what)
-    stats = load("cortexrnn.services.report.replication_stats", what)
+    with needs_science("the replication document"):
+        from cortexrnn.services.report.figures import variant_points
+        from cortexrnn.services.report.replication import render
+        from cortexrnn.services.report.replication_stats import ACCURACY, PAPER_ORDER, classify
     return SimpleNamespace(
-        render=replication.render,
-        variant_points=figures.variant_points,
-        accuracy=stats.ACCURACY,
-        paper_order=stats.PAPER_ORDER,
-        classify=stats.classify,
+        render=render,
+        variant_points=variant_points,
+        accuracy=ACCURACY,
+        paper_order=PAPER_ORDER,
+        classify=classify,
     )

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,24 @@ MICRONS_DIR = Path(
     os.environ.get("CORTEXRNN_MICRONS_DIR", REPO.parent / "shared" / "data" / "microns")
 )
 REQUIRE_SERVICES = os.environ.get("CORTEXRNN_REQUIRE_SERVICES") == "1"
+
+
+def build_wheel(dist: Path) -> Path:
+    """The checkout built as a wheel into `dist` (without build isolation: offline-safe)."""
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), REPO],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    return next(dist.glob("cortexrnn-*.whl"))
+
+
+def clean_venv(venv: Path) -> Path:
+    """A new virtual environment with nothing installed; returns its python."""
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    return venv / "bin" / "python"
 
 
 def _missing(reason: str) -> None:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import csv
 import io
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.client.test_live_serve import SPEC, live_server  # noqa: F401 - the fixture
+from tests.conftest import build_wheel, clean_venv
 
 REPO = Path(__file__).resolve().parents[2]
 ABSENT = (
@@ -58,27 +58,9 @@ def _index_reachable() -> str | None:
 @pytest.fixture(scope="module")
 def client_venv(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("client-install")
-    dist = tmp / "dist"
-    built = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "build",
-            "--wheel",
-            "--no-isolation",
-            "--outdir",
-            str(dist),
-            str(REPO),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
-    wheel = next(dist.glob("cortexrnn-*.whl"))
+    wheel = build_wheel(tmp / "dist")
     venv = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    py = venv / "bin" / "python"
+    py = clean_venv(venv)
     installed = subprocess.run(
         [py, "-m", "pip", "install", "-q", f"{wheel}[client]"],
         capture_output=True,

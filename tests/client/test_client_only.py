@@ -1,10 +1,10 @@
 """The client without the server and without the science (`pip install 'cortexrnn[client]'`).
 
 Fast checks; tests/client/test_client_install.py does it for real in a clean virtual
-environment. Here: the import rules (client/ imports only cortexrnn.wire and itself, the
-science only through client/science.py), the client in a subprocess where every science and
-server package is made unimportable, the server-side validation path in-process, and the
-POST /v1/experiments/validate endpoint."""
+environment. Here: wire/ imports only the standard library and pydantic (the client's own
+import rule is tests/foundation/test_layering.py's), the client in a subprocess where every
+science and server package is made unimportable, the server-side validation path in-process,
+and the POST /v1/experiments/validate endpoint."""
 
 from __future__ import annotations
 
@@ -18,43 +18,19 @@ from pathlib import Path
 import pytest
 
 from cortexrnn.client import science
+from cortexrnn.wire.installs import SCIENCE_PACKAGES, SERVER_PACKAGES
 from tests.client.conftest import URL, small_spec, write_spec
 from tests.client.test_client_api import closed_port
 
 REPO = Path(__file__).resolve().parents[2]
-SERVER_SIDE = (
-    "cortexrnn.api",
-    "cortexrnn.shared",
-    "cortexrnn.worker",
-    "cortexrnn.cli",
-    "cortexrnn.migrations",
-)
 # What the client-only install lacks (import names): the science, then the server's packages.
-UNINSTALLED = sorted(
-    science.SCIENCE_PACKAGES
-    | {
-        "sqlalchemy",
-        "alembic",
-        "pydantic_settings",
-        "celery",
-        "kombu",
-        "redis",
-        "psycopg",
-        "fastapi",
-        "starlette",
-        "uvicorn",
-        "sse_starlette",
-        "prometheus_client",
-        "multipart",
-        "python_multipart",
-    }
-)
+UNINSTALLED = sorted(SCIENCE_PACKAGES | SERVER_PACKAGES)
 
 
 # -- the import rules -----------------------------------------------------------------------
 def _imports(path: Path) -> list[tuple[int, str]]:
     """(line, module) of every import statement, and of every string handed to
-    `load(...)` / `import_module(...)` (the lazy imports)."""
+    `import_module(...)` / `__import__(...)`."""
     out: list[tuple[int, str]] = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -63,31 +39,13 @@ def _imports(path: Path) -> list[tuple[int, str]]:
             out.append((node.lineno, node.module))
         elif isinstance(node, ast.Call) and getattr(
             node.func, "attr", getattr(node.func, "id", "")
-        ) in ("load", "import_module", "__import__"):
+        ) in ("import_module", "__import__"):
             out += [
                 (node.lineno, a.value)
                 for a in node.args[:1]
                 if isinstance(a, ast.Constant) and isinstance(a.value, str)
             ]
     return out
-
-
-def test_client_imports_only_the_wire_and_itself() -> None:
-    bad = []
-    for path in sorted((REPO / "client").rglob("*.py")):
-        rel = path.relative_to(REPO).as_posix()
-        for line, module in _imports(path):
-            if not module.startswith("cortexrnn"):
-                continue
-            if module.startswith(("cortexrnn.client", "cortexrnn.wire")) or module == "cortexrnn":
-                continue
-            if module.startswith("cortexrnn.services") and rel == "client/science.py":
-                continue  # the one door to the science
-            bad.append(f"{rel}:{line} imports {module}")
-    assert bad == [], (
-        "client/ may import only cortexrnn.wire and cortexrnn.client (the science only in "
-        "client/science.py):\n" + "\n".join(bad)
-    )
 
 
 def test_wire_is_pure_pydantic() -> None:
@@ -219,7 +177,8 @@ def test_python_api_without_science(tmp_path) -> None:
             except UsageError as exc:
                 print("MISSING", exc.exit_code, exc.message)
         try:
-            science.load("cortexrnn.client.no_such_module", "a feature")
+            with science.needs_science("a feature"):
+                import cortexrnn.client.no_such_module
         except ModuleNotFoundError as exc:
             print("BUG", exc.name)
     """,

@@ -1,5 +1,6 @@
 """Imports run one way. Every `cortexrnn.*` import in every file of each top-level folder,
-including imports inside functions, is parsed and checked against the layer rules below;
+including imports inside functions and modules named by a string to `import_module`, is
+parsed and checked against the layer rules below;
 `import cortexrnn.x` and `from cortexrnn import x` count the same as `from cortexrnn.x import y`.
 
 Layers, bottom up (each may import those below it):
@@ -47,6 +48,11 @@ class Edge:
     target: str  # top-level folder imported
 
 
+def _callee(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
 def _targets(node: ast.AST) -> list[str]:
     """The top-level cortexrnn folders an import statement reaches."""
     names: list[str] = []
@@ -57,6 +63,13 @@ def _targets(node: ast.AST) -> list[str]:
             names = [f"cortexrnn.{alias.name}" for alias in node.names]
         else:
             names = [node.module]
+    elif isinstance(node, ast.Call) and _callee(node) in ("import_module", "__import__"):
+        # A module named by a string is still an import: it must not slip past the rules.
+        names = [
+            a.value
+            for a in node.args[:1]
+            if isinstance(a, ast.Constant) and isinstance(a.value, str)
+        ]
     return [n.split(".")[1] for n in names if n.startswith("cortexrnn.")]
 
 
@@ -108,9 +121,11 @@ def test_the_checker_sees_imports_inside_functions(
     (pkg / "bad.py").write_text(
         "def f():\n    from cortexrnn.shared.db import session_scope\n\n"
         "from cortexrnn import shared\nimport cortexrnn.services.spec\n"
+        "importlib.import_module('cortexrnn.api.app')\n"
     )
     monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
     assert violations("services") == [
         "services/bad.py:2 imports cortexrnn.shared",
         "services/bad.py:4 imports cortexrnn.shared",
+        "services/bad.py:6 imports cortexrnn.api",
     ]

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import build_wheel, clean_venv
+
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ["wire", "api", "worker", "services", "shared", "client", "cli", "migrations"]
 
@@ -27,27 +29,9 @@ def test_console_scripts_answer_help() -> None:
 
 @pytest.mark.slow
 def test_wheel_in_a_clean_venv_imports_everything(tmp_path: Path) -> None:
-    dist = tmp_path / "dist"
-    built = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "build",
-            "--wheel",
-            "--no-isolation",
-            "--outdir",
-            str(dist),
-            str(REPO),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
-    wheel = next(dist.glob("cortexrnn-*.whl"))
+    wheel = build_wheel(tmp_path / "dist")
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    py = venv / "bin" / "python"
+    py = clean_venv(venv)
     subprocess.run(
         [py, "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, timeout=300
     )
