@@ -42,6 +42,11 @@ class ApiError(Exception):
         self.headers = headers
 
 
+def invalid_field(path: str, message: str) -> ApiError:
+    """422 for one field of the request, named by its path (as validation errors are)."""
+    return ApiError(422, f"{path}: {message}", [{"path": path, "message": message}])
+
+
 def not_found(what: str, ident: object) -> ApiError:
     return ApiError(404, f"{what} {ident} does not exist")
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
 
 from cortexrnn.api.deps import ExperimentId, SessionDep, UserDep, require_owner
-from cortexrnn.api.errors import ApiError, Responses, error_responses, not_found
+from cortexrnn.api.errors import ApiError, Responses, error_responses, invalid_field, not_found
 from cortexrnn.services.spec import ExperimentSpec
 from cortexrnn.shared import lifecycle
 from cortexrnn.shared.experiments import (
@@ -143,9 +143,7 @@ def submit(
             session.commit()
             break
         except SpecDatasetError as exc:
-            raise ApiError(
-                422, f"{exc.path}: {exc}", [{"path": exc.path, "message": str(exc)}]
-            ) from None
+            raise invalid_field(exc.path, str(exc)) from None
         except IdempotencyConflict as exc:
             raise ApiError(409, str(exc)) from None
         except IntegrityError:

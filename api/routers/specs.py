@@ -9,22 +9,17 @@ neurons for the selection.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from cortexrnn.api.deps import SessionDep, UserDep
-from cortexrnn.api.errors import ApiError
+from cortexrnn.api.errors import Responses, error_responses, invalid_field
 from cortexrnn.services.spec import ExperimentSpec
 from cortexrnn.shared.experiments import SpecDatasetError, resolve_dataset
-from cortexrnn.wire.schemas import ErrorResponse, SpecCheck
+from cortexrnn.wire.schemas import SpecCheck
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorResponse},
-    422: {"model": ErrorResponse},
-}
+ERRORS: Responses = error_responses(401, 422)
 
 
 @router.post("/validate", response_model=SpecCheck, responses=ERRORS)
@@ -35,7 +30,5 @@ def validate(spec: ExperimentSpec, session: SessionDep, _: UserDep) -> SpecCheck
     try:
         resolve_dataset(session, spec)
     except SpecDatasetError as exc:
-        raise ApiError(
-            422, f"{exc.path}: {exc}", [{"path": exc.path, "message": str(exc)}]
-        ) from None
+        raise invalid_field(exc.path, str(exc)) from None
     return SpecCheck.of(spec)
