@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import redis
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -57,7 +57,9 @@ def create_app(
     install_error_handlers(app)
 
     @app.middleware("http")
-    async def limit_request_size(request: Request, call_next):  # noqa: ANN001, ANN202
+    async def limit_request_size(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         limit = (
             settings.upload_max_bytes
             if request.url.path.startswith(UPLOAD_PATHS)

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 CORTEXRNN = Path(sys.executable).parent / "cortexrnn"  # the command of this interpreter's install
 # A PostgreSQL server on this machine (user postgres, trust auth), its maintenance database.
@@ -70,8 +72,6 @@ def run_cortexrnn(env: dict[str, str], *args: str) -> str:
 def throwaway_database(admin_url: str, prefix: str) -> Iterator[str]:
     """A new empty database `<prefix>_<random>` on the server of `admin_url`, dropped (even
     with connections open) on exit; yields its URL."""
-    from sqlalchemy import create_engine, text  # noqa: PLC0415 - only the benchmarks need it
-    from sqlalchemy.engine import make_url  # noqa: PLC0415
 
     db = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")

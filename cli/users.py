@@ -6,6 +6,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from cortexrnn.shared.auth import AuthError, create_user, issue_token, revoke_tokens
 from cortexrnn.shared.db import session_scope
@@ -16,7 +17,7 @@ app = typer.Typer(help="Manage users and API tokens.", no_args_is_help=True)
 console = Console()
 
 
-def _user(session, name: str) -> User:  # noqa: ANN001
+def _user(session: Session, name: str) -> User:
     user = session.scalar(select(User).where(User.name == name))
     if user is None:
         raise typer.BadParameter(f"no user named {name!r}; see `cortexrnn users list`")

@@ -7,6 +7,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import datetime
+
+from sqlalchemy.orm import Session
 
 from cortexrnn.services.training.config import TrainingConfig
 from cortexrnn.shared import lifecycle
@@ -84,7 +87,7 @@ class PackProgress:
             if self._touch(s, now):
                 lifecycle.heartbeat_runs(s, self.pack_id, self.live.run_ids, self.worker, now)
 
-    def _touch(self, session, now) -> bool:  # noqa: ANN001
+    def _touch(self, session: Session, now: datetime) -> bool:
         """Heartbeat the pack if it is still ours; read the cancel flags. False: it moved on."""
         if not lifecycle.heartbeat_pack(session, self.pack_id, self.worker, now):
             self.live.moved = self.live.cancel = True
@@ -92,7 +95,7 @@ class PackProgress:
         self.live.cancel = lifecycle.cancel_requested(session, self.pack_id, self.live.run_ids)
         return True
 
-    def _write(self, session, step: int, rows: list[dict[str, object]]) -> None:  # noqa: ANN001
+    def _write(self, session: Session, step: int, rows: list[dict[str, object]]) -> None:
         now = utcnow()
         if not self._touch(session, now):
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from collections.abc import Callable
 
 from sqlalchemy import select
 
@@ -36,7 +37,7 @@ class Heartbeat:
     """Calls `beat` every `interval` seconds on a daemon thread until stopped. A failed beat
     (database briefly away) is logged and retried at the next interval."""
 
-    def __init__(self, beat, interval: float) -> None:  # noqa: ANN001
+    def __init__(self, beat: Callable[[], None], interval: float) -> None:
         self._beat = beat
         self._interval = interval
         self._stop = threading.Event()

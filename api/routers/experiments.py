@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -39,14 +39,14 @@ router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 ERRORS: Responses = error_responses(400, 401, 403, 404, 409, 422)
 
 
-def _get(session, experiment_id: int) -> Experiment:  # noqa: ANN001
+def _get(session: Session, experiment_id: int) -> Experiment:
     experiment = session.get(Experiment, experiment_id)
     if experiment is None:
         raise not_found("experiment", experiment_id)
     return experiment
 
 
-def _fields(session, experiment: Experiment) -> dict[str, Any]:  # noqa: ANN001
+def _fields(session: Session, experiment: Experiment) -> dict[str, Any]:
     """What ExperimentOut and ExperimentDetail show of an experiment."""
     progress = experiment_progress(session, experiment)
     owner = session.get(User, experiment.owner_id)
@@ -68,11 +68,11 @@ def _fields(session, experiment: Experiment) -> dict[str, Any]:  # noqa: ANN001
     return data
 
 
-def _out(session, experiment: Experiment) -> ExperimentOut:  # noqa: ANN001
+def _out(session: Session, experiment: Experiment) -> ExperimentOut:
     return ExperimentOut(**_fields(session, experiment))
 
 
-def _detail(session, experiment: Experiment) -> ExperimentDetail:  # noqa: ANN001
+def _detail(session: Session, experiment: Experiment) -> ExperimentDetail:
     return ExperimentDetail(**_fields(session, experiment), spec=experiment.spec)
 
 
@@ -269,7 +269,7 @@ async def events(experiment_id: ExperimentId, request: Request, _: UserDep) -> E
         _get(session, experiment_id)
     interval = request.app.state.event_interval_s
 
-    async def stream():  # noqa: ANN202
+    async def stream() -> AsyncIterator[dict[str, str]]:
         seen: dict[int, tuple[str, float]] = {}
         last_progress = None
         while True:

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from cortexrnn.api.deps import ExperimentId, SessionDep, UserDep
 from cortexrnn.api.errors import ApiError, Responses, error_responses, not_found
@@ -35,7 +36,7 @@ def _records(df: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _experiment(session, experiment_id: int) -> Experiment:  # noqa: ANN001
+def _experiment(session: Session, experiment_id: int) -> Experiment:
     e = session.get(Experiment, experiment_id)
     if e is None:
         raise not_found("experiment", experiment_id)

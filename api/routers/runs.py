@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from cortexrnn.api.deps import RunId, SessionDep, UserDep
 from cortexrnn.api.errors import ApiError, Responses, error_responses, not_found
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/v1/runs", tags=["runs"])
 ERRORS: Responses = error_responses(401, 404, 422)
 
 
-def _get(session, run_id: int) -> Run:  # noqa: ANN001
+def _get(session: Session, run_id: int) -> Run:
     run = session.get(Run, run_id)
     if run is None:
         raise not_found("run", run_id)

@@ -54,6 +54,10 @@ def _check_name(value: str, what: str, max_len: int) -> str:
     return value
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # True is not a seed count
+
+
 class TaskEntry(BaseModel):
     """One task of the experiment: its registry name, parameter overrides, and a label that
     names its runs (default: the task name)."""
@@ -171,8 +175,7 @@ class ExperimentSpec(BaseModel):
     @field_validator("seeds", mode="before")
     @classmethod
     def _seeds_type(cls, value: Any) -> Any:
-        is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
-        if not (is_int(value) or (isinstance(value, list) and all(is_int(v) for v in value))):
+        if not (_is_int(value) or (isinstance(value, list) and all(_is_int(v) for v in value))):
             raise ValueError(
                 f"seeds must be a count (integer) or a list of integer seeds, got {value!r}"
             )
