@@ -57,6 +57,8 @@ def fetch_tidy(client: Any, experiment_id: int) -> tuple[pd.DataFrame, dict[str,
         "name": detail.get("name"),
         "dataset": spec.get("dataset"),
         "sampling": spec.get("sampling"),
+        "model": spec.get("model"),
+        "training": spec.get("training"),
         "fidelity_switches": switches,
         "fidelity": _fidelity_label(switches, paper_switches, corrected_switches),
         "status": detail.get("status"),
@@ -75,6 +77,62 @@ def _fidelity_label(
         return "paper"
     changed = [f"{k} {'on' if v else 'off'}" for k, v in switches.items() if corrected.get(k) != v]
     return "corrected" + (" + " + ", ".join(changed) if changed else "")
+
+
+# What must agree for two experiments' runs to count as one grid with more seeds.
+_SAME_GRID = ("dataset", "sampling", "model", "training", "fidelity_switches")
+
+
+def merge(
+    label: str, parts: list[tuple[pd.DataFrame, dict[str, Any]]]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Several experiments (e.g. seeds 0-4 on one server, 5-9 on another) as one table.
+
+    Refused when they differ in dataset, neuron selection or fidelity, or when a (condition,
+    task, seed) appears twice: their runs would not be one sample of one grid."""
+    pd = science.pandas("the replication tables")
+    first = parts[0][1]
+    for _, meta in parts[1:]:
+        for key in _SAME_GRID:
+            if meta.get(key) != first.get(key):
+                raise ValueError(
+                    f"{label}: experiment {meta.get('experiment_id')} differs from experiment "
+                    f"{first.get('experiment_id')} in {key} ({meta.get(key)!r} vs "
+                    f"{first.get(key)!r}); only the seeds may differ"
+                )
+    df = pd.concat([d for d, _ in parts], ignore_index=True)
+    seen = df.drop_duplicates([*KEY, "metric"])
+    if len(seen) != len(df):
+        dup = df[df.duplicated([*KEY, "metric"], keep=False)][KEY].drop_duplicates().head(3)
+        raise ValueError(
+            f"{label}: the experiments share runs (condition, task, seed), e.g. "
+            f"{dup.to_dict('records')}; give each part its own seeds"
+        )
+    ids: list[Any] = []
+    for _, meta in parts:
+        ids += meta.get("experiment_ids") or [meta.get("experiment_id")]
+    merged = {**first, "experiment_ids": ids}
+    for key in ("wall_s", "worker_s"):
+        values = [m.get(key) for _, m in parts]
+        merged[key] = sum(v for v in values if v) or None
+    devices = [str(m["device"]) for _, m in parts if m.get("device")]
+    merged["device"] = "; ".join(dict.fromkeys(devices)) or None
+    counts: dict[str, int] = {}
+    for _, meta in parts:
+        for state, n in (meta.get("counts") or {}).items():
+            counts[state] = counts.get(state, 0) + int(n)
+    merged["counts"] = counts
+    return df, merged
+
+
+def load_label(data_dir: Path, label: str) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """One saved table and its meta, or None when it was never fetched."""
+    pd = science.pandas("the replication tables")
+    csv = data_dir / f"{label}.csv"
+    if not csv.exists():
+        return None
+    info = csv.with_suffix(".json")
+    return pd.read_csv(csv), (json.loads(info.read_text()) if info.exists() else {})
 
 
 def save(data_dir: Path, label: str, df: pd.DataFrame, meta: dict[str, Any]) -> None:

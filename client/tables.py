@@ -28,6 +28,7 @@ RUN_COLUMNS = ["run_id", "condition", "seed", "task", "state", "attempt", "cache
 STATS_KEYS = ("stats", "summary", "measures", "rows")
 COMPARISON_KEYS = ("comparisons", "pairwise", "tests", "contrasts")
 OMNIBUS_KEYS = ("kruskal", "omnibus")
+SOLVED_KEYS = ("solved",)
 MEASURE_KEYS = ("measure", "metric")
 
 
@@ -115,6 +116,15 @@ def comparison_rows(summary: Any, metric: str, task: str | None = None) -> list[
 def omnibus_rows(summary: Any, metric: str, task: str | None = None) -> list[dict[str, Any]]:
     """The omnibus test rows (Kruskal-Wallis) of one measure, when the summary has them."""
     rows = _table(summary, OMNIBUS_KEYS) or []
+    return [
+        r for r in rows if measure_of(r) == metric and (task is None or str(r.get("task")) == task)
+    ]
+
+
+def solved_rows(summary: Any, metric: str, task: str | None = None) -> list[dict[str, Any]]:
+    """The fraction of seeds that solved each task, with its exact interval, when `metric` is
+    the one that defines solving (held-out accuracy) and the summary has them."""
+    rows = _table(summary, SOLVED_KEYS) or []
     return [
         r for r in rows if measure_of(r) == metric and (task is None or str(r.get("task")) == task)
     ]

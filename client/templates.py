@@ -20,6 +20,11 @@ FIDELITY_SWITCHES = {
     "keep_functional_diagonal": "§5.5 the functional init keeps its diagonal "
     "(corr = STTC = 1 there)",
     "emd_strength_epsilon": "§5.6 the connectome's C for C* replaces zero strengths by 1e-10",
+    "released_nulls": "§5.7 small-world sigma is also reported against the released code's "
+    "nulls ((U + U.T) / 2 > 0.7: density ~0.18 whatever the graph's, self-loops kept)",
+    "meshgrid_grid_order": "§5.8 grid units in numpy.meshgrid(x, y, z) order (y outermost), "
+    "not x-major raster order",
+    "fixed_batch_order": "§5.9 training batches in the same order every epoch (no shuffle)",
 }
 
 _TASKS = ", ".join(TASK_NAMES)
@@ -62,7 +67,7 @@ conditions:
   W*: {{init: functional, lam: 0.0}}                                  # functional ("bio") init
   W*D*C: {{init: functional, space: real, communicability: direct, lam: 0.01}}  # + space and wiring
 
-# corrected (default) | paper (reproduce the released code's six deviations) | a mapping of:
+# corrected (default) | paper (reproduce the released code's nine deviations) | a mapping of:
 {_FIDELITY}
 fidelity: corrected
 """
@@ -95,7 +100,7 @@ seeds: 20
 # and `override: {{lam: 0.1}}` to change a field in every condition.
 conditions: {{preset: paper-2026}}
 
-# corrected (default) | paper (reproduce the released code's six deviations) | a mapping of:
+# corrected (default) | paper (reproduce the released code's nine deviations) | a mapping of:
 {_FIDELITY}
 fidelity: corrected
 """

@@ -76,7 +76,8 @@ def summary(
             "experiment_id": experiment_id,
             "n_runs": n_runs,
             "summary": [],
-            "kruskal": [],
+            "solved": [],
+            "omnibus": [],
             "pairwise": [],
             "anova": [],
         }

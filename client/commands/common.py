@@ -57,10 +57,45 @@ def check_format(value: str) -> str:
     return value
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# Narrowest a text column may wrap to before columns are dropped instead.
+TEXT_MIN_WIDTH = 10
+
+
+def screen_table(
+    rows: list[dict[str, Any]], columns: list[str], title: str, width: int | None
+) -> tuple[Table, list[str]]:
+    """A rich Table that never cuts a number: numeric columns keep their full width, text
+    columns wrap; when even that does not fit in `width` (None: no limit), the rightmost
+    columns are dropped (the first always stays) and returned as the second value."""
+    cells = {k: [fmt(r.get(k)) for r in rows] for k in columns}
+    numeric = {k for k in columns if any(_is_number(r.get(k)) for r in rows)}
+    natural = {k: max([len(k), *(len(c) for c in cells[k])]) for k in columns}
+    least = {k: natural[k] if k in numeric else min(natural[k], TEXT_MIN_WIDTH) for k in columns}
+    shown = list(columns)
+    # Each column costs its content, one space of padding either side and a border.
+    while width is not None and len(shown) > 1 and sum(least[k] + 3 for k in shown) + 1 > width:
+        shown.pop()
+    table = Table(title=title)
+    for k in shown:
+        if k in numeric:
+            table.add_column(k, no_wrap=True, min_width=natural[k], justify="right")
+        else:
+            table.add_column(k, overflow="fold")
+    for i in range(len(rows)):
+        table.add_row(*(cells[k][i] for k in shown))
+    return table, [k for k in columns if k not in shown]
+
+
 def emit(
     rows: list[dict[str, Any]], columns: list[str], form: str, output: Path | None, title: str
 ) -> None:
-    """Rows as a table on screen (or in `output`), or as csv or json."""
+    """Rows as a table on screen (or in `output`), or as csv or json. On a terminal too narrow
+    for every column, numbers are never cut: text wraps, then columns are left out (named on
+    stderr); in a file or a pipe the table is as wide as it needs."""
     if form == "json":
         text = json.dumps([{k: r.get(k) for k in columns} for r in rows], indent=2) + "\n"
     elif form == "csv":
@@ -71,15 +106,24 @@ def emit(
             writer.writerow({k: "" if r.get(k) is None else r.get(k) for k in columns})
         text = buf.getvalue()
     else:
-        table = Table(*columns, title=title)
-        for r in rows:
-            table.add_row(*(fmt(r.get(k)) for k in columns))
-        if output is not None:
-            with open(output, "w") as fh:
-                Console(file=fh, width=240).print(table)
-            typer.echo(f"wrote {output}")
-        else:
-            console().print(table)
+        screen = console()
+        limit = screen.width if output is None and screen.is_terminal else None
+        table, dropped = screen_table(rows, columns, title, limit)
+        if limit is None:
+            wide = Console(highlight=False, soft_wrap=False, width=10_000)
+            needed = wide.measure(table).maximum
+            if output is not None:
+                with open(output, "w") as fh:
+                    Console(file=fh, width=max(needed, 80)).print(table)
+                typer.echo(f"wrote {output}")
+                return
+            screen = Console(highlight=False, soft_wrap=False, width=max(needed, screen.width))
+        screen.print(table)
+        if dropped:
+            err_console().print(
+                f"{title}: {len(dropped)} columns left out to fit the terminal "
+                f"({', '.join(dropped)}); a wider terminal or --format csv|json shows them"
+            )
         return
     if output is not None:
         output.write_text(text)

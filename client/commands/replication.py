@@ -8,7 +8,7 @@ import typer
 
 from cortexrnn.client.commands.common import client_from
 from cortexrnn.client.errors import UsageError
-from cortexrnn.client.replication import fetch_tidy, render_from, save
+from cortexrnn.client.replication import fetch_tidy, load_label, merge, render_from, save
 
 
 def replication(
@@ -18,7 +18,14 @@ def replication(
         "--experiment",
         "-e",
         help="LABEL=ID, e.g. paper=12 corrected=13 "
-        "positive=14 field-4_7_2=15 (repeat). Without it, only re-render.",
+        "positive=14 field-4_7_2=15 (repeat); LABEL=ID+ID joins experiments that differ "
+        "only in their seeds. Without it, only re-render.",
+    ),
+    append: bool = typer.Option(
+        False,
+        "--append",
+        help="Add the fetched seeds to the label's saved table (e.g. seeds 5-9 run on another "
+        "server) instead of replacing it.",
     ),
     data: Path = typer.Option(
         Path("docs/replication-data"), "--data", help="Folder of the fetched tables."
@@ -31,13 +38,21 @@ def replication(
     if experiment:
         client = client_from(ctx)
         for item in experiment:
-            label, _, ident = item.partition("=")
-            if not label or not ident.isdigit():
-                raise UsageError(f"--experiment: expected LABEL=ID, got {item!r}")
-            df, meta = fetch_tidy(client, int(ident))
+            label, _, idents = item.partition("=")
+            ids = idents.split("+")
+            if not label or not all(i.isdigit() for i in ids):
+                raise UsageError(f"--experiment: expected LABEL=ID or LABEL=ID+ID, got {item!r}")
+            parts = [fetch_tidy(client, int(i)) for i in ids]
+            saved = load_label(data, label) if append else None
+            if saved is not None:
+                parts.insert(0, saved)
+            try:
+                df, meta = merge(label, parts) if len(parts) > 1 else parts[0]
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
             save(data, label, df, meta)
             typer.echo(
-                f"{label}: experiment {ident}, {df['seed'].nunique() if len(df) else 0} seeds, "
+                f"{label}: experiment {idents}, {df['seed'].nunique() if len(df) else 0} seeds, "
                 f"{len(df)} values"
             )
     try:

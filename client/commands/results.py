@@ -26,8 +26,13 @@ from cortexrnn.client.tables import (
     measure_of,
     omnibus_rows,
     result_rows,
+    solved_rows,
     stats_rows,
 )
+
+# On screen the columns that decide come first: a narrow terminal drops from the right.
+PAIRWISE_FIRST = ("a", "b", "test", "p", "p_holm", "mean_a", "mean_b", "n_pairs", "solved_a",
+                  "solved_b", "p_solved", "p_solved_holm", "solved_test")  # fmt: skip
 
 
 def results(
@@ -77,8 +82,10 @@ def compare(
     task: str = typer.Option(None, "--task", help="Only this task."),
     form: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
 ) -> None:
-    """Conditions side by side on one measure: mean and 95 % CI per condition, then the pairwise
-    tests with corrected p-values (from the server's /summary)."""
+    """Conditions side by side on one measure: mean and 95 % bootstrap CI per condition, the
+    fraction of seeds that solved the task (held-out accuracy), then the pairwise tests with
+    Holm-corrected p-values, each row naming its test (paired by seed where the runs share
+    seeds), from the server's /summary."""
     check_format(form)
     summary = client_from(ctx).summary_json(experiment_id, metric=metric, task=task)
     stats = [
@@ -88,8 +95,9 @@ def compare(
     ]
     pairs = comparison_rows(summary, metric, task)
     omnibus = omnibus_rows(summary, metric, task)
+    solved = solved_rows(summary, metric, task)
     if form != "table":
-        payload = {"stats": stats, "omnibus": omnibus, "comparisons": pairs}
+        payload = {"stats": stats, "solved": solved, "omnibus": omnibus, "comparisons": pairs}
         if form == "json":
             sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         else:
@@ -97,19 +105,33 @@ def compare(
             emit(pairs, list(dict.fromkeys(k for r in pairs for k in r)), "csv", None, "")
         return
     # On screen, columns that are the same in every row go into the title instead.
-    tasks = {str(r.get("task")) for r in stats + pairs + omnibus}
+    tasks = {str(r.get("task")) for r in stats + pairs + omnibus + solved}
     drop = {"metric", "measure"} | ({"task"} if len(tasks) == 1 else set())
     label = f"{metric} ({tasks.pop()})" if len(tasks) == 1 else metric
 
-    def cols(rows: list[dict[str, Any]]) -> list[str]:
-        return [k for k in dict.fromkeys(k for r in rows for k in r) if k not in drop]
+    def cols(rows: list[dict[str, Any]], first: tuple[str, ...] = ()) -> list[str]:
+        """Columns with a value somewhere, `first` (after the task) leading."""
+        present = [
+            k
+            for k in dict.fromkeys(k for r in rows for k in r)
+            if k not in drop and any(r.get(k) is not None for r in rows)
+        ]
+        lead = [k for k in ("task", *first) if k in present]
+        return lead + [k for k in present if k not in lead]
 
     if stats:
-        emit(stats, cols(stats), "table", None, f"{label} per condition")
+        emit(stats, cols(stats), "table", None, f"{label} per condition (95 % bootstrap CI)")
+    if solved:
+        emit(solved, cols(solved), "table", None, f"{label}: seeds that solved the task "
+             "(95 % Clopper–Pearson CI)")  # fmt: skip
     if omnibus:
         emit(omnibus, cols(omnibus), "table", None, f"{label}: omnibus test")
     emit(
-        pairs, cols(pairs), "table", None, f"{label}: pairwise comparisons (p_holm: Holm-corrected)"
+        pairs,
+        cols(pairs, PAIRWISE_FIRST),
+        "table",
+        None,
+        f"{label}: pairwise comparisons (two-sided; p_holm: Holm-corrected)",
     )
 
 

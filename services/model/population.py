@@ -51,8 +51,12 @@ class PopulationRNN(nn.Module):
         config: ModelConfig | None = None,
         dtype: torch.dtype = torch.float32,
         scan: Literal["bptt", "autograd"] = "bptt",
+        product_dtype: torch.dtype | None = None,
     ) -> None:
+        """`product_dtype` (e.g. torch.bfloat16): the dtype of the recurrent products while
+        training (see `bptt`); evaluation without gradients stays in `dtype`."""
         super().__init__()
+        self.product_dtype = product_dtype
         if scan not in ("bptt", "autograd"):
             raise ValueError(
                 f"unknown scan {scan!r}: use 'bptt' (hand-written backward) or 'autograd'"
@@ -117,7 +121,7 @@ class PopulationRNN(nn.Module):
         if noise_rec is not None and cfg.noise_rec > 0:
             drive = drive + cfg.noise_rec * noise_rec
         if self.scan == "bptt" and torch.is_grad_enabled():
-            h = recurrent_scan(drive, self.W, cfg.alpha, cfg.activation)
+            h = recurrent_scan(drive, self.W, cfg.alpha, cfg.activation, self.product_dtype)
         else:
             h = self._autograd_scan(drive)
         return torch.baddbmm(self.c[:, None, :], h, self.V.transpose(1, 2))

@@ -4,6 +4,9 @@ Per network p (all matrices (post, pre), torch's `weight_hh` convention):
 
     R_p = lam_p * sum(|W_p| * D_p * C_p) + lam_emd_p * W1(offdiag(C_p), target_p)
 
+(the first term's C_p only for communicability "direct", or "emd" with `emd_weighting`; the
+paper's C* is lam * sum(|W| * D) + lam_emd * W1)
+
 - D_p: the prior's normalised distance matrix, or 1 when the prior has no space term.
 - C_p: communicability `expm(S^-1/2 |W_p| S^-1/2)` with its diagonal zeroed, or 1 when the
   prior's communicability is "none". `S = diag(s)` holds node strengths; strengths are
@@ -16,8 +19,7 @@ Per network p (all matrices (post, pre), torch's `weight_hh` convention):
   prior's target (the connectome's C, resampled by quantiles to N(N-1) entries when sizes
   differ); equal-size empirical W1 is the mean absolute difference of the sorted samples
   (as scipy.stats.wasserstein_distance). Only for communicability "emd"; it is always
-  differentiated through C (detaching it would remove the term's gradient). For "emd" the
-  C weighting of the first term is kept unless the prior says `emd_weighting=False`.
+  differentiated through C (detaching it would remove the term's gradient).
 
 Every network's penalty depends on its own weights only, so packing never couples networks.
 """
@@ -147,8 +149,7 @@ class PackRegularizer:
         self.comm_eps = torch.tensor([float(priors[i].strength_eps) for i in comm], **kw)
         # Which of the communicability networks weight their L1 term by C.
         weight_by_c = [
-            priors[i].communicability == "direct" or bool(getattr(priors[i], "emd_weighting", True))
-            for i in comm
+            priors[i].communicability == "direct" or priors[i].emd_weighting for i in comm
         ]
         self.c_weight = torch.tensor(weight_by_c, dtype=torch.bool, device=dev)
         grad = [bool(priors[i].communicability_grad) for i in comm]

@@ -92,20 +92,29 @@ class _Pieces:
     ) -> np.ndarray:
         if kind == "grid":
             shape = grid_shape or space.paper_grid_shape(self.idx.size)
-            extra = {"grid_shape": list(shape), "unnormalised": fidelity.unnormalised_distances}
+            extra = {
+                "grid_shape": list(shape),
+                "unnormalised": fidelity.unnormalised_distances,
+                "meshgrid": fidelity.meshgrid_grid_order,
+            }
 
             def raw() -> np.ndarray:
-                return space.grid_distances(self.idx.size, shape)
+                return space.grid_distances(self.idx.size, shape, fidelity.meshgrid_grid_order)
 
         else:
+            # "scaling" names the per-axis min-max of §5.3, so that matrices cached under the
+            # earlier divide-by-maximum are never reused for it.
             extra = {
                 "reshape": fidelity.reshape_positions,
                 "unnormalised": fidelity.unnormalised_distances,
+                "scaling": "per-axis-minmax" if fidelity.unnormalised_distances else "mean",
             }
 
             def raw() -> np.ndarray:
                 return space.real_distances(
-                    self.c.positions_nm[self.idx], fidelity.reshape_positions
+                    self.c.positions_nm[self.idx],
+                    fidelity.reshape_positions,
+                    fidelity.unnormalised_distances,
                 )
 
         kind_key = "grid" if kind == "grid" else "real"
@@ -282,6 +291,8 @@ def _build(pieces: _Pieces, cond: Condition, fid: Fidelity, seed: int) -> Networ
         lam=lam,
         lam_emd=float(cond.lam_emd) if cond.communicability == "emd" else 0.0,
         emd_target=emd_target,
+        emd_weighting=cond.communicability == "emd" and cond.emd_weighting,
+        fixed_batch_order=fid.fixed_batch_order,
         sign=cond.sign,
         excitatory=excitatory,
         meta=meta,

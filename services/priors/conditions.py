@@ -44,6 +44,10 @@ class Condition(BaseModel):
     grid_shape: tuple[int, int, int] | None = None
     communicability: CommunicabilityKind = "none"
     communicability_grad: bool = True  # False: C is a detached weighting
+    # C* only: also weight the L1 term by the network's own C (lam * sum |W| * D * C). The
+    # paper's C* (its text and released code) is lam * sum |W| * D + lam_emd * EMD: off by
+    # default, so that C* differs from C by the EMD match alone; on, it is an extension.
+    emd_weighting: bool = False
     lam: float = Field(0.3, ge=0.0, le=1e6, allow_inf_nan=False)  # lambda of sum |W| * D * C
     lam_emd: float = Field(0.1, ge=0.0, le=1e6, allow_inf_nan=False)  # lambda_EMD of the C* term
     sign: SignKind = "free"
@@ -88,6 +92,14 @@ FIDELITY_SWITCHES: dict[str, str] = {
         "§5.5 the functional init keeps its diagonal (corr = STTC = 1 there)"
     ),
     "emd_strength_epsilon": "§5.6 the connectome's C for C* replaces zero strengths by 1e-10",
+    "released_nulls": (
+        "§5.7 small-world sigma is also reported against the released code's nulls "
+        "((U + U.T) / 2 > 0.7: density ~0.18 whatever the graph's, self-loops kept)"
+    ),
+    "meshgrid_grid_order": (
+        "§5.8 grid units in numpy.meshgrid(x, y, z) order (y outermost), not x-major raster order"
+    ),
+    "fixed_batch_order": "§5.9 training batches in the same order every epoch (no shuffle)",
 }
 
 
@@ -99,9 +111,10 @@ CORRECTED_SWITCHES: dict[str, bool] = {
 
 
 class Fidelity(BaseModel):
-    """Which of the released code's six deviations (SCIENCE.md §5) to reproduce.
+    """Which of the released code's deviations (SCIENCE.md §5, and §5.7-5.9 found since:
+    docs/spec.md) to reproduce.
 
-    Accepts the shorthands "paper" (all six) and "corrected" (the default), or a mapping
+    Accepts the shorthands "paper" (all of them) and "corrected" (the default), or a mapping
     with an optional `base` plus individual switches, e.g. {base: paper, reshape_positions: false}.
 
     §5.5 is the one deviation the corrected default keeps: without its diagonal the functional
@@ -119,6 +132,9 @@ class Fidelity(BaseModel):
     report_train_accuracy: bool = False
     keep_functional_diagonal: bool = True  # see the class docstring: kept in the corrected default
     emd_strength_epsilon: bool = False
+    released_nulls: bool = False
+    meshgrid_grid_order: bool = False
+    fixed_batch_order: bool = False
 
     @model_validator(mode="before")
     @classmethod

@@ -26,9 +26,13 @@ class NetworkPrior:
     lam: float = 0.0  # weight of sum |W| * D * C (terms that are none drop out)
     lam_emd: float = 0.0  # weight of the EMD term (communicability == "emd")
     emd_target: np.ndarray | None = None  # sorted off-diagonal entries of the connectome's C
+    emd_weighting: bool = False  # "emd" only: weight the L1 term by C too (not the paper's C*)
     sign: SignMode = "free"
     excitatory: np.ndarray | None = None  # (N,) bool, for sign == "dale": column j excitatory
     strength_eps: float = 1e-12  # guard for zero node strengths in the network's C
+    # Visit the training batches in the same order every epoch (the released code, §5.9). A
+    # training setting, carried per network because one pack may mix experiments' fidelities.
+    fixed_batch_order: bool = False
     meta: dict[str, object] = field(default_factory=dict)  # what built it (for the record)
 
     @property

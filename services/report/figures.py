@@ -1,4 +1,6 @@
-"""The report's figures, each returned as PNG bytes (matplotlib, Agg backend, headless)."""
+"""The report's figures, each returned as PNG bytes (matplotlib, Agg backend, headless).
+Every panel has labelled axes; intervals are percentile-bootstrap intervals of the mean over
+seeds (they stay inside the values' range); accuracy panels show the task's chance level."""
 
 from __future__ import annotations
 
@@ -13,11 +15,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from scipy import stats as sst
 
+from ..stats.outcomes import chance
+from ..stats.summary import mean_interval
 from ..topology import cnm_modularity, top_fraction_graph
 
 DPI = 110
+N_BOOT = 2000  # per point of a curve: enough for a drawn band, cheap for many epochs
+ACCURACIES = ("test_acc", "train_acc", "topo_test_acc", "topo_train_acc")
 Colours = dict[str, tuple[float, ...]]  # condition -> RGBA
 
 
@@ -34,21 +39,23 @@ def _colors(conditions: list[str]) -> Colours:
 
 
 def _mean_ci(g: pd.DataFrame, x: str) -> pd.DataFrame:
-    """Per x: mean and 95 % t interval over seeds."""
+    """Per x: mean and 95 % percentile-bootstrap interval over seeds."""
     rows = []
     for xv, grp in g.groupby(x, sort=True):
         v = grp["value"].to_numpy(float)
         v = v[np.isfinite(v)]
         if not len(v):
             continue
-        m = float(v.mean())
-        half = (
-            float(sst.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
-            if len(v) > 1
-            else 0.0
-        )
-        rows.append((xv, m, m - half, m + half))
+        m, lo, hi = mean_interval(v, n_boot=N_BOOT)
+        rows.append((xv, m, m if np.isnan(lo) else lo, m if np.isnan(hi) else hi))
     return pd.DataFrame(rows, columns=[x, "mean", "low", "high"])
+
+
+def chance_line(ax: Axes, task: str) -> None:
+    """The task's chance accuracy as a dotted line (nothing for a task without one)."""
+    level = chance(task)
+    if level is not None:
+        ax.axhline(level, color="0.4", ls=":", lw=1, label=f"chance {level:g}")
 
 
 def _panel_figure(
@@ -77,7 +84,7 @@ def _panel_figure(
         ax.set_title(name, fontsize=10)
     for ax in axes.ravel()[len(names) :]:
         ax.axis("off")
-    if legend and names:
+    if legend and names and axes.ravel()[0].get_legend_handles_labels()[0]:
         axes.ravel()[0].legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
@@ -85,8 +92,8 @@ def _panel_figure(
 
 
 def learning_curves(curves: pd.DataFrame, task: str) -> bytes:
-    """Loss and accuracy against epoch for one task: mean ± 95 % CI over seeds per condition;
-    training dashed, held-out test solid."""
+    """Loss and accuracy against epoch for one task: mean ± 95 % bootstrap CI over seeds per
+    condition; training dashed, held-out test solid; chance accuracy dotted."""
     g = curves[curves["task"] == task]
     conds = sorted(g["condition"].unique())
     col = _colors(conds)
@@ -112,6 +119,7 @@ def learning_curves(curves: pd.DataFrame, task: str) -> bytes:
         ax.set_xlabel("epoch")
         ax.set_ylabel("accuracy" if kind == "acc" else "loss")
         ax.grid(alpha=0.3)
+    chance_line(axes[1], task)
     axes[1].legend(fontsize=7, ncol=2, loc="lower right")
     fig.suptitle(
         f"Learning curves — {task} (mean ± 95 % CI over seeds; dashed: train, solid: test)"
@@ -119,24 +127,48 @@ def learning_curves(curves: pd.DataFrame, task: str) -> bytes:
     return _png(fig)
 
 
-def metric_bars(summary: pd.DataFrame, task: str, metrics: list[str]) -> bytes:
-    """One panel per metric: condition means with 95 % t-interval error bars."""
+def metric_bars(
+    summary: pd.DataFrame,
+    points: pd.DataFrame,
+    task: str,
+    metrics: list[str],
+    marked: set[tuple[str, str]] | None = None,
+) -> bytes:
+    """One panel per metric: condition means (bars) with their 95 % bootstrap intervals, each
+    seed's value as a dot, the chance level on accuracy panels, and '*' over the conditions in
+    `marked` ((metric, condition) pairs, e.g. those differing from the baseline)."""
+    marked = marked or set()
+    jitter = np.random.default_rng(0)  # fixed: the same tables draw the same figure
 
     def draw(ax: Axes, rows: pd.DataFrame, conds: list[str], col: Colours) -> None:
+        metric = str(rows["metric"].iloc[0])
         s = rows.set_index("condition").reindex(conds)
         x = np.arange(len(conds))
-        err = np.vstack([s["mean"] - s["t_low"], s["t_high"] - s["mean"]]).clip(min=0)
-        err = np.nan_to_num(err)
-        ax.bar(x, s["mean"], yerr=err, color=[col[c] for c in conds], capsize=3)
+        err = np.nan_to_num(
+            np.vstack([s["mean"] - s["boot_low"], s["boot_high"] - s["mean"]]).clip(min=0)
+        )
+        ax.bar(x, s["mean"], yerr=err, color=[col[c] for c in conds], alpha=0.6, capsize=3)
+        seeds = points[(points["task"] == task) & (points["metric"] == metric)]
+        for i, cond in enumerate(conds):
+            v = seeds.loc[seeds["condition"] == cond, "value"].to_numpy(float)
+            ax.scatter(i + jitter.uniform(-0.15, 0.15, len(v)), v, s=10, color="k", zorder=3)
+            if (metric, cond) in marked:
+                top = np.nanmax([*v, s["boot_high"].get(cond, np.nan), s["mean"].get(cond)])
+                ax.annotate("*", (i, top), ha="center", va="bottom", fontsize=14)
+        if metric in ACCURACIES:
+            chance_line(ax, task)
         ax.set_xticks(x, conds, rotation=45, ha="right", fontsize=8)
+        ax.set_xlabel("condition", fontsize=8)
+        ax.set_ylabel(metric, fontsize=8)
         ax.grid(axis="y", alpha=0.3)
 
-    title = f"Final metrics — {task} (mean, 95 % t CI over seeds)"
-    return _panel_figure(summary, task, "metric", metrics, draw, height=3.4, title=title)
+    title = f"Final metrics — {task} (mean, 95 % bootstrap CI, seeds as dots, chance dotted"
+    title += "; * differs from the baseline)" if marked else ")"
+    return _panel_figure(summary, task, "metric", metrics, draw, height=3.6, title=title)
 
 
 def trajectories(curves: pd.DataFrame, task: str, names: list[str]) -> bytes:
-    """Per-epoch topology metrics: mean ± 95 % CI over seeds per condition."""
+    """Per-epoch topology metrics: mean ± 95 % bootstrap CI over seeds per condition."""
 
     def draw(ax: Axes, rows: pd.DataFrame, conds: list[str], col: Colours) -> None:
         for cond in conds:
@@ -149,6 +181,7 @@ def trajectories(curves: pd.DataFrame, task: str, names: list[str]) -> bytes:
             ax.plot(s["epoch"], s["mean"], color=col[cond], label=cond)
             ax.fill_between(s["epoch"], s["low"], s["high"], color=col[cond], alpha=0.15, lw=0)
         ax.set_xlabel("epoch")
+        ax.set_ylabel(str(rows["name"].iloc[0]).removeprefix("topo_"), fontsize=8)
         ax.grid(alpha=0.3)
 
     title = f"Topology over training — {task} (mean ± 95 % CI over seeds)"
@@ -182,7 +215,7 @@ def weight_heatmaps(initial: np.ndarray, final: np.ndarray, title: str) -> bytes
         ax.set_title(f"{label} W (post × pre), sorted by final modules", fontsize=9)
         ax.set_xlabel("pre")
         ax.set_ylabel("post")
-        fig.colorbar(im, ax=ax, shrink=0.8)
+        fig.colorbar(im, ax=ax, shrink=0.8, label="weight")
     fig.suptitle(title)
     return _png(fig)
 
@@ -217,9 +250,10 @@ def neurons_in_space(positions: np.ndarray, final: np.ndarray, title: str, top: 
 def variant_points(
     experiments: dict[str, pd.DataFrame], metric: str, order: list[str], title: str
 ) -> bytes:
-    """One panel per task: each seed's value per variant (dots) with the mean ± 95 % t CI,
-    several experiments side by side per variant. Frames are tidy [condition, task, seed,
-    metric, value]; `order` fixes the variants' order on the x axis."""
+    """One panel per task: each seed's value per variant (dots) with the mean and its 95 %
+    bootstrap CI, several experiments side by side per variant, chance on accuracy panels.
+    Frames are tidy [condition, task, seed, metric, value]; `order` fixes the variants' order
+    on the x axis."""
     frames = {k: v[v["metric"] == metric] for k, v in experiments.items()}
     tasks = sorted(set().union(*(set(f["task"]) for f in frames.values())))
     present = set().union(*(set(f["condition"]) for f in frames.values()))
@@ -258,7 +292,10 @@ def variant_points(
                 color=col[label],
                 label=label,
             )
+        if metric in ACCURACIES:
+            chance_line(ax, task)
         ax.set_xticks(np.arange(len(conds)), conds, fontsize=8)
+        ax.set_xlabel("variant", fontsize=9)
         ax.set_ylabel(metric, fontsize=9)
         ax.set_title(task, fontsize=10)
         ax.grid(axis="y", alpha=0.3)

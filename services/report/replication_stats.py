@@ -1,38 +1,51 @@
 """The statistics of the replication document: the paper's claims as explicit tests, each
-experiment against another (per task and variant, pooled van Elteren), the deviation and
-positive-only comparisons, and which experiment plays which role. Numbers only; the
-markdown is `replication.py`'s.
+experiment against another (per task and variant), the deviation and positive-only
+comparisons, and which experiment plays which role. Numbers only; the markdown is
+`replication.py`'s.
 
-Longer than 400 lines on purpose: one family of tests (the claims, the matched
-comparisons, the pooled van Elteren statistic and the roles they apply to) that share their
-helpers; each test is its own function."""
+Runs with the same seed on the same dataset are matched pairs (same data, noise and initial
+draws), within an experiment and across its fidelity and deviation siblings: they are compared
+with paired tests (`stats/paired.py`), and each row names its test. A claim is tested per
+task; pooling over tasks only says whether the effect is consistent in direction.
+
+Longer than 400 lines on purpose: one family of tests (the claims, the matched comparisons,
+the pooled direction and the roles they apply to) that share their helpers; each test is its
+own function."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sst
 
 from ..priors.conditions import CORRECTED_SWITCHES, FIDELITY_SWITCHES
 from ..priors.presets import PAPER_2026_NAMES
-from ..stats.inference import holm, van_elteren
+from ..stats.inference import with_holm
+from ..stats.outcomes import SOLVED_METRIC
+from ..stats.paired import by_seed, compare_by_seed, compare_solved, pooled_by_seed
 
-ACCURACY = "test_acc"
+ACCURACY = SOLVED_METRIC
 TRAIN_ACCURACY = "train_acc"
+SIGMA_RELEASED = "small_world_sigma_released"
 MEASURES = [
     ("test_acc", "held-out acc."),
     ("train_acc", "training acc."),
     ("entropy_kde", "entropy (bits)"),
     ("modularity_cnm", "modularity Q"),
-    ("small_world_sigma", "small-world σ"),
+    ("small_world_sigma", "small-world σ (density-matched nulls)"),
+    (SIGMA_RELEASED, "small-world σ (released code's nulls)"),
     ("assortativity", "assortativity"),
 ]
 MEASURE_LABEL = dict(MEASURES)
-DEVIATION_METRICS = ["test_acc", "entropy_kde", "modularity_cnm", "small_world_sigma"]
+DEVIATION_METRICS = [
+    "test_acc",
+    "entropy_kde",
+    "modularity_cnm",
+    "small_world_sigma",
+    SIGMA_RELEASED,
+]
 PAPER_ORDER = list(PAPER_2026_NAMES)
 BIO = [c for c in PAPER_ORDER if c.startswith(("W*", "W!"))]
 POSITIVE_SUFFIX = (
@@ -99,42 +112,14 @@ POSITIVE_CLAIM = "Positive-only weights keep bio-initialised networks working"
 
 
 def values_of(df: pd.DataFrame, task: str, condition: str, metric: str) -> np.ndarray:
-    sel = df[(df["task"] == task) & (df["condition"] == condition) & (df["metric"] == metric)][
-        "value"
-    ]
-    v = sel.to_numpy(dtype=float)
-    return v[np.isfinite(v)]
+    return by_seed(df, task, condition, metric).to_numpy(float)
 
 
-def mwu(a: np.ndarray, b: np.ndarray, alternative: str) -> tuple[float, float]:
-    """(U, p) of scipy's Mann–Whitney U for a against b; p = 1 where all values are equal,
-    NaN where a side is empty."""
-    if not len(a) or not len(b):
-        return float("nan"), float("nan")
-    if np.ptp(np.concatenate([a, b])) == 0:
-        return len(a) * len(b) / 2.0, 1.0
-    res = sst.mannwhitneyu(a, b, alternative=alternative)
-    return float(res.statistic), float(res.pvalue)
-
-
-def with_holm(
-    table: pd.DataFrame, columns: tuple[str, ...] = ("p",), by: str | None = None
-) -> pd.DataFrame:
-    """Holm-adjusted copies (`<col>_holm`) of p-value columns over the table's finite rows,
-    separately within each value of column `by` when given."""
-    groups = (
-        [table.index]
-        if by is None or table.empty
-        else [g.index for _, g in table.groupby(by, sort=False)]
-    )
-    for col in columns:
-        out = pd.Series(np.nan, index=table.index)
-        for idx in groups:
-            p = table.loc[idx, col].to_numpy(float)
-            ok = np.isfinite(p)
-            out.loc[idx[ok]] = holm(p[ok])
-        table[f"{col}_holm"] = out.to_numpy()
-    return table
+def measures_in(df: pd.DataFrame) -> list[str]:
+    """The document's measures that this experiment reports (newer metrics, such as σ against
+    the released code's nulls, are absent from older tables: their columns are left out)."""
+    present = set(df["metric"])
+    return [m for m, _ in MEASURES if m in present]
 
 
 def conditions_in(df: pd.DataFrame) -> list[str]:
@@ -147,59 +132,105 @@ def seeds_per_variant(df: pd.DataFrame) -> int:
     return int(counts.min()) if len(counts) else 0
 
 
+def _solved_cells(
+    task: str, metric: str, a: pd.Series, b: pd.Series, alternative: str
+) -> dict[str, Any]:
+    """Solved counts of a and b and McNemar's (or Fisher's) exact p, on accuracy only."""
+    hits = compare_solved(task, a, b, alternative) if metric == ACCURACY else None
+    if hits is None:
+        return dict(solved_a=None, solved_b=None, solved_test=None, p_solved=float("nan"))
+    return dict(
+        solved_a=f"{hits.solved_a}/{hits.n_a}",
+        solved_b=f"{hits.solved_b}/{hits.n_b}",
+        solved_test=hits.test,
+        p_solved=hits.p,
+    )
+
+
 def claim_table(df: pd.DataFrame, claim: Claim, tasks: list[str]) -> pd.DataFrame:
-    """One row per task x comparison: n, means, U and p of the claim's test, Holm p (within
-    the claim). Equivalence claims also carry the two-sided difference test (p_diff) and the
-    TOST p (larger of the two one-sided tests against -MARGIN and +MARGIN)."""
+    """One row per task x comparison: the test used (paired by seed where the runs share
+    seeds), n, means, statistic and p of the claim's test, and on accuracy the solved counts
+    with McNemar's exact p; Holm within each task (each task is its own claim). Equivalence
+    claims also carry the two-sided difference test (p_diff) and the TOST p (larger of the
+    two one-sided tests against -MARGIN and +MARGIN)."""
     rows = []
     for task in tasks:
         for c in claim.comparisons:
-            a, b = values_of(df, task, c.a, c.metric), values_of(df, task, c.b, c.metric)
-            row: dict[str, Any] = dict(
-                task=task,
-                a=c.a,
-                b=c.b,
-                metric=c.metric,
-                n_a=len(a),
-                n_b=len(b),
-                mean_a=float(a.mean()) if len(a) else float("nan"),
-                mean_b=float(b.mean()) if len(b) else float("nan"),
-            )
+            a, b = by_seed(df, task, c.a, c.metric), by_seed(df, task, c.b, c.metric)
+            alternative = "greater" if claim.kind == "greater" else "two-sided"
             if claim.kind == "greater":
-                row["U"], row["p"] = mwu(a, b, "greater")
+                res = compare_by_seed(a, b, "greater")
+                extra: dict[str, Any] = {"p": res.p}
             else:
-                row["U"], row["p_diff"] = mwu(a, b, "two-sided")
-                _, p_low = mwu(a + MARGIN, b, "greater")  # a - b > -MARGIN
-                _, p_high = mwu(a - MARGIN, b, "less")  # a - b < +MARGIN
-                row["p"] = max(p_low, p_high)
-            rows.append(row)
+                res = compare_by_seed(a, b, "two-sided")
+                low = compare_by_seed(a, b, "greater", shift=MARGIN)  # a - b > -MARGIN
+                high = compare_by_seed(a, b, "less", shift=-MARGIN)  # a - b < +MARGIN
+                extra = {"p_diff": res.p, "p": max(low.p, high.p)}
+            rows.append(
+                dict(
+                    task=task,
+                    a=c.a,
+                    b=c.b,
+                    metric=c.metric,
+                    test=res.test,
+                    n_a=res.n_a,
+                    n_b=res.n_b,
+                    n_pairs=res.n_pairs,
+                    mean_a=float(a.mean()) if len(a) else float("nan"),
+                    mean_b=float(b.mean()) if len(b) else float("nan"),
+                    statistic=res.statistic,
+                    **extra,
+                    **_solved_cells(task, c.metric, a, b, alternative),
+                )
+            )
     out = pd.DataFrame(rows)
     if out.empty:
         return out
-    return with_holm(out, ("p", "p_diff") if claim.kind == "equal" else ("p",))
+    columns = ("p", "p_diff", "p_solved") if claim.kind == "equal" else ("p", "p_solved")
+    return with_holm(out, columns, by="task")
 
 
-def pooled_claim_test(df: pd.DataFrame, claim: Claim, tasks: list[str]) -> tuple[float, float]:
-    """(z, p) of one van Elteren test over every task x comparison of the claim as strata:
-    one-sided (a > b) for 'greater' claims, two-sided (any difference) for 'equal' ones."""
-    strata = [
-        (values_of(df, t, c.a, c.metric), values_of(df, t, c.b, c.metric))
+@dataclass(frozen=True)
+class Direction:
+    """Across tasks, direction only (never a verdict): how many comparisons point the
+    claimed way, and one stratified test over all of them."""
+
+    agree: int
+    total: int
+    test: str
+    statistic: float
+    p: float
+
+
+def direction(df: pd.DataFrame, claim: Claim, tasks: list[str]) -> Direction:
+    """'greater' claims: comparisons with mean a > mean b, one-sided pooled test; 'equal'
+    claims: comparisons whose means differ by less than MARGIN, two-sided pooled test."""
+    pairs = [
+        (by_seed(df, t, c.a, c.metric), by_seed(df, t, c.b, c.metric))
         for t in tasks
         for c in claim.comparisons
     ]
-    return van_elteren(strata, "greater" if claim.kind == "greater" else "two-sided")
+    pairs = [(a, b) for a, b in pairs if len(a) and len(b)]
+    diffs = [float(a.mean() - b.mean()) for a, b in pairs]
+    if claim.kind == "greater":
+        agree = sum(d > 0 for d in diffs)
+        test, stat, p = pooled_by_seed(pairs, "greater")
+    else:
+        agree = sum(abs(d) < MARGIN for d in diffs)
+        test, stat, p = pooled_by_seed(pairs, "two-sided")
+    return Direction(agree, len(pairs), test, stat, p)
 
 
-def verdict(claim: Claim, table: pd.DataFrame, pooled_p: float | None = None) -> str:
-    """'holds' / 'partly holds' / 'holds when pooled' / 'does not hold' / 'not shown' /
-    'not tested', over all tasks and comparisons of a claim. `pooled_p` (the claim's van
-    Elteren test) decides where no comparison is significant alone: at 5 seeds a single
-    comparison needs near-complete separation, the pooled test does not."""
+def verdict(claim: Claim, table: pd.DataFrame) -> str:
+    """'holds' / 'partly holds' / 'not shown' / 'does not hold' / 'not tested' over the
+    given comparisons (one task's rows: a claim is judged per task). No significant
+    comparison is 'not shown', not 'does not hold': at a few seeds the paired test cannot
+    reach significance whatever the effect. 'Does not hold' needs evidence against: an
+    equivalence claim whose pair differs significantly."""
     tested = table.dropna(subset=["p_holm"]) if len(table) else table
     if tested.empty:
         return "not tested (no data)"
     total = len(tested)
-    pooled = pooled_p is not None and math.isfinite(pooled_p) and pooled_p < ALPHA
     if claim.kind == "equal":
         differ = int((tested["p_diff_holm"] < ALPHA).sum())
         equivalent = int((tested["p_holm"] < ALPHA).sum())
@@ -207,11 +238,6 @@ def verdict(claim: Claim, table: pd.DataFrame, pooled_p: float | None = None) ->
             return (
                 f"does not hold ({differ} of {total} comparisons differ, Holm-corrected p < "
                 f"{ALPHA})"
-            )
-        if pooled:
-            return (
-                f"does not hold when pooled (0 of {total} comparisons differ alone; the pooled "
-                f"van Elteren test finds a difference, p < {ALPHA})"
             )
         if equivalent == total:
             return (
@@ -225,13 +251,8 @@ def verdict(claim: Claim, table: pd.DataFrame, pooled_p: float | None = None) ->
     significant = int((tested["p_holm"] < ALPHA).sum())
     if significant == total:
         return f"holds ({total} of {total} comparisons, Holm-corrected p < {ALPHA})"
-    if significant == 0 and pooled:
-        return (
-            f"holds when pooled (0 of {total} comparisons significant alone; pooled van Elteren p "
-            f"< {ALPHA})"
-        )
     if significant == 0:
-        return f"does not hold (0 of {total} comparisons significant)"
+        return f"not shown (0 of {total} comparisons significant)"
     return f"partly holds ({significant} of {total} comparisons significant)"
 
 
@@ -239,20 +260,23 @@ def verdict(claim: Claim, table: pd.DataFrame, pooled_p: float | None = None) ->
 class ClaimResult:
     claim: Claim
     table: pd.DataFrame
-    z: float  # pooled van Elteren test over the claim's comparisons
-    p: float
+    direction: Direction
 
     @property
-    def verdict(self) -> str:
-        return verdict(self.claim, self.table, self.p)
+    def verdicts(self) -> dict[str, str]:
+        """Per task, that task's verdict."""
+        if self.table.empty:
+            return {}
+        return {
+            str(task): verdict(self.claim, rows)
+            for task, rows in self.table.groupby("task", sort=True)
+        }
 
 
 def claim_results(df: pd.DataFrame) -> list[ClaimResult]:
-    """Every claim tested on one experiment's table, over all its tasks."""
+    """Every claim tested on one experiment's table, per task."""
     tasks = sorted(df["task"].unique())
-    return [
-        ClaimResult(c, claim_table(df, c, tasks), *pooled_claim_test(df, c, tasks)) for c in CLAIMS
-    ]
+    return [ClaimResult(c, claim_table(df, c, tasks), direction(df, c, tasks)) for c in CLAIMS]
 
 
 def compare_experiments(
@@ -262,19 +286,18 @@ def compare_experiments(
     pairs: list[tuple[str, str]],
     metrics: list[str],
 ) -> pd.DataFrame:
-    """Per task x (condition in first, condition in second) x metric: means, second minus
-    first, two-sided Mann–Whitney U; Holm within each metric."""
+    """Per task x (condition in first, condition in second) x metric: the runs by seed,
+    second minus first in the mean, the two-sided test (paired by seed where they share
+    seeds) and on accuracy solved / not solved; Holm within each metric."""
     rows = []
     for task in tasks:
         for cond_a, cond_b in pairs:
             for metric in metrics:
-                a, b = (
-                    values_of(first, task, cond_a, metric),
-                    values_of(second, task, cond_b, metric),
-                )
+                a, b = by_seed(first, task, cond_a, metric), by_seed(second, task, cond_b, metric)
                 if not len(a) or not len(b):
                     continue
-                u, p = mwu(b, a, "two-sided")
+                res = compare_by_seed(b, a, "two-sided")
+                solved = _solved_cells(task, metric, b, a, "two-sided")
                 rows.append(
                     dict(
                         task=task,
@@ -283,37 +306,42 @@ def compare_experiments(
                         first=a,
                         second=b,
                         difference=float(b.mean() - a.mean()),
-                        U=u,
-                        p=p,
+                        test=res.test,
+                        statistic=res.statistic,
+                        p=res.p,
+                        solved_first=solved["solved_b"],
+                        solved_second=solved["solved_a"],
+                        p_solved=solved["p_solved"],
                     )
                 )
-    return with_holm(
-        pd.DataFrame(
-            rows, columns=["task", "condition", "metric", "first", "second", "difference", "U", "p"]
-        ),
-        by="metric",
-    )
+    columns = ["task", "condition", "metric", "first", "second", "difference", "test",
+               "statistic", "p", "solved_first", "solved_second", "p_solved"]  # fmt: skip
+    return with_holm(pd.DataFrame(rows, columns=columns), ("p", "p_solved"), by="metric")
 
 
 def pooled_table(table: pd.DataFrame, strata: str) -> pd.DataFrame:
-    """Per metric (and task, when strata are the variants): one van Elteren test of the
-    second experiment against the first, stratified by `strata` ('task' or 'condition');
-    Holm over the table."""
+    """Per metric (and task, when strata are the variants): one stratified test of the second
+    experiment against the first over `strata` ('task' or 'condition'), paired where the runs
+    are; Holm over the table. Over tasks it says only whether a change is consistent in
+    direction; the per-task rows are the findings."""
     keys = ["metric"] if strata == "task" else ["metric", "task"]
     rows = []
     for key, g in table.groupby(keys, sort=False):
-        z, p = van_elteren([(r.second, r.first) for r in g.itertuples()])
+        test, stat, p = pooled_by_seed([(r.second, r.first) for r in g.itertuples()])
         key = key if isinstance(key, tuple) else (key,)
         rows.append(
             dict(
                 zip(keys, key, strict=True),
                 strata=len(g),
                 diff=float(np.mean(g["difference"])),
-                z=z,
+                test=test,
+                statistic=stat,
                 p=p,
             )
         )
-    return with_holm(pd.DataFrame(rows, columns=[*keys, "strata", "diff", "z", "p"]))
+    return with_holm(
+        pd.DataFrame(rows, columns=[*keys, "strata", "diff", "test", "statistic", "p"])
+    )
 
 
 def deviation_switch(meta: dict[str, Any]) -> str | None:
@@ -330,20 +358,19 @@ def deviation_switch(meta: dict[str, Any]) -> str | None:
 
 
 def positive_table(free: pd.DataFrame, positive: pd.DataFrame, tasks: list[str]) -> pd.DataFrame:
-    """Positive-only against free sign per task and bio-initialised variant: held-out means,
-    difference, one-sided MWU for 'positive is worse' and the non-inferiority test
-    (positive + MARGIN > free), each Holm-corrected over the table."""
+    """Positive-only against free sign per task and bio-initialised variant (the same seeds:
+    paired): held-out accuracy by seed, difference, the one-sided test for 'positive is
+    worse', the non-inferiority test (positive + MARGIN > free) and McNemar's exact test for
+    'positive solves less often', each Holm-corrected within the task (judged per task)."""
     rows = []
     for task in tasks:
         for cond in BIO:
-            a, b = (
-                values_of(free, task, cond, ACCURACY),
-                values_of(positive, task, cond + POSITIVE_SUFFIX, ACCURACY),
-            )
+            a = by_seed(free, task, cond, ACCURACY)
+            b = by_seed(positive, task, cond + POSITIVE_SUFFIX, ACCURACY)
             if not len(a) or not len(b):
                 continue
-            _, p_worse = mwu(b, a, "less")
-            _, p_noninf = mwu(b + MARGIN, a, "greater")
+            worse = compare_by_seed(b, a, "less")
+            solved = _solved_cells(task, ACCURACY, b, a, "less")
             rows.append(
                 dict(
                     task=task,
@@ -351,24 +378,20 @@ def positive_table(free: pd.DataFrame, positive: pd.DataFrame, tasks: list[str])
                     free=a,
                     positive=b,
                     difference=float(b.mean() - a.mean()),
-                    p_worse=p_worse,
-                    p_noninferior=p_noninf,
+                    test=worse.test,
+                    p_worse=worse.p,
+                    p_noninferior=compare_by_seed(b, a, "greater", shift=MARGIN).p,
+                    solved_free=solved["solved_b"],
+                    solved_positive=solved["solved_a"],
+                    p_solved_worse=solved["p_solved"],
                 )
             )
+    columns = ["task", "condition", "free", "positive", "difference", "test", "p_worse",
+               "p_noninferior", "solved_free", "solved_positive", "p_solved_worse"]  # fmt: skip
     return with_holm(
-        pd.DataFrame(
-            rows,
-            columns=[
-                "task",
-                "condition",
-                "free",
-                "positive",
-                "difference",
-                "p_worse",
-                "p_noninferior",
-            ],
-        ),
-        ("p_worse", "p_noninferior"),
+        pd.DataFrame(rows, columns=columns),
+        ("p_worse", "p_noninferior", "p_solved_worse"),
+        by="task",
     )
 
 
@@ -377,7 +400,7 @@ def positive_verdict(table: pd.DataFrame) -> str:
     if tested.empty:
         return "not tested (no data)"
     total = len(tested)
-    worse = int((tested["p_worse_holm"] < ALPHA).sum())
+    worse = int(((tested["p_worse_holm"] < ALPHA) | (tested["p_solved_worse_holm"] < ALPHA)).sum())
     fine = int((tested["p_noninferior_holm"] < ALPHA).sum())
     if worse:
         return (

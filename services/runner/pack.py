@@ -112,10 +112,16 @@ def failed_outcome(
 
 
 def topology_metrics(
-    w: np.ndarray, inputs: ExperimentInputs, seed: int, n_nulls: int
+    w: np.ndarray, inputs: ExperimentInputs, seed: int, n_nulls: int, fidelity: Fidelity
 ) -> tuple[dict[str, float | None], dict[str, str]]:
     m = compute_metrics(
-        w, inputs.distance_um, inputs.functional, inputs.anatomical, n_nulls=n_nulls, seed=seed
+        w,
+        inputs.distance_um,
+        inputs.functional,
+        inputs.anatomical,
+        n_nulls=n_nulls,
+        seed=seed,
+        released_nulls=n_nulls if fidelity.released_nulls else 0,
     )
     return m.values(), dict(m.reasons)
 
@@ -142,11 +148,11 @@ def measure_run(
     fidelity = fidelity or spec.fidelity
     key = key or {"condition": run.condition_name, "seed": run.seed, "task": run.task_name}
     final_w = net.final_weights.get("W", net.snapshots[-1])
-    values, reasons = topology_metrics(final_w, inputs, run.seed, n_nulls)
+    values, reasons = topology_metrics(final_w, inputs, run.seed, n_nulls, fidelity)
     erows: list[dict[str, Any]] = []
     if epoch_metrics:
         for e, snap in enumerate(net.snapshots):
-            ev, er = topology_metrics(snap, inputs, run.seed, min(n_nulls, 100))
+            ev, er = topology_metrics(snap, inputs, run.seed, min(n_nulls, 100), fidelity)
             erows += [
                 {"epoch": e, "metric": m, "value": v, "reason": er.get(m)} for m, v in ev.items()
             ]

@@ -25,7 +25,7 @@ from cortexrnn.services.tasks.registry import canonical_task_name, get_task
 from cortexrnn.services.training.config import TrainingConfig
 
 # Bump when the science code changes what a run with the same inputs computes.
-CODE_VERSION = "2026.11.1"
+CODE_VERSION = "2026.12.1"
 
 MAX_SEEDS = 1000
 MAX_CONDITIONS = 128

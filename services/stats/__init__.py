@@ -1,5 +1,9 @@
 """Statistics across runs (SCIENCE.md §6): input a tidy DataFrame [condition, task, seed,
-metric, value] (one row per run × metric); output tidy tables."""
+metric, value] (one row per run × metric); output tidy tables.
+
+Intervals respect the values' range (percentile bootstrap of the mean; Clopper–Pearson for the
+fraction of seeds that solved a task); conditions whose runs share seeds are compared with
+paired tests, and every test row names its test."""
 
 from __future__ import annotations
 
@@ -7,8 +11,31 @@ import pandas as pd
 
 from .anova import rank_anova
 from .factors import FACTORS, LEVELS, factor_table, parse_condition
-from .inference import cohens_d, holm, kruskal_wallis, pairwise_mannwhitney
-from .summary import bootstrap_interval, check_tidy, describe, t_interval
+from .inference import cohens_d, holm, mann_whitney, omnibus, van_elteren, with_holm
+from .outcomes import (
+    OUTCOMES,
+    SOLVED_DEFINITION,
+    SOLVED_METRIC,
+    chance,
+    clopper_pearson,
+    solved,
+    solved_table,
+    solved_text,
+    threshold,
+)
+from .paired import (
+    MCNEMAR,
+    PAIRED,
+    UNPAIRED,
+    by_seed,
+    compare_by_seed,
+    compare_solved,
+    mcnemar_exact,
+    pooled_signed_rank,
+    signed_rank,
+)
+from .pairwise import pairwise_tests
+from .summary import bootstrap_interval, check_tidy, describe, mean_interval
 
 
 def summarise(
@@ -18,11 +45,13 @@ def summarise(
     n_boot: int = 10_000,
     seed: int = 0,
 ) -> dict[str, pd.DataFrame]:
-    """All tables: 'summary' (describe), 'kruskal', 'pairwise', 'anova'."""
+    """All tables: 'summary' (describe), 'solved' (solved fractions), 'omnibus', 'pairwise'
+    (paired where runs share seeds), 'anova'."""
     return {
         "summary": describe(df, n_boot=n_boot, seed=seed),
-        "kruskal": kruskal_wallis(df),
-        "pairwise": pairwise_mannwhitney(df),
+        "solved": solved_table(df),
+        "omnibus": omnibus(df),
+        "pairwise": pairwise_tests(df),
         "anova": rank_anova(df, factors),
     }
 
@@ -30,16 +59,37 @@ def summarise(
 __all__ = [
     "FACTORS",
     "LEVELS",
+    "MCNEMAR",
+    "OUTCOMES",
+    "PAIRED",
+    "SOLVED_DEFINITION",
+    "SOLVED_METRIC",
+    "UNPAIRED",
     "bootstrap_interval",
+    "by_seed",
+    "chance",
     "check_tidy",
+    "clopper_pearson",
     "cohens_d",
+    "compare_by_seed",
+    "compare_solved",
     "describe",
     "factor_table",
     "holm",
-    "kruskal_wallis",
-    "pairwise_mannwhitney",
+    "mann_whitney",
+    "mcnemar_exact",
+    "mean_interval",
+    "omnibus",
+    "pairwise_tests",
     "parse_condition",
+    "pooled_signed_rank",
     "rank_anova",
+    "signed_rank",
+    "solved",
+    "solved_table",
+    "solved_text",
     "summarise",
-    "t_interval",
+    "threshold",
+    "van_elteren",
+    "with_holm",
 ]

@@ -1,18 +1,17 @@
-"""Tests between conditions, per task × metric: Kruskal–Wallis (omnibus) and pairwise
-Mann–Whitney U (two-sided) with Holm's correction within each task × metric, with effect sizes.
-
-Effect sizes: rank-biserial r = 2 U_a / (n_a n_b) - 1 (positive when condition a tends to be
-larger; U_a is scipy's statistic for a), and Cohen's d = (mean_a - mean_b) / pooled sd."""
+"""The unpaired tests and the corrections: Holm, Mann–Whitney U, van Elteren's stratified
+Mann–Whitney, Cohen's d, and the omnibus test across conditions (Friedman where the conditions
+share their seeds, Kruskal–Wallis where they do not). The paired tests are in `paired.py`."""
 
 from __future__ import annotations
-
-import itertools
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sst
 
 from .summary import check_tidy
+
+FRIEDMAN = "Friedman (blocks: seeds)"
+KRUSKAL = "Kruskal–Wallis"
 
 
 def holm(pvalues: np.ndarray) -> np.ndarray:
@@ -28,6 +27,26 @@ def holm(pvalues: np.ndarray) -> np.ndarray:
     return out
 
 
+def with_holm(
+    table: pd.DataFrame, columns: tuple[str, ...] = ("p",), by: str | list[str] | None = None
+) -> pd.DataFrame:
+    """Holm-adjusted copies (`<col>_holm`) of p-value columns over the table's finite rows,
+    separately within each group of `by` when given."""
+    groups = (
+        [table.index]
+        if by is None or table.empty
+        else [g.index for _, g in table.groupby(by, sort=False)]
+    )
+    for col in columns:
+        out = pd.Series(np.nan, index=table.index)
+        for idx in groups:
+            p = table.loc[idx, col].to_numpy(float)
+            ok = np.isfinite(p)
+            out.loc[idx[ok]] = holm(p[ok])
+        table[f"{col}_holm"] = out.to_numpy()
+    return table
+
+
 def cohens_d(a: np.ndarray, b: np.ndarray) -> float:
     na, nb = len(a), len(b)
     if na < 2 or nb < 2:
@@ -36,6 +55,18 @@ def cohens_d(a: np.ndarray, b: np.ndarray) -> float:
     if pooled == 0:
         return float("nan")
     return float((np.mean(a) - np.mean(b)) / np.sqrt(pooled))
+
+
+def mann_whitney(a: np.ndarray, b: np.ndarray, alternative: str) -> tuple[float, float]:
+    """(U of a, p) of scipy's Mann–Whitney U; p = 1 where all values are equal (scipy gives
+    NaN there), NaN where a side is empty."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if not len(a) or not len(b):
+        return float("nan"), float("nan")
+    if np.ptp(np.concatenate([a, b])) == 0:
+        return len(a) * len(b) / 2.0, 1.0
+    res = sst.mannwhitneyu(a, b, alternative=alternative)
+    return float(res.statistic), float(res.pvalue)
 
 
 def van_elteren(
@@ -73,66 +104,32 @@ def van_elteren(
     return float(z), p
 
 
-def kruskal_wallis(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per task × metric: k conditions, N, H, df, p (NaN where fewer than two
-    conditions have data or all values are equal)."""
+def omnibus(df: pd.DataFrame) -> pd.DataFrame:
+    """Do the conditions differ at all? One row per task × metric: test, k conditions, N runs,
+    statistic, df, p. Conditions that share every seed are matched (same data, noise and
+    initial draws per seed): Friedman's test with the seeds as blocks. Otherwise, or with
+    fewer than three conditions, Kruskal–Wallis. NaN where fewer than two conditions have
+    data or all values are equal."""
     data = check_tidy(df)
     rows = []
     for (task, metric), g in data.groupby(["task", "metric"], sort=True):
-        groups = [x["value"].to_numpy(float) for _, x in g.groupby("condition", sort=True)]
+        wide = g.pivot(index="seed", columns="condition", values="value")
+        groups = [wide[c].dropna().to_numpy(float) for c in sorted(wide.columns)]
         groups = [x for x in groups if len(x)]
-        h, p = float("nan"), float("nan")
-        if len(groups) >= 2 and np.ptp(np.concatenate(groups)) > 0:
-            h, p = (float(v) for v in sst.kruskal(*groups))
-        rows.append({"task": task, "metric": metric, "k": len(groups),
-                     "n": int(sum(map(len, groups))), "H": h, "df": len(groups) - 1,
+        k = len(groups)
+        matched = k >= 3 and len(wide) >= 2 and not wide.isna().to_numpy().any()
+        test = FRIEDMAN if matched else KRUSKAL
+        stat, p = float("nan"), float("nan")
+        if k >= 2 and np.ptp(np.concatenate(groups)) > 0:
+            if not matched:
+                res = sst.kruskal(*groups)
+                stat, p = float(res.statistic), float(res.pvalue)
+            elif np.ptp(wide.to_numpy(float), axis=1).any():
+                res = sst.friedmanchisquare(*(wide[c].to_numpy(float) for c in wide.columns))
+                stat, p = float(res.statistic), float(res.pvalue)
+            else:  # every seed ties across the conditions: no evidence of a difference
+                stat, p = 0.0, 1.0
+        rows.append({"task": task, "metric": metric, "test": test, "k": k,
+                     "n": int(sum(map(len, groups))), "statistic": stat, "df": k - 1,
                      "p": p})  # fmt: skip
-    return pd.DataFrame(rows, columns=["task", "metric", "k", "n", "H", "df", "p"])
-
-
-def pairwise_mannwhitney(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per task × metric × pair (a < b in sorted order): n_a, n_b, mean_a, mean_b, U
-    (for a), p, p_holm, rank_biserial, cohens_d."""
-    data = check_tidy(df)
-    rows = []
-    for (task, metric), g in data.groupby(["task", "metric"], sort=True):
-        by = {c: x["value"].to_numpy(float) for c, x in g.groupby("condition", sort=True)}
-        block = []
-        for a, b in itertools.combinations(sorted(by), 2):
-            xa, xb = by[a], by[b]
-            u, p = float("nan"), float("nan")
-            if len(xa) and len(xb):
-                if np.ptp(np.concatenate([xa, xb])) > 0:
-                    u, p = (float(v) for v in sst.mannwhitneyu(xa, xb, alternative="two-sided"))
-                else:
-                    u, p = len(xa) * len(xb) / 2.0, 1.0
-            rb = 2.0 * u / (len(xa) * len(xb)) - 1.0 if len(xa) and len(xb) else float("nan")
-            block.append({"task": task, "metric": metric, "a": a, "b": b,
-                          "n_a": len(xa), "n_b": len(xb),
-                          "mean_a": float(np.mean(xa)) if len(xa) else float("nan"),
-                          "mean_b": float(np.mean(xb)) if len(xb) else float("nan"),
-                          "U": u, "p": p, "rank_biserial": rb,
-                          "cohens_d": cohens_d(xa, xb)})  # fmt: skip
-        ps = np.array([r["p"] for r in block], dtype=float)
-        ok = np.isfinite(ps)
-        adj = np.full(ps.shape, np.nan)
-        adj[ok] = holm(ps[ok])
-        for r, q in zip(block, adj, strict=True):
-            r["p_holm"] = float(q)
-        rows.extend(block)
-    cols = [
-        "task",
-        "metric",
-        "a",
-        "b",
-        "n_a",
-        "n_b",
-        "mean_a",
-        "mean_b",
-        "U",
-        "p",
-        "p_holm",
-        "rank_biserial",
-        "cohens_d",
-    ]
-    return pd.DataFrame(rows, columns=cols)
+    return pd.DataFrame(rows, columns=["task", "metric", "test", "k", "n", "statistic", "df", "p"])

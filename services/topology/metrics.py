@@ -28,6 +28,7 @@ from .modularity import cnm_modularity, louvain_modularity
 from .nulls import gnm_batch, gnp_batch, rewire_batch
 from .paths import BatchStats, batch_stats, directed_stats
 from .record import TopologyMetrics
+from .released_nulls import released_null_means
 from .smallworld import omega, propensity, sigma_efficiency, sigma_path
 from .spatial import (
     graph_wiring_cost,
@@ -57,6 +58,7 @@ class MetricsOptions(TypedDict, total=False):
     swaps_per_edge: float
     louvain: bool
     references_transposed: bool
+    released_nulls: int
 
 
 class _Graph(TypedDict, total=False):
@@ -73,6 +75,12 @@ GRAPH_METRICS = (
     "small_world_sigma", "small_world_sigma_path", "small_world_omega", "small_world_propensity",
     "swp_delta_c", "swp_delta_l", "directed_n_edges", "directed_reciprocity",
     "directed_avg_clustering", "directed_global_efficiency", "wiring_cost_graph",
+    "null_released_avg_clustering", "null_released_global_efficiency",
+    "small_world_sigma_released",
+)  # fmt: skip
+RELEASED_NULL_METRICS = (
+    "null_released_avg_clustering", "null_released_global_efficiency",
+    "small_world_sigma_released",
 )  # fmt: skip
 NULL_METRICS = (
     "null_avg_clustering", "null_global_efficiency", "null_char_path_length", "small_world_sigma",
@@ -96,6 +104,7 @@ def compute_metrics(
     swaps_per_edge: float = 10.0,
     louvain: bool = True,
     references_transposed: bool = True,
+    released_nulls: int = 0,
 ) -> TopologyMetrics:
     """All metrics of `weights` (N × N). Never raises on finite or non-finite square input:
     undefined metrics are None with a reason in `.reasons`.
@@ -104,7 +113,8 @@ def compute_metrics(
     `null_model`: "random" — G(n, m), the paper's density-matched Erdős–Rényi nulls (exact
     edge count); "gnp" — G(n, p) at the observed density; "rewire" — degree-preserving double
     edge swaps (`swaps_per_edge` attempts per edge). `n_nulls` = 0 skips the null-based
-    metrics. Deterministic in `seed`.
+    metrics. `released_nulls` > 0 also reports `small_world_sigma_released` against that many
+    of the released code's fixed-density nulls (see `released_nulls`). Deterministic in `seed`.
 
     σ uses average clustering (the C of `nx.omega`; `nx.sigma` uses transitivity) and global
     efficiency, as SCIENCE.md §6:
@@ -116,14 +126,15 @@ def compute_metrics(
         raise ValueError(f"weights must be a square matrix, got shape {w.shape}")
     if null_model not in ("random", "gnp", "rewire"):
         raise ValueError(f"null_model must be 'random', 'gnp' or 'rewire', got {null_model!r}")
-    if n_nulls < 0:
-        raise ValueError(f"n_nulls must be >= 0, got {n_nulls}")
+    if n_nulls < 0 or released_nulls < 0:
+        raise ValueError(f"null counts must be >= 0, got {n_nulls} and {released_nulls}")
     n = w.shape[0]
     distance = None if distance is None else _check_matrix(distance, n, "distance")
     functional = None if functional is None else _check_matrix(functional, n, "functional")
     anatomical = None if anatomical is None else _check_matrix(anatomical, n, "anatomical")
     out = TopologyMetrics()
-    out.info.update(n=n, fraction=fraction, n_nulls=n_nulls, null_model=null_model, seed=seed)
+    out.info.update(n=n, fraction=fraction, n_nulls=n_nulls, null_model=null_model, seed=seed,
+                    released_nulls=released_nulls)  # fmt: skip
     timings: dict[str, float] = {}
     out.info["timings_s"] = timings
 
@@ -165,6 +176,13 @@ def compute_metrics(
                                          swaps_per_edge, timings), NULL_METRICS)  # fmt: skip
         else:
             out.fail(NULL_METRICS, "n_nulls = 0: null-based metrics not requested")
+        if released_nulls > 0:
+            step("released_nulls", lambda: _released_nulls(out, adj, graph["stats"],
+                                                           released_nulls, seed),
+                 RELEASED_NULL_METRICS)  # fmt: skip
+        else:
+            out.fail(RELEASED_NULL_METRICS, "the released code's nulls are reported at paper "
+                     "fidelity only (fidelity switch released_nulls)")  # fmt: skip
         step("directed", lambda: _directed(out, w, fraction), (
             "directed_n_edges", "directed_reciprocity", "directed_avg_clustering",
             "directed_global_efficiency"))  # fmt: skip
@@ -289,6 +307,23 @@ def _nulls(
     out.set("small_world_propensity", swp, reason)
     out.set("swp_delta_c", dc, reason)
     out.set("swp_delta_l", dl, reason)
+
+
+def _released_nulls(
+    out: TopologyMetrics, adj: np.ndarray, stats: BatchStats | None, count: int, seed: int
+) -> None:
+    if stats is None:
+        return
+    # A stream of its own, so that switching these nulls on leaves the G(n, m) ones unchanged.
+    means = released_null_means(adj.shape[0], count, np.random.default_rng([seed, 7]))
+    out.info["null_released_density"] = means.density
+    out.set("null_released_avg_clustering", means.avg_clustering)
+    out.set("null_released_global_efficiency", means.global_efficiency)
+    c, e = float(stats.avg_clustering[0]), float(stats.efficiency[0])
+    out.set(
+        "small_world_sigma_released",
+        *sigma_efficiency(c, means.avg_clustering, e, means.global_efficiency),
+    )
 
 
 def _directed(out: TopologyMetrics, w: np.ndarray, fraction: float) -> None:

@@ -35,6 +35,9 @@ METRIC_NAMES: tuple[str, ...] = (
     "small_world_propensity",
     "swp_delta_c",
     "swp_delta_l",
+    "null_released_avg_clustering",
+    "null_released_global_efficiency",
+    "small_world_sigma_released",
     "directed_n_edges",
     "directed_reciprocity",
     "directed_avg_clustering",
@@ -80,6 +83,9 @@ class TopologyMetrics:
     small_world_propensity: float | None = None
     swp_delta_c: float | None = None
     swp_delta_l: float | None = None
+    null_released_avg_clustering: float | None = None
+    null_released_global_efficiency: float | None = None
+    small_world_sigma_released: float | None = None
     directed_n_edges: float | None = None
     directed_reciprocity: float | None = None
     directed_avg_clustering: float | None = None

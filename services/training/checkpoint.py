@@ -105,6 +105,8 @@ def pack_fingerprint(
                     pr.lam_emd,
                     pr.sign,
                     pr.strength_eps,
+                    pr.emd_weighting,
+                    pr.fixed_batch_order,
                 ]
             ).encode()
         )

@@ -43,6 +43,12 @@ class TrainingConfig(BaseModel):
     # per-epoch shuffled order of its batches (as Keras fit on a 5,120-trial array);
     # "fresh": new trials at every step.
     trial_stream: Literal["fixed", "fresh"] = "fixed"
+    # "fp32": float32 throughout (bit-identical resume). "bf16-mixed": the recurrent products
+    # in bfloat16, everything else (master weights, Adam, loss, gradient sums, the
+    # regulariser's matrix exponential, held-out evaluation) in float32; on CPUs with
+    # bfloat16 instructions and on GPUs. "tf32": float32 with TensorFloat-32 matmuls (CUDA
+    # only). Resume is deterministic for a given precision and device.
+    precision: Literal["fp32", "bf16-mixed", "tf32"] = "fp32"
 
     @model_validator(mode="after")
     def _batches_fit(self) -> TrainingConfig:

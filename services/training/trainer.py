@@ -10,7 +10,8 @@ up to floating-point reassociation in batched kernels, and a resumed run needs n
 
 Training set ("fixed", the default, as the paper's Keras `fit`): train_trials / batch_size
 batches per network, batch i regenerated from counter i; each epoch visits them in an order
-drawn from counter = epoch. "fresh": new trials from counter = step.
+drawn from counter = epoch, or in index order every epoch for a prior with
+`fixed_batch_order` (the released code). "fresh": new trials from counter = step.
 
 Longer than 400 lines on purpose: `PopulationTrainer` is one loop and its state (step,
 evaluation, divergence, checkpoint, result); what stands alone (Adam, the sign projection,
@@ -19,9 +20,10 @@ checkpoint files and fingerprints, result records) already lives in its own modu
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,11 +98,24 @@ class PopulationTrainer:
         self.p = len(priors)
         self.n = n
 
+        if train_cfg.precision == "tf32" and self.device.type != "cuda":
+            raise ValueError(
+                f"training.precision tf32 needs a CUDA device, this pack runs on {self.device}; "
+                "use fp32 or bf16-mixed"
+            )
         init_gens = [batch_generator(s, 0, STREAM_INIT, self.device) for s in self.seeds]
         w0 = torch.as_tensor(
             np.stack([pr.w_init for pr in self.priors]), dtype=dtype, device=self.device
         )
-        self.model = PopulationRNN(w0, task.n_inputs, task.n_outputs, init_gens, model_cfg, dtype)
+        self.model = PopulationRNN(
+            w0,
+            task.n_inputs,
+            task.n_outputs,
+            init_gens,
+            model_cfg,
+            dtype,
+            product_dtype=torch.bfloat16 if train_cfg.precision == "bf16-mixed" else None,
+        )
         method: ExpmMethod = "torch" if train_cfg.expm_method == "torch" else "taylor"
         self.regularizer = PackRegularizer(self.priors, self.device, dtype, method)
         self.has_reg = any(
@@ -141,6 +156,8 @@ class PopulationTrainer:
             return step, STREAM_TRAIN
         spe = self.cfg.steps_per_epoch
         epoch, j = divmod(step, spe)
+        if self.priors[p].fixed_batch_order:
+            return j, STREAM_TRAIN
         if epoch not in self._orders:
             self._orders = {
                 epoch: [
@@ -349,6 +366,10 @@ class PopulationTrainer:
         self.snapshots.append(self.model.W.detach().to("cpu", copy=True))
 
     def run(self) -> PackResult:
+        with _matmul_precision(self.cfg.precision):
+            return self._run()
+
+    def _run(self) -> PackResult:
         t0 = time.perf_counter()
         if self.checkpoint_path is not None and self.checkpoint_path.exists():
             self.restore(self.checkpoint_path)
@@ -478,6 +499,18 @@ class PopulationTrainer:
             wall_s=wall,
             device=str(self.device),
         )
+
+
+@contextlib.contextmanager
+def _matmul_precision(precision: str) -> Iterator[None]:
+    """TensorFloat-32 CUDA matmuls for precision "tf32" only, restored afterwards (the flag is
+    process-global and a worker trains other packs after this one)."""
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
 
 
 def train_population(

@@ -369,7 +369,7 @@ def test_compare_renders_the_servers_stats(cli, monkeypatch) -> None:
     p-values shown are the ones scipy computes for those values."""
     import httpx
     import pandas as pd
-    from scipy.stats import mannwhitneyu
+    from scipy.stats import wilcoxon
 
     from cortexrnn.client import cli as client_cli
     from cortexrnn.services.stats import summarise
@@ -396,9 +396,12 @@ def test_compare_renders_the_servers_stats(cli, monkeypatch) -> None:
     assert result.exit_code == 0, result.output
     got = json.loads(result.stdout)
     (pair,) = got["comparisons"]
-    base = [v for (c, _), v in ACCURACY.items() if c == "baseline"]
-    bio = [v for (c, _), v in ACCURACY.items() if c == "bio"]
-    expected = mannwhitneyu(base, bio, alternative="two-sided").pvalue
+    seeds = sorted({s for (_, s) in ACCURACY})
+    base = [ACCURACY[("baseline", s)] for s in seeds]
+    bio = [ACCURACY[("bio", s)] for s in seeds]
+    # The conditions share seeds (data, noise, init): a paired test, exact at this size.
+    expected = wilcoxon(base, bio, method="exact").pvalue
+    assert pair["test"] == "Wilcoxon signed-rank, paired"
     assert pair["p"] == pytest.approx(expected) and pair["p_holm"] == pytest.approx(
         expected
     )  # one pair: Holm = p

@@ -31,7 +31,9 @@ def _ref_penalty(w: np.ndarray, pr: NetworkPrior) -> float:
     if pr.communicability == "none":
         return pr.lam * float((k * dist).sum())
     c = _ref_c(w, pr.strength_eps)
-    out = pr.lam * float((k * dist * c).sum())
+    # The paper's C* has no C in its L1 term; `emd_weighting` puts it there.
+    weight = c if pr.communicability == "direct" or pr.emd_weighting else 1.0
+    out = pr.lam * float((k * dist * weight).sum())
     if pr.communicability == "emd":
         off = c[~np.eye(len(c), dtype=bool)]
         out += pr.lam_emd * scipy.stats.wasserstein_distance(off, pr.emd_target)
@@ -60,6 +62,15 @@ def _priors(rng: np.random.Generator) -> list[NetworkPrior]:
             emd_target=target,
         ),
         NetworkPrior(w_init=w(), communicability="emd", lam=0.0, lam_emd=0.5, emd_target=target),
+        NetworkPrior(
+            w_init=w(),
+            distance=dist(),
+            communicability="emd",
+            lam=0.3,
+            lam_emd=0.1,
+            emd_target=target,
+            emd_weighting=True,
+        ),
     ]
 
 

@@ -1,4 +1,4 @@
-"""The prior builder: inits, distances, communicability target, and the six fidelity switches.
+"""The prior builder: inits, distances, communicability target, and the fidelity switches.
 
 References are independent: scipy distances and expm, numpy eigenvalues, hand-built grids.
 """
@@ -102,10 +102,10 @@ def test_unnormalised_distances_reproduce_the_scale_mismatch(field_662) -> None:
     ).distance
     np.testing.assert_allclose(paper_grid, grid_ref, atol=1e-12)  # 12 x 13 x 2, unit spacing
     assert offdiag(paper_grid).mean() == pytest.approx(6.6, abs=0.05)
-    true = cdist(field_662.positions_nm, field_662.positions_nm)
-    np.testing.assert_allclose(
-        paper_real, true / true.max(), rtol=1e-10
-    )  # min-max (min is the 0 diagonal)
+    # The released code scales each coordinate axis to [0, 1], then takes distances.
+    pos = field_662.positions_nm
+    scaled = (pos - pos.min(axis=0)) / (pos.max(axis=0) - pos.min(axis=0))
+    np.testing.assert_allclose(paper_real, cdist(scaled, scaled), rtol=1e-10)
     assert offdiag(paper_grid).mean() / offdiag(paper_real).mean() > 10
     for space in ("grid", "real", "real-shuffled"):
         d = build_network_prior(field_662, None, Condition(space=space), CORRECTED, 0).distance

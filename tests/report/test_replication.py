@@ -1,17 +1,20 @@
-"""The replication document: claims tested as stated, numbers from the tables, checked
-against scipy directly."""
+"""The replication document: claims tested as stated and per task, paired by seed, numbers
+from the tables, checked against scipy directly."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import mannwhitneyu
+import pytest
+from scipy.stats import wilcoxon
 
 from cortexrnn.services.report.replication import render
 from cortexrnn.services.report.replication_stats import CLAIMS, PAPER_ORDER, claim_table, verdict
 
 
-def _fake(effects: dict[str, float], seeds: int = 6, seed: int = 0) -> pd.DataFrame:
+def _fake(
+    effects: dict[str, float], seeds: int = 6, seed: int = 0, released_sigma: bool = False
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = []
     for task in ("go_no_go", "perceptual_decision_making"):
@@ -39,40 +42,63 @@ def _fake(effects: dict[str, float], seeds: int = 6, seed: int = 0) -> pd.DataFr
                         value=1.0 + rng.normal(0, 0.05),
                     )
                 )
+                if released_sigma:
+                    rows.append(
+                        dict(
+                            condition=cond,
+                            task=task,
+                            seed=s,
+                            metric="small_world_sigma_released",
+                            value=0.25 + rng.normal(0, 0.01),
+                        )
+                    )
     return pd.DataFrame(rows)
 
 
 BIO_WINS = {"W*D*C": 0.3, "W*D*C*": 0.3, "W!D*C": 0.3, "W!D*C*": 0.3, "W*DC*": 0.3}
 
 
-def test_a_clear_effect_holds_and_matches_scipy() -> None:
+def _values(df: pd.DataFrame, task: str, cond: str, metric: str = "test_acc") -> np.ndarray:
+    sel = df[(df.task == task) & (df.condition == cond) & (df.metric == metric)]
+    return sel.sort_values("seed")["value"].to_numpy()
+
+
+def test_a_clear_effect_holds_per_task_and_matches_scipys_paired_test() -> None:
     df = _fake(BIO_WINS)
     claim = next(c for c in CLAIMS if c.key == "w_star_beats_w")
     table = claim_table(df, claim, ["go_no_go", "perceptual_decision_making"])
-    assert len(table) == 4
+    assert len(table) == 4 and set(table.test) == {"Wilcoxon signed-rank, paired"}
     row = table.iloc[0]
-    a = df[(df.task == row.task) & (df.condition == row.a) & (df.metric == "test_acc")]["value"]
-    b = df[(df.task == row.task) & (df.condition == row.b) & (df.metric == "test_acc")]["value"]
-    ref = mannwhitneyu(a, b, alternative="greater")
-    assert row.p == ref.pvalue and ref.statistic == row.U
-    assert (table["p_holm"] >= table["p"]).all() and table["p_holm"].max() <= 1
-    assert verdict(claim, table).startswith("holds")
+    a, b = _values(df, row.task, row.a), _values(df, row.task, row.b)
+    ref = wilcoxon(a, b, alternative="greater", method="exact")
+    assert row.p == ref.pvalue == 1 / 64 and ref.statistic == row.statistic and row.n_pairs == 6
+    # Holm within each task (two comparisons), not over all tasks.
+    assert (table["p_holm"] == 2 / 64).all()
+    for _, rows in table.groupby("task"):
+        assert verdict(claim, rows).startswith("holds")
+    # Solved counts come with the accuracy rows (go/no-go: solved at 0.9; b stays at 0.6),
+    # with McNemar's exact p: k discordant pairs all one way give 1 / 2^k.
+    go = table[table.task == "go_no_go"].iloc[0]
+    k = int((_values(df, "go_no_go", go.a) >= 0.9).sum())
+    assert (go.solved_a, go.solved_b, go.p_solved) == (f"{k}/6", "0/6", 0.5**k)
 
 
-def test_no_effect_does_not_hold_and_equality_holds() -> None:
+def test_no_effect_is_not_shown_and_equality_holds() -> None:
     df = _fake({})
     greater = next(c for c in CLAIMS if c.key == "w_star_beats_w")
-    assert verdict(greater, claim_table(df, greater, ["go_no_go"])).startswith("does not hold")
+    assert verdict(greater, claim_table(df, greater, ["go_no_go"])).startswith("not shown")
     equal = next(c for c in CLAIMS if c.key == "w_star_equals_w_perm")
     assert verdict(equal, claim_table(df, equal, ["go_no_go"])).startswith("holds")
     assert verdict(
-        equal, claim_table(_fake({"W*D*C": 0.3, "W*D*C*": 0.3}), equal, ["go_no_go"])
+        equal, claim_table(_fake({"W*D*C": 0.3, "W*D*C*": 0.3}, seeds=8), equal, ["go_no_go"])
     ).startswith("does not hold")
 
 
 def test_direct_communicability_claim_on_modularity() -> None:
     claim = next(c for c in CLAIMS if c.key == "direct_c_modular")
-    assert verdict(claim, claim_table(_fake({}), claim, ["go_no_go"])).startswith("holds")
+    table = claim_table(_fake({}), claim, ["go_no_go"])
+    assert verdict(claim, table).startswith("holds")
+    assert table.solved_a.isna().all()  # solved is about accuracy only
 
 
 def test_render_writes_every_section_from_the_tables() -> None:
@@ -96,13 +122,18 @@ def test_render_writes_every_section_from_the_tables() -> None:
         "## corrected: measures per task and variant",
         "Functional init (W*) beats the baseline init (W)",
         "## What the released code's deviations change on microns-6_6_2",
-        "### All six together",
+        "### The deviations together",
+        "## How the numbers are tested",
+        "| one_choice_inference | 0.25 | 0.625 | 1.0 | 0.925 |",
     ):
         assert heading in text, heading
     mean = paper[
         (paper.task == "go_no_go") & (paper.condition == "W*D*C") & (paper.metric == "test_acc")
     ]["value"].mean()
     assert f"| W*D*C | 6 | {mean:.3f} [" in text
+    # The solved fraction follows the held-out accuracy (0.9 on go/no-go: 6 of 6 solved).
+    assert "| W*D*C | 6 | 0.9" in text and "| 6/6 [0.54, 1.00] |" in text
+    assert "holds when pooled" not in text and "σ (released code's nulls)" not in text
     assert "| paper | 1 | microns-6_6_2 | paper | 11 | 6 | 132 | – | cpu | 10.0 min | – |" in text
 
 
@@ -136,23 +167,26 @@ def _with_train(df: pd.DataFrame, gap: float, seed: int = 0) -> pd.DataFrame:
 
 
 def test_reported_accuracy_is_tested_paired_against_held_out() -> None:
-    from scipy.stats import wilcoxon
-
-    from cortexrnn.services.report.replication import reported_accuracy_lines
+    from cortexrnn.services.report.replication_deviations import reported_accuracy_lines
 
     paper = _with_train(_fake({}), 0.04)
     lines = reported_accuracy_lines(paper, ["go_no_go"])
     g = paper[paper.task == "go_no_go"].pivot_table(
         index=["condition", "seed"], columns="metric", values="value"
     )
-    ref = wilcoxon(g["train_acc"] - g["test_acc"]).pvalue
+    diff = (g["train_acc"] - g["test_acc"]).to_numpy()
+    # Every run's reported accuracy is above its held-out one: of the 2^n sign patterns only
+    # that one and its mirror are as extreme (scipy's exact test underflows to 0 at this n).
+    assert (diff > 0).all()
+    ref = 2 * 0.5 ** len(diff)
+    assert wilcoxon(diff[:20], method="exact").pvalue == pytest.approx(2 * 0.5**20)
     row = lines[2].split(" | ")
     assert (
         row[0] == "| go_no_go"
         and row[1] == str(len(g))
         and row[4].startswith(f"{(g['train_acc'] - g['test_acc']).mean():.3f}")
     )
-    assert row[5] == f"{ref:.1e}" if ref < 1e-4 else f"{ref:.2g}"
+    assert row[5] == (f"{ref:.1e}" if ref < 1e-4 else f"{ref:.2g}")
 
 
 def test_equivalence_needs_evidence_not_only_absence_of_a_difference() -> None:
@@ -175,7 +209,7 @@ def test_deviation_and_positive_experiments_are_compared_with_corrected() -> Non
         positive_verdict,
     )
 
-    corrected = _fake({}, seed=2)
+    corrected = _fake({}, seed=2, seeds=8)
     dev = corrected[corrected.condition == "W"].copy()
     dev.loc[dev.metric == "test_acc", "value"] += 0.2
     switches = {"l1_without_lambda": True, "keep_functional_diagonal": True}
@@ -206,29 +240,20 @@ def test_deviation_and_positive_experiments_are_compared_with_corrected() -> Non
     )
     assert "## l1: measures" not in text and "## Positive-only recurrent weights (Table 3)" in text
     assert "No experiment with this switch alone" in text.split("### §5.1")[1].split("###")[0]
-    # The glance table: the switch's pooled accuracy change (switch minus corrected) and its
-    # van Elteren p over the tasks, Holm over the measures; the row's pipes escaped.
-    from cortexrnn.services.stats.inference import holm, van_elteren
+    # The glance table, one row per task: the accuracy change (switch minus corrected) and
+    # its paired p, Holm over the tasks within the measure; the row's pipes escaped.
+    from cortexrnn.services.stats.inference import holm
 
     glance = text.split("## The deviations at a glance")[1].split("\n## ")[0]
-    (row,) = [line for line in glance.splitlines() if line.startswith("| §5.2")]
-    assert "sum \\|W\\|" in row and row.count(" | ") == 1
+    rows = [line for line in glance.splitlines() if line.startswith("| §5.2")]
+    assert len(rows) == 2 and all("sum \\|W\\|" in r and r.count(" | ") == 2 for r in rows)
     tasks = ["go_no_go", "perceptual_decision_making"]
-
-    def strata(metric: str) -> list[tuple[np.ndarray, np.ndarray]]:
-        def pick(df, t):
-            rows = df[(df.task == t) & (df.condition == "W") & (df.metric == metric)]
-            return rows["value"].to_numpy()
-
-        return [(pick(dev, t), pick(corrected, t)) for t in tasks]
-
     ps = [
-        van_elteren(strata(m))[1]
-        for m in ("test_acc", "entropy_kde", "modularity_cnm", "small_world_sigma")
-        if len(strata(m)[0][0])
+        wilcoxon(_values(dev, t, "W") - _values(corrected, t, "W"), method="exact").pvalue
+        for t in tasks
     ]
-    p_acc = holm(ps)[0]
-    assert f"**held-out acc. +0.200 (p = {p_acc:.2g})**" in row
+    (go,) = [r for r in rows if "| go_no_go |" in r]
+    assert f"**held-out acc. +0.200 (p = {holm(ps)[0]:.2g})**; solved 0/8 → 0/8" in go
 
 
 def test_figure_is_a_png_of_every_variant() -> None:
@@ -244,6 +269,8 @@ def test_overview_cells_keep_the_counts_of_each_verdict() -> None:
     from cortexrnn.services.report.replication import short_verdict
 
     assert short_verdict("partly holds (2 of 6 comparisons significant)") == "partly holds (2/6)"
+    assert short_verdict("not shown (0 of 2 comparisons significant)") == "not shown (0/2)"
+    assert short_verdict("holds (2 of 2 comparisons, Holm-corrected p < 0.05)") == "holds (2/2)"
     assert (
         short_verdict("does not hold (2 of 6 comparisons differ, Holm-corrected p < 0.05)")
         == "does not hold (2/6 differ)"
@@ -259,39 +286,52 @@ def test_overview_cells_keep_the_counts_of_each_verdict() -> None:
     assert short_verdict("not tested (no data)") == "not tested"
 
 
-def test_a_small_consistent_effect_holds_only_when_pooled() -> None:
-    """At 5 seeds no single comparison of a 0.01 effect survives Holm, but the pooled van
-    Elteren test over the tasks and pairs does: the verdict says so instead of 'does not hold'."""
-    from cortexrnn.services.report.replication import short_verdict
-    from cortexrnn.services.report.replication_stats import pooled_claim_test
-    from cortexrnn.services.stats.inference import van_elteren
+def test_pooling_over_tasks_is_direction_only_never_a_verdict() -> None:
+    """A small consistent effect: no task shows it, the pooled test over tasks and pairs does.
+    The tasks' verdicts stay 'not shown'; the pooled p appears only as the direction line."""
+    from cortexrnn.services.report.replication_stats import claim_results, direction
+    from cortexrnn.services.stats import pooled_signed_rank
 
     claim = next(c for c in CLAIMS if c.key == "w_star_beats_w")
     tasks = ["go_no_go", "perceptual_decision_making"]
     small = _fake({k: 0.01 for k in ("W*D*C", "W*D*C*", "W*DC*")}, seeds=5)
-    table = claim_table(small, claim, tasks)
-    z, p = pooled_claim_test(small, claim, tasks)
-    strata = [
-        (
-            small[(small.task == t) & (small.condition == c.a) & (small.metric == "test_acc")][
-                "value"
-            ].to_numpy(),
-            small[(small.task == t) & (small.condition == c.b) & (small.metric == "test_acc")][
-                "value"
-            ].to_numpy(),
-        )
-        for t in tasks
-        for c in claim.comparisons
+    d = direction(small, claim, tasks)
+    diffs = [
+        _values(small, t, c.a) - _values(small, t, c.b) for t in tasks for c in claim.comparisons
     ]
-    assert (z, p) == van_elteren(strata, "greater")
-    assert (table["p_holm"] >= 0.05).all() and p < 0.05
-    text = verdict(claim, table, p)
-    assert (
-        text.startswith("holds when pooled")
-        and short_verdict(text) == "holds when pooled (0/4 alone)"
-    )
-    assert verdict(claim, table).startswith("does not hold")  # without the pooled test
-    none = _fake({}, seeds=5)
-    assert verdict(
-        claim, claim_table(none, claim, tasks), pooled_claim_test(none, claim, tasks)[1]
-    ).startswith("does not hold")
+    assert (d.statistic, d.p) == pooled_signed_rank(diffs, "greater") and d.p < 0.05
+    assert d.test == "stratified Wilcoxon signed-rank, paired"
+    result = next(r for r in claim_results(small) if r.claim.key == claim.key)
+    assert all(v.startswith("not shown") for v in result.verdicts.values())
+    text = render({"corrected": small}, {})
+    glance = text.split("## The claims at a glance")[1].split("\n## ")[0]
+    (line,) = [
+        x for x in glance.splitlines() if x.startswith(f"| {claim.text} | all tasks: direction")
+    ]
+    assert f"pooled one-sided p = {d.p:.2g}" in line or f"{d.p:.1e}" in line
+    assert "holds when pooled" not in text
+
+
+def test_released_sigma_column_appears_only_when_measured() -> None:
+    with_released = render({"corrected": _fake({}, released_sigma=True)}, {})
+    head = next(x for x in with_released.splitlines() if x.startswith("| variant | n |"))
+    assert "small-world σ (density-matched nulls)" in head
+    assert "small-world σ (released code's nulls)" in head
+    without = render({"corrected": _fake({})}, {})
+    assert "released code's nulls" not in without
+
+
+def test_claims_table_names_the_test_of_each_row_and_unpaired_runs_get_mann_whitney() -> None:
+    from scipy.stats import mannwhitneyu
+
+    df = _fake(BIO_WINS)
+    df.loc[df.condition == "WD*C", "seed"] += 100  # no seed in common with W*D*C
+    claim = next(c for c in CLAIMS if c.key == "w_star_beats_w")
+    table = claim_table(df, claim, ["go_no_go"])
+    row = table[table.b == "WD*C"].iloc[0]
+    ref = mannwhitneyu(_values(df, "go_no_go", "W*D*C"), _values(df, "go_no_go", "WD*C"),
+                       alternative="greater")  # fmt: skip
+    assert row.test == "Mann–Whitney U, unpaired" and row.p == ref.pvalue and row.n_pairs == 0
+    assert table[table.b == "WD*C*"].test.iloc[0] == "Wilcoxon signed-rank, paired"
+    text = render({"corrected": df}, {})
+    assert "| Mann–Whitney U, unpaired |" in text and "| Wilcoxon signed-rank, paired |" in text

@@ -111,17 +111,19 @@ def test_report_is_well_formed_html_with_required_sections(report_html: str) -> 
     p.close()
     assert p.errors == []
     assert p.stack == []
-    assert {"spec", "statistics", "figures"} <= p.ids
-    # Figures first, the spec (reference) last.
+    assert {"verdict", "spec", "statistics", "figures"} <= p.ids
+    # The verdict, then figures first, the spec (reference) last.
     assert (
-        report_html.index('id="figures"')
+        report_html.index('id="verdict"')
+        < report_html.index('id="figures"')
         < report_html.index('id="statistics"')
         < report_html.index('id="spec"')
     )
     for heading in (
         "Summary by condition",
-        "Kruskal–Wallis",
-        "Pairwise Mann–Whitney U",
+        "Seeds that solved the task",
+        "Omnibus test",
+        "Pairwise tests (paired where runs share seeds",
         "Rank-based factorial ANOVA",
     ):
         assert heading in report_html
@@ -245,3 +247,115 @@ def test_a_metric_undefined_for_every_seed_does_not_break_the_report() -> None:
                 )
     html = build_report(pd.DataFrame(rows), pd.DataFrame(curves), n_boot=200)
     assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html
+
+
+def _accuracy_table(seeds: int = 6) -> pd.DataFrame:
+    """go/no-go: W stays at chance, W*D*C learns (every seed), WD*C* learns in half."""
+    rows = []
+    for cond, values in (
+        ("W", [0.5, 0.49, 0.51, 0.5, 0.52, 0.48]),
+        ("W*D*C", [1.0, 0.99, 1.0, 0.98, 1.0, 0.97]),
+        ("WD*C*", [1.0, 0.5, 1.0, 0.51, 0.5, 0.99]),
+    ):
+        for s, v in enumerate(values[:seeds]):
+            rows.append(dict(condition=cond, task="go_no_go", seed=s, metric="test_acc", value=v))
+            rows.append(
+                dict(condition=cond, task="go_no_go", seed=s, metric="modularity_cnm",
+                     value=0.1 + 0.1 * v + 0.001 * s)
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_verdict_table_names_who_beats_the_baseline_with_solved_fractions() -> None:
+    from cortexrnn.services.report.html import against_baseline
+
+    data = _accuracy_table()
+    table = against_baseline(data, "W")
+    best = table[table.condition == "W*D*C"].iloc[0]
+    # Six pairs, all better: exact one-sided signed-rank p = 1/64, Holm over two conditions.
+    assert (best.test, best.n_pairs, best.p, best.p_holm) == (
+        "Wilcoxon signed-rank, paired",
+        6,
+        1 / 64,
+        2 / 64,
+    )
+    assert (best.solved, best["baseline solved"]) == ("6/6", "0/6")
+    html = build_report(data, n_boot=200)
+    verdict = html.split('id="verdict"')[1].split("</section>")[0]
+    beat_cell = verdict.split("<td>go_no_go</td>")[1].split("</td>")[1]
+    assert "W*D*C (6/6, p = 0.031)" in beat_cell and "WD*C*" not in beat_cell
+    assert "W (0/6)" in verdict
+    # At six seeds and three pairs no two-sided comparison survives Holm: nothing is marked.
+    assert "class=sig" not in html.split("Pairwise tests")[1].split("</table>")[0]
+    # Ten seeds: W*D*C against W is significant (2/1024), and its row is marked.
+    ten = pd.DataFrame(
+        [dict(condition=c, task="go_no_go", seed=s, metric="test_acc", value=v + 0.001 * s)
+         for c, v in (("W", 0.5), ("W*D*C", 0.9)) for s in range(10)]
+    )  # fmt: skip
+    pairwise = build_report(ten, n_boot=200).split("Pairwise tests")[1].split("</table>")[0]
+    assert "<tr class=sig><td>*</td><td>go_no_go</td><td>test_acc</td><td>W</td>" in pairwise
+
+
+def test_a_named_baseline_must_exist_and_none_means_no_verdict() -> None:
+    data = _accuracy_table()
+    with pytest.raises(ValueError, match="baseline"):
+        build_report(data, n_boot=200, baseline="chess")
+    html = build_report(data[data.condition != "W"], n_boot=200)
+    assert 'id="verdict"' not in html and "No verdict table" in html
+    html = build_report(data, n_boot=200, baseline="WD*C*")
+    assert "beat WD*C*" in html
+
+
+def test_collapsed_weights_are_flagged_and_every_run_can_have_heatmaps() -> None:
+    final, _, weights, _, _ = fabricate(3)
+    keys = list(weights)[:4]  # few runs: each heatmap finds modules (CNM), which takes time
+    weights = {k: weights[k] for k in keys}
+    weights[keys[1]] = {**weights[keys[1]], "final": weights[keys[1]]["final"] * 1e-6}
+    some = build_report(final, weights=weights, n_boot=200, max_runs_shown=2)
+    assert "Collapsed networks" in some and "final weights collapsed (max |W| =" in some
+    assert f"{len(keys) - 2} more runs have weights" in some
+    every = build_report(final, weights=weights, n_boot=200, max_runs_shown=2, all_runs=True)
+    assert every.count("<details><summary>Weights of ") == len(keys) - 2
+    p = _Collector()
+    p.feed(every)
+    assert p.errors == [] and len(p.imgs) == len(TASKS) + len(keys)
+    assert "Collapsed networks" not in build_report(final, weights={keys[0]: weights[keys[0]]})
+
+
+def test_every_panel_has_axis_labels_seeds_as_points_and_a_chance_line(monkeypatch) -> None:
+    """Figures are inspected before they become PNGs."""
+    from cortexrnn.services.report import figures
+    from cortexrnn.services.stats import describe
+
+    drawn: list = []
+    monkeypatch.setattr(figures, "_png", lambda fig: drawn.append(fig) or b"")
+    data = _accuracy_table()
+    summary = describe(data, n_boot=200)
+    figures.metric_bars(summary, data, "go_no_go", ["test_acc", "modularity_cnm"],
+                        {("test_acc", "W*D*C")})  # fmt: skip
+    _, curves, weights, pos, _ = fabricate(4)
+    curves = curves.assign(task=curves.task.replace({"go_nogo": "go_no_go"}))
+    figures.learning_curves(curves, "go_no_go")
+    figures.trajectories(curves, "go_no_go", ["topo_modularity_cnm", "topo_entropy_kde"])
+    figures.variant_points({"x": data}, "test_acc", ["W", "W*D*C", "WD*C*"], "t")
+    run = next(iter(weights.values()))
+    figures.weight_heatmaps(run["initial"], run["final"], "run")
+    figures.neurons_in_space(pos, run["final"], "run")
+    for fig in drawn:
+        for ax in fig.axes:
+            if not ax.axison or ax.get_label() == "<colorbar>":
+                continue
+            assert ax.get_xlabel() and ax.get_ylabel(), (fig._suptitle, ax.get_title())
+    bars = drawn[0].axes
+    acc = next(ax for ax in bars if ax.get_title() == "test_acc")
+    assert [line.get_label() for line in acc.lines if line.get_label().startswith("chance")] == [
+        "chance 0.5"
+    ]
+    from matplotlib.collections import PathCollection
+
+    seeds = sum(len(c.get_offsets()) for c in acc.collections if isinstance(c, PathCollection))
+    assert seeds == len(data[data.metric == "test_acc"])  # every seed a dot
+    assert any(t.get_text() == "*" for t in acc.texts)
+    modularity = next(ax for ax in bars if ax.get_title() == "modularity_cnm")
+    assert not [line for line in modularity.lines if line.get_label().startswith("chance")]
+    assert any(line.get_label().startswith("chance") for line in drawn[1].axes[1].lines)

@@ -11,10 +11,12 @@ from statsmodels.stats.anova import anova_lm
 from statsmodels.stats.multitest import multipletests
 
 from cortexrnn.services.stats import (
+    PAIRED,
+    UNPAIRED,
     describe,
     holm,
-    kruskal_wallis,
-    pairwise_mannwhitney,
+    omnibus,
+    pairwise_tests,
     parse_condition,
     rank_anova,
     summarise,
@@ -76,10 +78,11 @@ def test_parse_condition_paper_names() -> None:
         parse_condition("baseline")
 
 
-def test_describe_matches_scipy_t_interval_and_bootstrap() -> None:
+def test_describe_matches_scipys_percentile_bootstrap() -> None:
     df = fabricate(["W", "W*D*C"], seeds=12)
     out = describe(df, n_boot=20_000, seed=1)
     assert len(out) == 2 * 2 * 2
+    assert not {"t_low", "t_high"} & set(out.columns)  # no t intervals: they leave the range
     for _, r in out.iterrows():
         v = df[(df.condition == r.condition) & (df.task == r.task) & (df.metric == r.metric)][
             "value"
@@ -87,17 +90,13 @@ def test_describe_matches_scipy_t_interval_and_bootstrap() -> None:
         assert r.n == len(v)
         assert r["mean"] == pytest.approx(v.mean(), rel=1e-12)
         assert r.sd == pytest.approx(v.std(ddof=1), rel=1e-12)
-        lo, hi = scipy.stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=scipy.stats.sem(v))
-        assert (r.t_low, r.t_high) == (
-            pytest.approx(lo, rel=1e-12),
-            pytest.approx(hi, rel=1e-12),
-        )
         ref = scipy.stats.bootstrap(
             (v,), np.mean, n_resamples=20_000, method="percentile", random_state=0
         )
-        width = hi - lo
-        assert r.boot_low == pytest.approx(ref.confidence_interval.low, abs=0.03 * width)
-        assert r.boot_high == pytest.approx(ref.confidence_interval.high, abs=0.03 * width)
+        width = ref.confidence_interval.high - ref.confidence_interval.low
+        assert r.boot_low == pytest.approx(ref.confidence_interval.low, abs=0.05 * width)
+        assert r.boot_high == pytest.approx(ref.confidence_interval.high, abs=0.05 * width)
+        assert v.min() <= r.boot_low <= r["mean"] <= r.boot_high <= v.max()
 
 
 def test_describe_is_seeded_and_drops_undefined_values() -> None:
@@ -110,42 +109,72 @@ def test_describe_is_seeded_and_drops_undefined_values() -> None:
         (a.condition == first.condition) & (a.task == first.task) & (a.metric == first.metric)
     ].n.item()
     assert n == 5
+    # A group's interval depends on its values only: adding other groups does not move it.
+    alone = describe(df[df.condition == "W"], seed=3)
+    both = a[a.condition == "W"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone, both)
 
 
-def test_kruskal_matches_scipy() -> None:
+def test_omnibus_is_friedman_on_shared_seeds_and_kruskal_otherwise() -> None:
     df = fabricate(PAPER[:5], seeds=7)
-    out = kruskal_wallis(df)
+    out = omnibus(df)
     for _, r in out.iterrows():
         g = df[(df.task == r.task) & (df.metric == r.metric)]
-        groups = [x.value.to_numpy() for _, x in g.groupby("condition")]
-        h, p = scipy.stats.kruskal(*groups)
-        assert pytest.approx(h, rel=1e-12) == r.H and r.p == pytest.approx(p, rel=1e-12)
-        assert r.k == 5 and r.df == 4
+        wide = g.pivot(index="seed", columns="condition", values="value")
+        stat, p = scipy.stats.friedmanchisquare(*(wide[c] for c in wide.columns))
+        assert r.test.startswith("Friedman") and r.k == 5 and r.df == 4
+        assert r.statistic == pytest.approx(stat, rel=1e-12) and r.p == pytest.approx(p, rel=1e-12)
+    # One run missing: the seeds are no longer complete blocks, so Kruskal–Wallis.
+    out = omnibus(df.iloc[1:])
+    r = out[(out.task == df.task.iloc[0]) & (out.metric == df.metric.iloc[0])].iloc[0]
+    g = df.iloc[1:]
+    g = g[(g.task == r.task) & (g.metric == r.metric)]
+    h, p = scipy.stats.kruskal(*(x.value.to_numpy() for _, x in g.groupby("condition")))
+    assert r.test.startswith("Kruskal") and r.statistic == pytest.approx(h, rel=1e-12)
+    assert r.p == pytest.approx(p, rel=1e-12)
+    # Every seed tied across the conditions: no difference, not a division by zero.
+    flat = df.assign(value=df.seed.astype(float))
+    assert (omnibus(flat).p == 1.0).all()
 
 
-def test_pairwise_mannwhitney_holm_and_effect_sizes_match_scipy_statsmodels() -> None:
+def test_pairwise_tests_are_paired_on_shared_seeds_and_match_scipy_statsmodels() -> None:
     df = fabricate(["W", "W*D*C", "WD*", "W!D*C"], seeds=9)
-    out = pairwise_mannwhitney(df)
-    assert len(out) == 2 * 2 * 6
+    out = pairwise_tests(df)
+    assert len(out) == 2 * 2 * 6 and set(out.test) == {PAIRED}
     for (task, metric), block in out.groupby(["task", "metric"]):
         g = df[(df.task == task) & (df.metric == metric)]
         ps = []
         for _, r in block.iterrows():
-            a = g[g.condition == r.a].value.to_numpy()
-            b = g[g.condition == r.b].value.to_numpy()
-            u, p = scipy.stats.mannwhitneyu(a, b, alternative="two-sided")
-            assert pytest.approx(u) == r.U and r.p == pytest.approx(p, rel=1e-12)
-            # Rank-biserial: P(a > b) - P(a < b) over all pairs.
-            diff = np.sign(a[:, None] - b[None, :]).mean()
-            assert r.rank_biserial == pytest.approx(diff, abs=1e-12)
+            a = g[g.condition == r.a].sort_values("seed").value.to_numpy()
+            b = g[g.condition == r.b].sort_values("seed").value.to_numpy()
+            ref = scipy.stats.wilcoxon(a, b, method="exact")  # continuous values: no ties
+            assert r.n_pairs == 9 and r.p == pytest.approx(ref.pvalue, rel=1e-12)
+            t_plus = scipy.stats.rankdata(np.abs(a - b))[a > b].sum()
+            assert r.statistic == pytest.approx(t_plus)
+            # Matched-pairs rank-biserial: (T+ - T-) / (T+ + T-).
+            assert r.rank_biserial == pytest.approx((2 * t_plus - 45) / 45, abs=1e-12)
             sp = np.sqrt(
                 ((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1))
                 / (len(a) + len(b) - 2)
             )
             assert r.cohens_d == pytest.approx((a.mean() - b.mean()) / sp, rel=1e-12)
-            ps.append(p)
+            ps.append(ref.pvalue)
         ref = multipletests(ps, method="holm")[1]
         np.testing.assert_allclose(block.p_holm.to_numpy(), ref, rtol=1e-12)
+
+
+def test_pairwise_tests_fall_back_to_mann_whitney_without_shared_seeds() -> None:
+    df = fabricate(["W", "W*D*C"], seeds=6)
+    df.loc[df.condition == "W", "seed"] += 100  # another experiment's seeds: not matched
+    out = pairwise_tests(df)
+    assert set(out.test) == {UNPAIRED} and (out.n_pairs == 0).all()
+    for _, r in out.iterrows():
+        g = df[(df.task == r.task) & (df.metric == r.metric)]
+        a, b = g[g.condition == r.a].value, g[g.condition == r.b].value
+        u, p = scipy.stats.mannwhitneyu(a, b, alternative="two-sided")
+        assert r.statistic == pytest.approx(u) and r.p == pytest.approx(p, rel=1e-12)
+        diff = np.sign(a.to_numpy()[:, None] - b.to_numpy()[None, :]).mean()
+        assert r.rank_biserial == pytest.approx(diff, abs=1e-12)
 
 
 def test_holm_matches_statsmodels_on_random_pvalues() -> None:
@@ -220,7 +249,7 @@ def test_rank_anova_accepts_an_explicit_factor_mapping() -> None:
 
 def test_summarise_returns_all_tables_and_bad_input_names_the_column() -> None:
     tables = summarise(fabricate(["W", "WD*"], seeds=4), n_boot=500)
-    assert set(tables) == {"summary", "kruskal", "pairwise", "anova"}
+    assert set(tables) == {"summary", "solved", "omnibus", "pairwise", "anova"}
     with pytest.raises(ValueError, match="seed"):
         describe(pd.DataFrame({"condition": [], "task": [], "metric": [], "value": []}))
 

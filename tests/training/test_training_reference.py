@@ -41,12 +41,12 @@ TASK = get_task("go_no_go", fixation=2, stimulus=4, delay=2, decision=1, sigma=0
 TOL = 1e-8  # absolute, on per-step cross-entropy (float64 throughout)
 
 
-def _prior() -> NetworkPrior:
+def _prior(fixed_order: bool = False) -> NetworkPrior:
     rng = np.random.default_rng(5)
     q, _ = np.linalg.qr(rng.normal(size=(N, N)))
     pos = rng.random((N, 3))
     d = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
-    return NetworkPrior(w_init=q, distance=d / d.max(), lam=LAM)
+    return NetworkPrior(w_init=q, distance=d / d.max(), lam=LAM, fixed_batch_order=fixed_order)
 
 
 def _reference(
@@ -56,6 +56,7 @@ def _reference(
     cfg: TrainingConfig,
     lr: float,
     bias_correction: bool = True,
+    fixed_order: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, torch.Tensor]]:
     """(cross-entropy per step, regulariser per step, final parameters) of one network."""
     prm = {k: v.detach().clone().double().requires_grad_(True) for k, v in init.items()}
@@ -68,6 +69,8 @@ def _reference(
     for step in range(cfg.total_steps):
         if cfg.trial_stream == "fresh":
             idx = step
+        elif fixed_order:  # the released code: the same batch order every epoch
+            idx = step % spe
         else:
             epoch, j = divmod(step, spe)
             idx = torch.randperm(spe, generator=batch_generator(SEED, epoch, "order")).tolist()[j]
@@ -99,8 +102,8 @@ def _reference(
     return np.array(ces), np.array(regs), {k: p.detach() for k, p in prm.items()}
 
 
-def _train(model: ModelConfig, cfg: TrainingConfig):
-    prior = _prior()
+def _train(model: ModelConfig, cfg: TrainingConfig, fixed_order: bool = False):
+    prior = _prior(fixed_order)
     tr = PopulationTrainer([prior], [SEED], TASK, model, cfg, dtype=torch.float64)
     init = {k: p.detach()[0].clone() for k, p in tr.params.items()}
     assert set(init) == {"W", "U", "b", "V", "c"}
@@ -109,13 +112,16 @@ def _train(model: ModelConfig, cfg: TrainingConfig):
 
 
 CASES = [
-    pytest.param("fresh", 1.0, id="fresh-alpha1"),
-    pytest.param("fixed", 0.6, id="fixed-alpha0.6"),
+    pytest.param("fresh", 1.0, False, id="fresh-alpha1"),
+    pytest.param("fixed", 0.6, False, id="fixed-alpha0.6"),
+    pytest.param("fixed", 1.0, True, id="fixed-unshuffled"),
 ]
 
 
-@pytest.mark.parametrize(("stream", "alpha"), CASES)
-def test_loss_trajectory_matches_plain_autograd_reference(stream: str, alpha: float) -> None:
+@pytest.mark.parametrize(("stream", "alpha", "fixed_order"), CASES)
+def test_loss_trajectory_matches_plain_autograd_reference(
+    stream: str, alpha: float, fixed_order: bool
+) -> None:
     model = ModelConfig(noise_in=0.05, noise_rec=0.0, alpha=alpha)
     cfg = TrainingConfig(
         lr=2e-2,
@@ -127,8 +133,8 @@ def test_loss_trajectory_matches_plain_autograd_reference(stream: str, alpha: fl
         trial_stream=stream,
     )
     assert cfg.total_steps == 18
-    prior, init, net = _train(model, cfg)
-    ce, reg, final = _reference(init, prior.distance, model, cfg, cfg.lr)
+    prior, init, net = _train(model, cfg, fixed_order)
+    ce, reg, final = _reference(init, prior.distance, model, cfg, cfg.lr, fixed_order=fixed_order)
 
     np.testing.assert_allclose(net.step_loss, ce, rtol=0, atol=TOL)
     np.testing.assert_allclose(net.step_reg, reg, rtol=0, atol=TOL)
@@ -139,5 +145,12 @@ def test_loss_trajectory_matches_plain_autograd_reference(stream: str, alpha: fl
 
     # Sensitivity: the tolerance is far below the effect of the bugs this test must catch.
     for wrong_lr, bc in ((cfg.lr / 10, True), (cfg.lr, False)):
-        ce_bad, _, _ = _reference(init, prior.distance, model, cfg, wrong_lr, bias_correction=bc)
+        ce_bad, _, _ = _reference(
+            init, prior.distance, model, cfg, wrong_lr, bias_correction=bc, fixed_order=fixed_order
+        )
         assert np.abs(ce_bad - ce).max() > 1e3 * TOL, (wrong_lr, bc)
+    if stream == "fixed":  # the batch order is seen: the other order gives another trajectory
+        ce_other, _, _ = _reference(
+            init, prior.distance, model, cfg, cfg.lr, fixed_order=not fixed_order
+        )
+        assert np.abs(ce_other - ce).max() > 1e3 * TOL

@@ -74,9 +74,10 @@ def test_repeat_is_bit_identical() -> None:
     assert not np.array_equal(_w(a, 2), _w(c, 2)) and np.array_equal(_w(a, 0), _w(c, 0))
 
 
-def test_resume_from_mid_run_checkpoint_is_bit_identical(tmp_path: Path) -> None:
+@pytest.mark.parametrize("precision", ["fp32", "bf16-mixed"])
+def test_resume_from_mid_run_checkpoint_is_bit_identical(tmp_path: Path, precision: str) -> None:
     pr = _priors(3)
-    cfg = _cfg(checkpoint_every_steps=4)
+    cfg = _cfg(checkpoint_every_steps=4, precision=precision)
     full = train_population(pr, [7, 8, 9], TASK, MODEL, cfg, checkpoint=tmp_path / "full.pt")
     ck = tmp_path / "part.pt"
     stop_at = {"n": 0}
