@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck install install-dev clean
+.PHONY: demo test lint typecheck install install-dev clean mutation
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,46 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(MAKE) typecheck
+
+# Mutation testing (mutmut; docs/testing.md has the scores and the surviving mutants). mutmut
+# imports the mutants from its own copy of the sources, which the editable install's folder
+# mapping (setup.py) would bypass in the checkout: so it runs in build/mutation, a copy laid
+# out as the installed package (cortexrnn/<folder>), where it also keeps its results between
+# runs (mutmut keeps a file it once copied unmutated while that file is unchanged, so another
+# MUTATE or MUTATION_TESTS starts from fresh mutants). MUTATE: globs of the files to mutate;
+# MUTATION_TESTS: the tests that judge them; MUTATION_MARKERS: pytest's -m; MUTANTS: globs of
+# mutant names to run (all by default; e.g. 'cortexrnn.worker.scheduler.x__pick_next_run*'):
+#   make mutation MUTATE=cortexrnn/services/training/adam.py \
+#        MUTATION_TESTS=tests/training/test_adam_reference.py MUTATION_MARKERS="not slow"
+MUTATE ?= cortexrnn/services/model/*.py cortexrnn/services/training/*.py \
+	cortexrnn/services/tasks/*.py cortexrnn/services/priors/*.py \
+	cortexrnn/services/topology/*.py cortexrnn/services/stats/*.py \
+	cortexrnn/worker/scheduler.py cortexrnn/shared/lifecycle.py
+MUTATION_TESTS ?= tests/model tests/training tests/tasks tests/priors tests/topology \
+	tests/stats tests/service/test_scheduler.py tests/integration/test_scheduler_slots.py
+MUTATION_MARKERS ?= not slow
+MUTATION_JOBS ?= 2
+MUTATION_DIR := build/mutation
+toml_list = $(foreach w,$(1),"$(w)",)
+mutation: install-dev
+	mkdir -p $(MUTATION_DIR)/cortexrnn
+	for p in $(PACKAGES); do \
+		rsync -a --delete --exclude __pycache__ $$p/ $(MUTATION_DIR)/cortexrnn/$$p/; done
+	rsync -a --delete --exclude __pycache__ tests/ $(MUTATION_DIR)/tests/
+	{ printf '%s\n' '[tool.mutmut]' 'source_paths = ["cortexrnn"]' \
+		'only_mutate = [$(call toml_list,$(MUTATE))]' \
+		'pytest_add_cli_args_test_selection = [$(call toml_list,$(MUTATION_TESTS))]' \
+		'pytest_add_cli_args = ["-m", "$(MUTATION_MARKERS)", "-p", "no:cacheprovider"]' \
+		'process_isolation = "forkserver"' 'use_git_change_detection = false' ''; \
+	  sed -n '/^\[tool.pytest.ini_options\]/,/^$$/p' pyproject.toml; \
+	} > $(MUTATION_DIR)/pyproject.toml.new
+	cmp -s $(MUTATION_DIR)/pyproject.toml.new $(MUTATION_DIR)/pyproject.toml || \
+		rm -rf $(MUTATION_DIR)/mutants
+	mv $(MUTATION_DIR)/pyproject.toml.new $(MUTATION_DIR)/pyproject.toml
+	cd $(MUTATION_DIR) && \
+		CORTEXRNN_MICRONS_DIR=$${CORTEXRNN_MICRONS_DIR:-$(CURDIR)/../shared/data/microns} \
+		OMP_NUM_THREADS=1 $(CURDIR)/$(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(foreach m,$(MUTANTS),'$(m)'); \
+		$(CURDIR)/$(BIN)/mutmut results
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

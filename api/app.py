@@ -6,12 +6,24 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import redis
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
+from cortexrnn.api.dashboard import install_dashboard
+from cortexrnn.api.deps import storable_parameters
 from cortexrnn.api.errors import error_body, install_error_handlers
-from cortexrnn.api.routers import datasets, experiments, health, queue, results, runs, specs
+from cortexrnn.api.routers import (
+    artifacts,
+    datasets,
+    experiments,
+    health,
+    queue,
+    results,
+    runs,
+    specs,
+    tokens,
+)
 from cortexrnn.shared.db import get_sessionmaker
 from cortexrnn.shared.settings import Settings, get_settings
 
@@ -47,8 +59,11 @@ def create_app(
     app = FastAPI(
         title="CortexRNN",
         version="1",
+        docs_url=None,  # /docs and /redoc come from the dashboard, with no CDN
+        redoc_url=None,
         description="Train RNNs with cortical priors and measure what they learn. "
         "Every request needs `Authorization: Bearer <token>` except the health endpoints.",
+        dependencies=[Depends(storable_parameters)],
     )
     app.state.settings = settings
     app.state.sessionmaker = session_factory or get_sessionmaker(settings.database_url)
@@ -88,7 +103,9 @@ def create_app(
         return await call_next(request)
 
     # specs before experiments: /v1/experiments/validate is a fixed path beside /{experiment_id}.
-    routers = (specs, experiments, results, runs, queue, datasets)
+    routers = (specs, experiments, results, runs, queue, datasets, tokens)
     for router in (health.router, *(module.router for module in routers)):
         app.include_router(router)
+    app.include_router(artifacts.router)  # /v1/worker: worker tokens only
+    install_dashboard(app)  # web pages at /, offline /docs and /redoc
     return app

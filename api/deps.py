@@ -9,8 +9,8 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from cortexrnn.api.errors import ApiError
-from cortexrnn.shared.auth import authenticate
+from cortexrnn.api.errors import ApiError, invalid_field
+from cortexrnn.shared.auth import TokenRefused, check_token
 from cortexrnn.shared.models import User
 
 # Ids are BIGINT (SQLite INTEGER): a larger number in a URL would overflow the database driver
@@ -20,6 +20,16 @@ ExperimentId = Annotated[int, Path(ge=1, le=MAX_ID, description="The experiment'
 RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="The run's id.")]
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `cortexrnn users create`.")
+
+
+def storable_parameters(request: Request) -> None:
+    """Every route's path and query parameters: Postgres text cannot hold NUL, so a NUL that
+    reached a query would fail there as a server error (SQLite would just find nothing)."""
+    for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
+        if "\0" in name or "\0" in str(value):
+            # A generated query may have an empty or NUL name: the error still names something.
+            readable = name.replace("\0", "\\0").strip() or "query parameter name"
+            raise invalid_field(readable, "a NUL character is not allowed here")
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -46,13 +56,10 @@ def current_user(
             "(get one with `cortexrnn users create NAME`)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    user = authenticate(session, creds.credentials)
-    if user is None:
-        raise ApiError(
-            401,
-            "invalid or revoked API token; ask an admin for a new one",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    try:
+        user = check_token(session, creds.credentials)
+    except TokenRefused as exc:
+        raise ApiError(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
     session.commit()  # records last_used_at
     return user
 

@@ -22,7 +22,7 @@ def missing_server(exc: ModuleNotFoundError) -> str | None:
 
 
 try:
-    from cortexrnn.cli import datasets, db, demo, run, serve, users
+    from cortexrnn.cli import datasets, db, demo, run, serve, slurm, users, workers
 except ModuleNotFoundError as _exc:
     if missing_server(_exc) is None:
         raise
@@ -40,6 +40,8 @@ if _MISSING is None:
     app.add_typer(db.app, name="db")
     app.add_typer(users.app, name="users")
     app.add_typer(datasets.app, name="datasets")
+    app.add_typer(workers.app, name="workers")
+    app.add_typer(slurm.app, name="slurm")
     for module in (run, serve, demo):
         module.register(app)
 

@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cortexrnn.shared.auth import AuthError, create_user, issue_token, revoke_tokens
+from cortexrnn.shared.auth import AuthError, Lifetime, create_user, issue_token, revoke_tokens
 from cortexrnn.shared.db import session_scope
 from cortexrnn.shared.migrate import upgrade
 from cortexrnn.shared.models import ApiToken, User
 
 app = typer.Typer(help="Manage users and API tokens.", no_args_is_help=True)
 console = Console()
+
+
+EXPIRES_IN_DAYS = typer.Option(
+    None,
+    "--expires-in-days",
+    min=0.001,
+    help="The token's lifetime in days (default: the deployment's token_ttl_days).",
+)
+NEVER_EXPIRES = typer.Option(
+    False, "--never-expires", help="A token that never expires (a service account's)."
+)
+
+
+def _lifetime(days: float | None, never: bool) -> Lifetime:
+    if never and days is not None:
+        typer.echo("error: give --expires-in-days or --never-expires, not both", err=True)
+        raise typer.Exit(2)
+    return "never" if never else (timedelta(days=days) if days is not None else None)
 
 
 def _user(session: Session, name: str) -> User:
@@ -26,13 +46,17 @@ def _user(session: Session, name: str) -> User:
 
 @app.command("create")
 def create(
-    name: str, admin: bool = typer.Option(False, "--admin", help="May cancel/retry anyone's work.")
+    name: str,
+    admin: bool = typer.Option(False, "--admin", help="May cancel/retry anyone's work."),
+    expires_in_days: float | None = EXPIRES_IN_DAYS,
+    never_expires: bool = NEVER_EXPIRES,
 ) -> None:
     """Create a user and print their API token (shown once)."""
+    lifetime = _lifetime(expires_in_days, never_expires)
     upgrade()
     try:
         with session_scope() as session:
-            _, token = create_user(session, name, admin=admin)
+            _, token = create_user(session, name, admin=admin, expires_in=lifetime)
     except AuthError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -40,11 +64,17 @@ def create(
 
 
 @app.command("token")
-def token(name: str, label: str = typer.Option(None, help="A note to tell tokens apart.")) -> None:
+def token(
+    name: str,
+    label: str = typer.Option(None, help="A note to tell tokens apart."),
+    expires_in_days: float | None = EXPIRES_IN_DAYS,
+    never_expires: bool = NEVER_EXPIRES,
+) -> None:
     """Issue an additional token for a user (printed once)."""
+    lifetime = _lifetime(expires_in_days, never_expires)
     upgrade()
     with session_scope() as session:
-        typer.echo(issue_token(session, _user(session, name), label=label))
+        typer.echo(issue_token(session, _user(session, name), label=label, expires_in=lifetime))
 
 
 @app.command("revoke")
@@ -67,7 +97,7 @@ def revoke(
 def list_users() -> None:
     """List users and their live tokens (prefixes only)."""
     upgrade()
-    table = Table("user", "admin", "token prefix", "label", "last used")
+    table = Table("user", "admin", "token prefix", "label", "last used", "expires")
     with session_scope() as session:
         for user in session.scalars(select(User).order_by(User.name)):
             live = [
@@ -76,7 +106,7 @@ def list_users() -> None:
                 if t.revoked_at is None
             ]
             if not live:
-                table.add_row(user.name, "yes" if user.is_admin else "", "-", "", "")
+                table.add_row(user.name, "yes" if user.is_admin else "", "-", "", "", "")
             for t in live:
                 table.add_row(
                     user.name,
@@ -84,5 +114,6 @@ def list_users() -> None:
                     t.prefix,
                     t.label or "",
                     str(t.last_used_at or ""),
+                    str(t.expires_at or "never"),
                 )
     console.print(table)

@@ -59,6 +59,12 @@ if TYPE_CHECKING:
     from cortexrnn.client.science import ExperimentSpec
 
 RETRY_STATUSES = {429, 502, 503, 504}
+# The event stream outlives short outages (an API restart, a proxy reload): it reconnects for
+# this long after it broke, waiting at most STREAM_BACKOFF_CAP_S between tries.
+RECONNECT_FOR_S = 300.0
+STREAM_BACKOFF_CAP_S = 10.0
+# What `events` reports before each wait to reconnect: (attempt, seconds to wait, why).
+ReconnectHook = Callable[[int, float, str], None]
 # Raised before a byte of the request left: safe to resend whatever the method.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
 
@@ -79,17 +85,21 @@ class Client:
         timeout: float = 30.0,
         retries: int = 3,
         backoff: float = 0.4,
+        reconnect_for: float = RECONNECT_FOR_S,
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
         """`url`/`token` default to CORTEXRNN_URL/CORTEXRNN_TOKEN, the login file, then the
-        embedded server (see cortexrnn.client.config). Tests pass `transport` or a ready
-        `http_client` (e.g. starlette's TestClient) to talk to an app in-process."""
+        embedded server (see cortexrnn.client.config). `reconnect_for`: how many seconds a
+        broken event stream (`events`, `watch`, `Experiment.wait`) keeps reconnecting. Tests
+        pass `transport` or a ready `http_client` (e.g. starlette's TestClient) to talk to an
+        app in-process."""
         self.config: ClientConfig = resolve(url, token)
         self.url = self.config.url
         self.token = self.config.token
         self.retries = max(0, retries)
         self.backoff = backoff
+        self.reconnect_for = max(0.0, reconnect_for)
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(
             timeout=timeout, transport=transport, follow_redirects=True
@@ -295,47 +305,80 @@ class Client:
         )
         return response.content
 
-    def events(self, experiment_id: int, *, reconnects: int | None = None) -> Iterator[Event]:
-        """The experiment's server-sent events until `done`; reconnects (with backoff) when
-        the stream breaks. A reconnect starts with every run's current state again."""
-        reconnects = self.retries if reconnects is None else reconnects
+    def events(
+        self,
+        experiment_id: int,
+        *,
+        reconnects: int | None = None,
+        reconnect_for: float | None = None,
+        on_reconnect: ReconnectHook | None = None,
+    ) -> Iterator[Event]:
+        """The experiment's server-sent events until `done`.
+
+        When the stream breaks (the API restarts, a proxy drops it, 502/503/504) it reconnects
+        with exponential backoff capped at STREAM_BACKOFF_CAP_S, for up to `reconnect_for`
+        seconds (default: the client's) after the break, or at most `reconnects` times in a
+        row where given; `on_reconnect(attempt, delay, why)` is called before each wait. A
+        reconnect sends Last-Event-ID where the server gave event ids; the server starts every
+        connection with each run's current state, so nothing that happened meanwhile is lost."""
+        window = self.reconnect_for if reconnect_for is None else max(0.0, reconnect_for)
         path = f"/v1/experiments/{int(experiment_id)}/events"
         failures = 0
+        broken_since: float | None = None
+        last_id: str | None = None
+
+        def wait(why: str, response: httpx.Response | None = None) -> bool:
+            """Sleep before the next try; False: the time (or the tries) to reconnect is up."""
+            nonlocal failures, broken_since
+            now = time.monotonic()
+            if broken_since is None:
+                broken_since = now
+            left = broken_since + window - now
+            if left <= 0 or (reconnects is not None and failures >= reconnects):
+                return False
+            delay = min(self.backoff * 2**failures, STREAM_BACKOFF_CAP_S)
+            after = response.headers.get("retry-after", "") if response is not None else ""
+            if after.isdigit():
+                delay = max(delay, float(after))
+            delay = min(delay, left)
+            failures += 1
+            if on_reconnect is not None:
+                on_reconnect(failures, delay, why)
+            time.sleep(delay)
+            return True
+
         while True:
+            extra = {"Accept": "text/event-stream"}
+            if last_id is not None:
+                extra["Last-Event-ID"] = last_id
             try:
                 timeout = httpx.Timeout(self._timeout, read=None)  # the server pings every 15 s
                 with self._http.stream(
-                    "GET",
-                    self.url + path,
-                    headers=self._headers({"Accept": "text/event-stream"}),
-                    timeout=timeout,
+                    "GET", self.url + path, headers=self._headers(extra), timeout=timeout
                 ) as response:
                     if not response.is_success:
                         response.read()
-                        if response.status_code in RETRY_STATUSES and failures < reconnects:
-                            failures += 1
-                            self._sleep(failures - 1, response)
+                        if response.status_code in RETRY_STATUSES and wait(
+                            f"the server answered {response.status_code}", response
+                        ):
                             continue
                         raise error_from_response(response, url=self.url)
                     for event in parse_events(response.iter_lines()):
-                        failures = 0
+                        failures, broken_since = 0, None
+                        last_id = event.id or last_id
                         yield event
                         if event.event == "done":
                             return
             except httpx.TransportError as exc:
-                if failures >= reconnects:
+                if not wait(f"{type(exc).__name__}: {exc}"):
                     raise unreachable(self.url, exc) from None
-                failures += 1
-                self._sleep(failures - 1)
                 continue
             # The server closed the stream without `done` (restart, proxy timeout): follow again.
-            if failures >= reconnects:
+            if not wait("the server closed the event stream"):
                 raise Unreachable(
-                    f"the event stream of experiment {experiment_id} keeps closing; "
-                    f"check the server at {self.url}"
+                    f"the event stream of experiment {experiment_id} kept breaking for "
+                    f"{window:.0f} s; check the server at {self.url}, then watch it again"
                 )
-            failures += 1
-            self._sleep(failures - 1)
 
     # -- runs -------------------------------------------------------------------------------
     def run(self, run_id: int) -> RunDetail:

@@ -9,6 +9,8 @@ server validates it: its 422 lists the same field paths and becomes SpecInvalid 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -115,7 +117,30 @@ def request_body(
     if local:
         return validate_locally(spec, changes).model_dump(mode="json", exclude_unset=True)
     # YAML can hold values JSON cannot (an unquoted date): send their text; the server judges them.
-    return json.loads(json.dumps({**as_mapping(spec), **(changes or {})}, default=str))
+    body = json.loads(json.dumps({**as_mapping(spec), **(changes or {})}, default=str))
+    # Except .inf and .nan, which strict JSON cannot carry at all (httpx refuses to send them):
+    # named here as the server would name them.
+    bad = list(_non_finite(body))
+    if bad:
+        raise SpecInvalid(
+            f"{source_of(spec)}: invalid experiment spec",
+            fields=[
+                {"path": path, "message": f"{value} is not a finite number"} for path, value in bad
+            ],
+        )
+    return dict(body)
+
+
+def _non_finite(value: Any, path: str = "") -> Iterator[tuple[str, float]]:
+    """(field path, value) of every NaN or infinite number in a parsed spec."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path or "(top level)", value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _non_finite(item, f"{path}.{i}")
 
 
 def refused_spec(exc: UsageError, source: str) -> UsageError:

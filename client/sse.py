@@ -12,6 +12,7 @@ from typing import Any
 class Event:
     event: str
     data: str
+    id: str | None = None  # the stream's last event id when this event came (for Last-Event-ID)
 
     def json(self) -> Any:
         try:
@@ -21,14 +22,16 @@ class Event:
 
 
 def parse_events(lines: Iterable[str]) -> Iterator[Event]:
-    """Yield each complete event; comments (keep-alive pings) and ids are skipped."""
+    """Yield each complete event; comments (keep-alive pings) are skipped. An `id` field sets
+    the stream's last event id, which later events carry until another `id` replaces it."""
     name = ""
     data: list[str] = []
+    last_id: str | None = None
     for raw in lines:
         line = raw.rstrip("\r\n")
         if not line:
             if data or name:
-                yield Event(name or "message", "\n".join(data))
+                yield Event(name or "message", "\n".join(data), last_id)
             name, data = "", []
             continue
         if line.startswith(":"):
@@ -40,5 +43,7 @@ def parse_events(lines: Iterable[str]) -> Iterator[Event]:
             name = value
         elif field == "data":
             data.append(value)
+        elif field == "id" and "\0" not in value:  # the spec ignores an id holding NUL
+            last_id = value
     if data:
-        yield Event(name or "message", "\n".join(data))
+        yield Event(name or "message", "\n".join(data), last_id)

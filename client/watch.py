@@ -8,14 +8,20 @@ still records them.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskProgressColumn, TextColumn
 from rich.text import Text
 
-from cortexrnn.client.api import Client
+from cortexrnn.client.api import STREAM_BACKOFF_CAP_S, Client
+from cortexrnn.client.errors import Unreachable
 from cortexrnn.wire.schemas import ExperimentDetail
+
+T = TypeVar("T")
 
 TERMINAL = {"succeeded", "failed", "cancelled", "lost"}
 BAD = {"failed", "cancelled", "lost"}
@@ -63,8 +69,29 @@ def _completed(run: RunView) -> float:
     return 1.0 if run.state in TERMINAL else max(0.0, min(1.0, run.progress))
 
 
+def _patiently(client: Client, call: Callable[[], T], say: Callable[[str], None]) -> T:
+    """`call` (a GET, already retried a few times by the client) tried again while the server
+    is unreachable, for as long as the event stream would reconnect: a watch that ends during
+    an API restart waits for it instead of failing. (One that starts against an unreachable
+    server fails at once: that is more often a wrong address than a restart.)"""
+    deadline = time.monotonic() + client.reconnect_for
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except Unreachable:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            delay = min(client.backoff * 2**attempt, STREAM_BACKOFF_CAP_S, left)
+            attempt += 1
+            say(f"[yellow]reconnecting…[/] the server is unreachable; next try in {delay:.0f} s")
+            time.sleep(delay)
+
+
 def watch(client: Client, experiment_id: int, console: Console | None = None) -> ExperimentDetail:
-    """Follow the experiment until it finishes; returns its final status."""
+    """Follow the experiment until it finishes; returns its final status. Reconnects while
+    the server restarts (for `client.reconnect_for` seconds), saying so."""
     console = console or Console()
     state = WatchState()
     initial = client.runs(experiment_id)
@@ -131,11 +158,23 @@ def watch(client: Client, experiment_id: int, console: Console | None = None) ->
                 f"[red]run {run_id}[/] ({condition}, seed {seed}, {task}) {run_state}{why}"
             )
 
+    reconnecting = False
+
+    def on_reconnect(attempt: int, delay: float, why: str) -> None:
+        nonlocal reconnecting
+        reconnecting = True
+        progress.console.print(
+            f"[yellow]reconnecting…[/] ({why}); try {attempt} in {delay:.0f} s", markup=True
+        )
+
     redraw()
     with progress:
         for run in initial:
             report_bad(run.id, run.condition, run.seed, run.task, run.state, run.error)
-        for event in client.events(experiment_id):
+        for event in client.events(experiment_id, on_reconnect=on_reconnect):
+            if reconnecting:
+                reconnecting = False
+                progress.console.print("[green]reconnected[/]")
             data = event.json()
             if event.event == "run" and isinstance(data, dict) and "id" in data:
                 run_id = int(data["id"])
@@ -172,4 +211,4 @@ def watch(client: Client, experiment_id: int, console: Console | None = None) ->
                 )
                 state.eta = None
             redraw()
-    return client.get_experiment(experiment_id)
+    return _patiently(client, lambda: client.get_experiment(experiment_id), console.print)

@@ -26,7 +26,7 @@ from cortexrnn.shared.datasets_registry import (
     get_dataset_by_name,
     get_store,
 )
-from cortexrnn.shared.lifecycle import answer_from_cache, refresh_experiment_status, state_counts
+from cortexrnn.shared.lifecycle import dedupe_runs, refresh_experiment_status, state_counts
 from cortexrnn.shared.models import Dataset, Experiment, Run, RunState, User, as_utc, utcnow
 
 __all__ = [  # refresh_experiment_status and state_counts live in lifecycle; importable here too
@@ -55,7 +55,8 @@ class Submission:
     experiment: Experiment
     created: bool  # False: an idempotent retry returned the earlier experiment
     n_runs: int
-    n_cached: int
+    n_cached: int  # answered from an identical run's results
+    n_waiting: int = 0  # waiting for an identical run in flight, whose results they take
 
 
 class SpecDatasetError(ValueError):
@@ -147,15 +148,20 @@ def create_experiment(
             n_runs = (
                 session.scalar(select(func.count()).where(Run.experiment_id == earlier.id)) or 0
             )
-            n_cached = (
-                session.scalar(
-                    select(func.count()).where(
+            reused = Counter(
+                session.scalars(
+                    select(Run.state).where(
                         Run.experiment_id == earlier.id, Run.cached_from_id.is_not(None)
                     )
                 )
-                or 0
             )
-            return Submission(earlier, False, n_runs, n_cached)
+            return Submission(
+                earlier,
+                False,
+                n_runs,
+                reused[RunState.SUCCEEDED.value],
+                reused[RunState.QUEUED.value],
+            )
 
     if selection is None and dataset_sha is not None:
         selection = _select_stored(dataset_sha, spec.sampling)
@@ -175,40 +181,27 @@ def create_experiment(
     session.flush()
 
     runs = spec.expand_runs()
-    hashes = [spec.run_hash(r, dataset_sha) for r in runs]
-    done: dict[str, int] = {}
-    if not spec.force:
-        for run_hash, run_id in session.execute(
-            select(Run.run_hash, func.min(Run.id))
-            .where(
-                Run.run_hash.in_(set(hashes)),
-                Run.state == RunState.SUCCEEDED.value,
-                Run.cached_from_id.is_(None),
-            )
-            .group_by(Run.run_hash)
-        ):
-            done[run_hash] = run_id
-    now = utcnow()
-    n_cached = 0
-    for run, run_hash in zip(runs, hashes, strict=True):
-        row = Run(
+    rows = [
+        Run(
             experiment_id=experiment.id,
             owner_id=owner.id,
             condition=run.condition_name,
             seed=run.seed,
             task=run.task_name,
-            run_hash=run_hash,
+            run_hash=spec.run_hash(run, dataset_sha),
             pack_key=spec.pack_key(run),
             inputs=run_inputs(spec, run),
             priority=priority,
         )
-        if run_hash in done:
-            answer_from_cache(row, done[run_hash], now)
-            n_cached += 1
-        session.add(row)
+        for run in runs
+    ]
+    session.add_all(rows)
     session.flush()
+    # Identical runs train once: those that already succeeded answer at once, those in flight
+    # (this submission's included) are waited for (shared/lifecycle.py, `dedupe_runs`).
+    n_cached, n_waiting = dedupe_runs(session, rows, force=spec.force)
     refresh_experiment_status(session, experiment)
-    return Submission(experiment, True, len(runs), n_cached)
+    return Submission(experiment, True, len(runs), n_cached, n_waiting)
 
 
 def result_run_id(run: Run) -> int:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Update, func, select, update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from cortexrnn.shared.models import (
     TERMINAL_RUN_STATES,
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 IN_FLIGHT = (RunState.QUEUED.value, RunState.RUNNING.value)
 RETRYABLE = (RunState.FAILED.value, RunState.LOST.value, RunState.CANCELLED.value)
 RUNNING = RunState.RUNNING.value
+QUEUED = RunState.QUEUED.value
+# Runs that will train unless cancelled: what a new identical run may wait for.
+UNFINISHED = (RunState.PENDING.value, QUEUED, RUNNING)
 
 
 class LifecycleConflict(ValueError):
@@ -93,15 +96,115 @@ def _refresh_runs_experiments(session: Session, run_ids: list[int]) -> None:
     )
 
 
-# -- submission --------------------------------------------------------------------------------
+# -- submission and dedupe ---------------------------------------------------------------------
+#
+# A run identical to one that succeeded is answered from its results at once; one identical to
+# a run still to be trained (pending, queued or running: the "original") waits for it. A
+# waiting run is queued without a pack (so the scheduler never packs it and no worker claims
+# it) and points at the original with `cached_from_id`, through which results are read. When
+# the original ends, `_settle_waiting` gives its waiting runs its outcome: they succeed with
+# it, or, when it failed, was cancelled or lost, one of them becomes the run that trains and
+# the others wait for that one, so that no waiting run is ever left behind.
 
 
 def answer_from_cache(run: Run, source_id: int, now: datetime) -> None:
-    """A new run whose inputs already succeeded: done at once, with that run's results."""
-    run.state = RunState.SUCCEEDED.value
+    """A pending run whose inputs already succeeded: done at once, with that run's results."""
+    run.transition(RunState.SUCCEEDED, now)
     run.cached_from_id = source_id
     run.progress = 1.0
-    run.finished_at = now
+
+
+def wait_for(run: Run, original_id: int, now: datetime) -> None:
+    """A pending run identical to a run in flight: it waits for that run's results."""
+    run.transition(RunState.QUEUED, now)
+    run.cached_from_id = original_id
+    run.pack_id = None  # never packed, so never trained (a retried run leaves its old pack)
+
+
+def is_waiting(run: Run) -> bool:
+    return run.state == QUEUED and run.pack_id is None and run.cached_from_id is not None
+
+
+def dedupe_runs(session: Session, runs: Sequence[Run], *, force: bool) -> tuple[int, int]:
+    """Pending, flushed `runs` (new or retried) whose inputs already succeeded are answered
+    from that result; those identical to a run still to be trained wait for it (the lowest id
+    among identical runs trains, so identical runs of one submission train once). `force`:
+    every run trains. Returns (answered from results, waiting)."""
+    if force or not runs:
+        return 0, 0
+    hashes = {r.run_hash for r in runs}
+    done: dict[str, int] = dict(  # .all(): a Result has keys(), which dict() would call
+        session.execute(
+            select(Run.run_hash, func.min(Run.id))
+            .where(
+                Run.run_hash.in_(hashes),
+                Run.state == RunState.SUCCEEDED.value,
+                Run.cached_from_id.is_(None),
+            )
+            .group_by(Run.run_hash)
+        ).all()
+    )
+    training: dict[str, int] = dict(
+        session.execute(
+            select(Run.run_hash, func.min(Run.id))
+            .where(
+                Run.run_hash.in_(hashes - set(done)),
+                Run.state.in_(UNFINISHED),
+                Run.cached_from_id.is_(None),
+                Run.cancel_requested.is_(False),
+            )
+            .group_by(Run.run_hash)
+        ).all()
+    )
+    now = utcnow()
+    n_cached = n_waiting = 0
+    for run in runs:
+        if run.run_hash in done:
+            answer_from_cache(run, done[run.run_hash], now)
+            n_cached += 1
+        elif training.get(run.run_hash, run.id) != run.id:
+            wait_for(run, training[run.run_hash], now)
+            n_waiting += 1
+    return n_cached, n_waiting
+
+
+def _settle_waiting(session: Session, ended: Iterable[Run]) -> None:
+    """Runs that were waiting for one of the `ended` runs take its outcome (see above)."""
+    # Only a run that trains itself (no cached_from_id) is ever waited for.
+    originals = {
+        r.id: r for r in ended if RunState(r.state).is_terminal and r.cached_from_id is None
+    }
+    if not originals:
+        return
+    waiting = list(
+        session.scalars(
+            select(Run)
+            .where(
+                Run.cached_from_id.in_(originals),
+                Run.state == QUEUED,
+                Run.pack_id.is_(None),
+            )
+            .order_by(Run.id)
+        )
+    )
+    now = utcnow()
+    promoted: dict[int, Run] = {}
+    touched: set[int] = set()
+    for run in waiting:
+        original = originals[run.cached_from_id or 0]
+        touched.add(run.experiment_id)
+        if original.state == RunState.SUCCEEDED.value:
+            run.transition(RunState.PENDING, now)
+            answer_from_cache(run, original.id, now)
+            run.step, run.total_steps = original.step, original.total_steps
+        elif original.id not in promoted:
+            # The original will not produce results: this run trains in its place.
+            run.transition(RunState.PENDING, now)
+            run.cached_from_id = None
+            promoted[original.id] = run
+        else:
+            run.cached_from_id = promoted[original.id].id  # the new original
+    refresh_experiments(session, touched)
 
 
 # -- the API: cancel, retry, delete ------------------------------------------------------------
@@ -118,6 +221,8 @@ def cancel_experiment(session: Session, experiment: Experiment, by: str) -> None
         elif state is RunState.RUNNING:
             run.cancel_requested = True
     release_from_shared_packs(session, experiment, by)
+    # Other experiments' runs waiting for the ones cancelled here train instead.
+    _settle_waiting(session, session.scalars(select(Run).where(Run.experiment_id == experiment.id)))
     refresh_experiment_status(session, experiment)
 
 
@@ -170,6 +275,10 @@ def retry_experiment(session: Session, experiment: Experiment) -> int:
         run.error = None
         run.cancel_requested = False
         run.attempt = 0
+        run.cached_from_id = None  # a run that waited for another and was cancelled
+    session.flush()
+    # As at submission: answered from an identical run's results, or waiting for one in flight.
+    dedupe_runs(session, runs, force=bool((experiment.spec or {}).get("force")))
     refresh_experiment_status(session, experiment)
     return len(runs)
 
@@ -231,11 +340,36 @@ def close_pack(pack: Pack) -> None:
     pack.state = RunState.SUCCEEDED.value
 
 
-def requeue_or_lose(pack: Pack, live: Sequence[Run], max_attempts: int, now: datetime) -> bool:
+def requeue_or_lose(
+    pack: Pack,
+    live: Sequence[Run],
+    max_attempts: int,
+    now: datetime,
+    *,
+    counts_attempt: bool = True,
+) -> bool:
     """A pack whose worker stopped heartbeating: queued again with the same runs (so that it
-    resumes from its checkpoint), or lost with them after `max_attempts`. True: requeued."""
-    pack.attempt += 1
-    if pack.attempt >= max_attempts:
+    resumes from its checkpoint), or lost with them after `max_attempts`. True: requeued.
+    `counts_attempt=False`: a pack its worker gave back on purpose (a drain before a Slurm
+    time limit) is requeued without using up an attempt, however often that happens.
+
+    Runs whose cancellation was asked for are cancelled now instead: their worker died before
+    the pack's next step, where it would have stopped them, and requeueing them would train
+    them again. A pack left with no other run is cancelled, not requeued."""
+    session = object_session(pack)
+    cancelled = [r for r in live if r.cancel_requested]
+    for run in cancelled:
+        run.transition(RunState.CANCELLED, now)
+        run.error = (
+            f"cancelled; its worker ({pack.worker}) stopped before the run reached its next "
+            "step, so it was not trained again (retry resumes it)"
+        )
+    live = [r for r in live if not r.cancel_requested]
+    requeued = False
+    if not live:
+        pack.state = RunState.CANCELLED.value
+    elif counts_attempt and pack.attempt + 1 >= max_attempts:
+        pack.attempt += 1
         pack.state = RunState.LOST.value
         for run in live:
             run.transition(RunState.LOST)
@@ -243,15 +377,21 @@ def requeue_or_lose(pack: Pack, live: Sequence[Run], max_attempts: int, now: dat
                 f"lost {pack.attempt} times (worker stopped heartbeating; last: {pack.worker}); "
                 "retry the experiment to try again"
             )
-        return False
-    pack.state = RunState.QUEUED.value
-    pack.worker = None
-    pack.dispatched_at = now
-    for run in live:
-        run.transition(RunState.QUEUED)
-        run.attempt = pack.attempt
-        run.worker = None
-    return True
+    else:
+        pack.attempt += int(counts_attempt)
+        pack.state = RunState.QUEUED.value
+        pack.worker = None
+        pack.dispatched_at = now
+        for run in live:
+            run.transition(RunState.QUEUED)
+            run.attempt = pack.attempt
+            run.worker = None
+        requeued = True
+    if session is not None:
+        ended = cancelled + ([] if requeued else live)
+        _settle_waiting(session, ended)
+        refresh_experiments(session, (r.experiment_id for r in ended))
+    return requeued
 
 
 # -- the worker: claim, heartbeat, progress, fail, cancel, finish ------------------------------
@@ -363,11 +503,14 @@ def _pack(session: Session, pack_id: int) -> Pack:
 
 def fail_pack(session: Session, pack_id: int, run_ids: list[int], message: str) -> None:
     """The whole pack failed (its inputs could not be prepared, or training raised)."""
+    failed = []
     for run in session.scalars(select(Run).where(*in_pack(pack_id, run_ids))):
         if run.state == RUNNING:
             run.transition(RunState.FAILED)
             run.error = message
+            failed.append(run)
     _pack(session, pack_id).state = RunState.FAILED.value
+    _settle_waiting(session, failed)
     _refresh_runs_experiments(session, run_ids)
 
 
@@ -375,12 +518,15 @@ def cancel_pack(
     session: Session, pack_id: int, run_ids: list[int], step: int, total: int, checkpoint: str
 ) -> None:
     """Training stopped because every run asked to cancel; a retry resumes from `checkpoint`."""
+    cancelled = []
     for run in session.scalars(select(Run).where(*in_pack(pack_id, run_ids))):
         if run.state == RUNNING:
             run.transition(RunState.CANCELLED)
             run.error = f"cancelled at step {step} of {total}; retry resumes it"
             run.checkpoint_path = checkpoint  # a retry sends the same pack again
+            cancelled.append(run)
     _pack(session, pack_id).state = RunState.CANCELLED.value
+    _settle_waiting(session, cancelled)
     _refresh_runs_experiments(session, run_ids)
 
 
@@ -395,10 +541,12 @@ def finish_pack(
 ) -> None:
     """Training ended: each run still running in the pack succeeds, or fails with its reason
     (prior not built, diverged). Runs cancelled or requeued meanwhile keep their state."""
+    ended = []
     for rid, outcome in zip(run_ids, outcomes, strict=True):
         run = session.get(Run, rid)
         if run is None or run.pack_id != pack_id or run.state != RUNNING:
             continue  # released (its experiment may be gone), cancelled or requeued meanwhile
+        ended.append(run)
         if outcome.error is not None:
             run.transition(RunState.FAILED)
             run.error = outcome.error
@@ -415,4 +563,5 @@ def finish_pack(
         else:
             run.transition(RunState.SUCCEEDED)
     _pack(session, pack_id).state = RunState.SUCCEEDED.value
+    _settle_waiting(session, ended)
     _refresh_runs_experiments(session, run_ids)

@@ -125,7 +125,8 @@ class User(Base):
 
 
 class ApiToken(Base):
-    """Only the SHA-256 of a token is stored; the plain token is shown once at creation."""
+    """Only the SHA-256 of a token is stored; the plain token is shown once at creation.
+    A token is refused after `expires_at` (migration 0004; null: it never expires)."""
 
     __tablename__ = "api_tokens"
 
@@ -137,6 +138,7 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     user: Mapped[User] = relationship(back_populates="tokens")
 
@@ -215,11 +217,10 @@ class Pack(Base):
 class Run(Base):
     __tablename__ = "runs"
     __table_args__ = (
-        Index("ix_runs_experiment_id_state", "experiment_id", "state"),
         Index("ix_runs_state_priority_created_at", "state", "priority", "created_at"),
         Index("ix_runs_run_hash_state", "run_hash", "state"),
         Index("ix_runs_pack_id", "pack_id"),
-        Index("ix_runs_owner_id_state", "owner_id", "state"),
+        Index("ix_runs_owner_id_queued_at", "owner_id", "queued_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -273,6 +274,21 @@ class Run(Base):
             self.finished_at = now
         elif new is RunState.PENDING:
             self.finished_at = None
+
+
+# The scheduler's queue order (priority descending, then age) as index suffixes, so that a tick
+# reads each user's queue head and a pack's first runs by walking an index a few rows deep
+# (migration 0003_scheduler_indexes; worker/scheduler.py).
+_QUEUE_ORDER = (Run.priority.desc(), Run.created_at, Run.id)
+Index("ix_runs_owner_id_state_queue_order", Run.owner_id, Run.state, *_QUEUE_ORDER)
+Index(
+    "ix_runs_experiment_id_state_pack_key_queue_order",
+    Run.experiment_id,
+    Run.state,
+    Run.pack_key,
+    *_QUEUE_ORDER,
+)
+Index("ix_runs_pack_key_state_queue_order", Run.pack_key, Run.state, *_QUEUE_ORDER)
 
 
 class MetricPoint(Base):
@@ -340,3 +356,8 @@ class WorkerInfo(Base):
     concurrency: Mapped[int] = mapped_column(Integer, default=1)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# The multi-host tables live beside this file (size limit); importing them here keeps
+# `Base.metadata` complete for Alembic, the drift test and create_all.
+from cortexrnn.shared import artifact_models as _artifact_models  # noqa: E402, F401

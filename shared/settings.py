@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     # Workers on hosts without the store fetch datasets from the API by content hash.
     api_url: str | None = None
     worker_token: str | None = None
+    # Lifetime of a token issued without an explicit one (CORTEXRNN_TOKEN_TTL_DAYS).
+    token_ttl_days: float = Field(90.0, gt=0)
     final_nulls: int = 1000  # null graphs for small-worldness of each run's final matrix
     checkpoint_every_steps: int = 50
     allow_insecure: bool = False

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ErrorField(BaseModel):
@@ -28,7 +28,10 @@ class SubmitResponse(BaseModel):
     id: int
     name: str | None
     n_runs: int
-    n_cached: int
+    n_cached: int  # answered at once from identical runs that succeeded
+    # Identical to runs still being trained: queued until those finish, then given their
+    # results (a run's `cached_from_id` names the run it waits for).
+    n_waiting: int = 0
     created: bool
     status: str
 
@@ -174,3 +177,33 @@ class QueueWorker(BaseModel):
 class QueueOut(BaseModel):
     users: list[QueueUser]
     workers: list[QueueWorker]
+
+
+class TokenCreate(BaseModel):
+    """POST /v1/tokens: a new token for the caller."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str | None = Field(None, max_length=128, description="A note to tell tokens apart.")
+    expires_in_days: int | None = Field(
+        None,
+        ge=1,
+        le=3650,
+        description="Lifetime in days (default: the server's, 90 unless configured).",
+    )
+
+
+class TokenOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    prefix: str  # what `DELETE /v1/tokens/{prefix}` and `cortexrnn users revoke` take
+    user: str
+    label: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None  # null: never expires
+    expired: bool
+
+
+class TokenCreated(TokenOut):
+    token: str  # shown once; only its SHA-256 is stored

@@ -1,5 +1,7 @@
 """Writing a trained pack's results: each run's metric time series, summaries and weights
-(the weights file in the artifact store, its row in the database)."""
+(the weights file in the artifact store, its row in the database). Workers that send their
+artifacts to the API upload each weights file there and record the API's path; others write
+it to their artifacts folder, which the API reads (its own host, or shared storage)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from cortexrnn.services.runner.outputs import save_weights as write_weights_file
 from cortexrnn.services.runner.pack import RunOutcome
 from cortexrnn.shared.models import Artifact, MetricPoint, Run, RunSummary
 from cortexrnn.shared.settings import Settings
+from cortexrnn.worker.artifact_client import ApiTransport
 
 SUMMARY_FIELDS = (
     "diverged_step",
@@ -119,13 +122,37 @@ def save_weights(settings: Settings, run_id: int, arrays: dict[str, np.ndarray])
 
 
 def save_all_weights(
-    settings: Settings, run_ids: list[int], outcomes: list[RunOutcome], ours: set[int]
+    settings: Settings,
+    run_ids: list[int],
+    outcomes: list[RunOutcome],
+    ours: set[int],
+    transport: ApiTransport | None = None,
+    pack_id: int | None = None,
 ) -> list[SavedWeights | None]:
-    """The weights files of the trained runs still in the pack (written before the database)."""
-    return [
-        save_weights(settings, rid, o.weights) if o.error is None and rid in ours else None
-        for rid, o in zip(run_ids, outcomes, strict=True)
-    ]
+    """The weights files of the trained runs still in the pack (written, or uploaded, before
+    the database records them)."""
+    saved: list[SavedWeights | None] = []
+    for rid, o in zip(run_ids, outcomes, strict=True):
+        if o.error is not None or rid not in ours:
+            saved.append(None)
+            continue
+        local = save_weights(settings, rid, o.weights)
+        saved.append(local if transport is None else upload_weights(transport, pack_id, rid, local))
+    return saved
+
+
+def upload_weights(
+    transport: ApiTransport, pack_id: int | None, run_id: int, local: SavedWeights
+) -> SavedWeights:
+    """Send a run's weights file to the API; the local copy goes once the API has it."""
+    if pack_id is None:
+        raise ValueError("uploading weights needs the pack id (the API checks who holds it)")
+    path, sha, size = local
+    state = transport.upload(path, kind="weights", pack_id=pack_id, run_id=run_id)
+    if state.sha256 != sha or state.path is None:
+        raise RuntimeError(f"run {run_id}: the API stored other weights than were sent")
+    path.unlink(missing_ok=True)
+    return Path(state.path), sha, size
 
 
 def write_results(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ from cortexrnn.shared.datasets_registry import get_dataset_by_name, get_store, r
 from cortexrnn.shared.models import Dataset
 from cortexrnn.wire.schemas import DatasetOut
 
+log = logging.getLogger("cortexrnn.api")
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 ERRORS: Responses = error_responses(400, 401, 404, 409, 413, 422)
 # The formats the `format` field names (its pattern admits only these and "auto").
@@ -70,6 +72,17 @@ def upload(
             row = register_dataset(session, connectome, sha, owner_id=user.id)
         except DatasetError as exc:
             raise upload_error(400, str(exc).replace(str(root), "<upload>")) from None
+        except (ValueError, TypeError, LookupError, ArithmeticError) as exc:
+            # The readers check what they expect; an archive can still hold a shape or a value
+            # they did not foresee. That is the upload's fault, so it is a 400 that says where,
+            # and the administrators keep the traceback to teach the reader about it.
+            log.warning("dataset upload %r: unforeseen content", name, exc_info=True)
+            detail = str(exc).replace(str(root), "<upload>")
+            raise upload_error(
+                400,
+                f"the archive's files could not be read ({type(exc).__name__}: {detail}); "
+                "check them with `cortexrnn datasets ingest` on your machine",
+            ) from None
     session.commit()
     return DatasetOut.model_validate(row)
 

@@ -160,6 +160,7 @@ def submit(
         name=e.name,
         n_runs=sub.n_runs,
         n_cached=sub.n_cached,
+        n_waiting=sub.n_waiting,
         created=sub.created,
         status=e.status,
     )

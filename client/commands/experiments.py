@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from cortexrnn.client import specs
-from cortexrnn.client.api import Client
+from cortexrnn.client.api import RECONNECT_FOR_S, Client
 from cortexrnn.client.commands.common import client_from, console, when
 from cortexrnn.client.commands.spec import check_and_print
 from cortexrnn.client.errors import RunsFailed, UsageError
@@ -77,6 +77,8 @@ def submit(
     else:
         again = "" if sub.created else " (already submitted: same idempotency key)"
         cached = f", {sub.n_cached} answered from earlier results" if sub.n_cached else ""
+        if sub.n_waiting:
+            cached += f", {sub.n_waiting} waiting for identical runs in flight"
         label = f" ({sub.name})" if sub.name else ""
         typer.echo(f"submitted experiment {sub.id}{label}: {sub.n_runs} runs{cached}{again}")
         if not wait:
@@ -95,9 +97,21 @@ def watch_and_exit(client: Client, experiment_id: int) -> None:
     )
 
 
-def watch(ctx: typer.Context, experiment_id: int = typer.Argument(..., metavar="ID")) -> None:
+def watch(
+    ctx: typer.Context,
+    experiment_id: int = typer.Argument(..., metavar="ID"),
+    reconnect_for: float = typer.Option(
+        RECONNECT_FOR_S,
+        "--reconnect-for",
+        min=0,
+        metavar="SECONDS",
+        help="How long to keep reconnecting when the server goes away (e.g. restarts).",
+    ),
+) -> None:
     """Live progress bars per condition until the experiment finishes (exit 1 if a run failed)."""
-    watch_and_exit(client_from(ctx), experiment_id)
+    client = client_from(ctx)
+    client.reconnect_for = reconnect_for
+    watch_and_exit(client, experiment_id)
 
 
 def status(ctx: typer.Context, experiment_id: int = typer.Argument(..., metavar="ID")) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 
 from cortexrnn.services.connectome.errors import DatasetError
 from cortexrnn.services.connectome.types import Connectome
@@ -26,8 +26,9 @@ class NeuronSelection(BaseModel):
     n_neurons: int | None = Field(default=None, ge=1)
     field: str | None = None
     cell_types: tuple[str, ...] | None = None
-    centre_nm: tuple[float, float, float] | None = None
-    seed: int = 0
+    # Finite only: a NaN centre would make every distance NaN and the pick arbitrary.
+    centre_nm: tuple[FiniteFloat, FiniteFloat, FiniteFloat] | None = None
+    seed: int = Field(0, ge=0, le=2**63 - 1)  # numpy's generators refuse negative seeds
 
 
 def _pool(c: Connectome, sel: NeuronSelection) -> np.ndarray:

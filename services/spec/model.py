@@ -12,10 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from cortexrnn.services.connectome.selection import NeuronSelection
 from cortexrnn.services.model.config import ModelConfig
@@ -54,6 +62,32 @@ def _check_name(value: str, what: str, max_len: int) -> str:
     return value
 
 
+def _storable_problem(value: Any, path: str = "") -> str | None:
+    """Why `value` (a JSON-like tree) cannot be stored or hashed, or None. Postgres text
+    cannot hold NUL and the spec's hash is strict JSON (no NaN or infinity): either would
+    otherwise fail only when the experiment is written, as a server error."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    where = f" at {path}" if path else ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a finite number{where}"
+    if isinstance(value, str) and "\0" in value:
+        return f"a NUL character is not allowed{where}"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = _storable_problem(key, path) or _storable_problem(
+                item, f"{path}.{key}" if path else str(key)
+            )
+            if problem:
+                return problem
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            problem = _storable_problem(item, f"{path}[{i}]")
+            if problem:
+                return problem
+    return None
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)  # True is not a seed count
 
@@ -78,11 +112,19 @@ class TaskEntry(BaseModel):
     def _known(cls, value: str) -> str:
         return canonical_task_name(value)
 
+    @field_validator("params")
+    @classmethod
+    def _params_storable(cls, params: dict[str, Any]) -> dict[str, Any]:
+        problem = _storable_problem(params)
+        if problem:
+            raise ValueError(problem)
+        return params
+
     @model_validator(mode="after")
     def _params_valid(self) -> TaskEntry:
         try:
             get_task(self.name, **self.params)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # int(1e400) is an OverflowError
             raise ValueError(str(exc)) from None
         if self.label is not None:
             _check_name(self.label, "task label", 64)
@@ -139,6 +181,16 @@ class ExperimentSpec(BaseModel):
     force: bool = False
 
     # -- validation ------------------------------------------------------------------------
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
+        # Most fields check their own values; this also catches strings no field checks (the
+        # name, sampling.field) and a float field added without `allow_inf_nan=False`.
+        problem = _storable_problem(value, info.field_name or "")
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @field_validator("tags")
     @classmethod
     def _tags(cls, tags: list[str]) -> list[str]:

@@ -4,6 +4,7 @@ them on one worker slot; B's runs start before A's fifth pack."""
 from __future__ import annotations
 
 import subprocess
+import time
 
 import httpx
 import pytest
@@ -94,14 +95,39 @@ def test_small_experiments_of_two_users_train_in_one_pack(tmp_path) -> None:
             fidelity={"base": "corrected", "reshape_positions": True},
             **small,
         )
+        # The one worker is kept busy by another pack (other neurons: another pack key) while
+        # both experiments arrive, so a scheduler tick between the two submissions cannot pack
+        # anna's runs alone.
+        blocker = tiny_spec(
+            name="blocker",
+            seeds=1,
+            conditions={"W": {}},
+            sampling={"strategy": "random", "n_neurons": 12, "seed": 3},
+            training={**SHORT, "epochs": 20},
+        )
         with httpx.Client(base_url=dep.url, timeout=60) as c:
+            first = c.post(
+                "/v1/experiments",
+                json=blocker,
+                headers={"Authorization": f"Bearer {tokens['ben']}"},
+            ).json()["id"]
+            deadline = time.monotonic() + 60
+            while (
+                c.get(
+                    f"/v1/experiments/{first}/runs",
+                    headers={"Authorization": f"Bearer {tokens['ben']}"},
+                ).json()[0]["state"]
+                not in ("running", "succeeded")
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.1)
             ids = [
                 c.post(
                     "/v1/experiments", json=spec, headers={"Authorization": f"Bearer {tokens[who]}"}
                 ).json()["id"]
                 for who, spec in (("anna", a_spec), ("ben", b_spec))
             ]
-        assert [dep.wait(i, timeout=300)["status"] for i in ids] == ["succeeded", "succeeded"]
+        assert [dep.wait(i, timeout=300)["status"] for i in [first, *ids]] == ["succeeded"] * 3
         with dep.client as c:
             runs = [r for i in ids for r in c.get(f"/v1/experiments/{i}/runs").json()]
         assert len(runs) == 5 and {r["state"] for r in runs} == {"succeeded"}

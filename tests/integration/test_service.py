@@ -4,6 +4,7 @@ weights served; a resubmission is answered from the cache; cancel stops a runnin
 from __future__ import annotations
 
 import io
+import re
 import time
 
 import numpy as np
@@ -66,13 +67,20 @@ def test_cancel_stops_a_running_pack_and_frees_the_slot(deployment) -> None:
             assert time.monotonic() < deadline, "the pack never started"
             time.sleep(0.3)
         time.sleep(1.0)
-        t0 = time.monotonic()
+        reached = max(r["step"] for r in c.get(f"/v1/experiments/{eid}/runs").json())
         c.post(f"/v1/experiments/{eid}/cancel").raise_for_status()
         done = deployment.wait(eid, timeout=60)
         assert done["status"] == "cancelled"
-        assert time.monotonic() - t0 < 15
         runs = c.get(f"/v1/experiments/{eid}/runs").json()
-        assert all("retry resumes it" in r["error"] for r in runs)
+        # Event order, not a wall-clock limit: training stopped after the step it had reached
+        # when the cancel came, and long before its last step.
+        for r in runs:
+            stopped = re.fullmatch(
+                r"cancelled at step (\d+) of (\d+); retry resumes it", r["error"]
+            )
+            assert stopped, r["error"]
+            step, total = int(stopped[1]), int(stopped[2])
+            assert reached <= step < total // 2, (reached, step, total)
         # The slot is free again: a small experiment now runs to the end.
         small = c.post("/v1/experiments", json=tiny_spec(seeds=[7])).json()["id"]
         assert deployment.wait(small)["status"] == "succeeded"

@@ -22,6 +22,8 @@ from cortexrnn.worker.scheduler import schedule_once
 from tests.service.test_scheduler import SETTINGS
 
 SPEC = {
+    # Submitted twice on purpose: force, or the second copy would wait for the first.
+    "force": True,
     "sampling": {"strategy": "random", "n_neurons": 12, "seed": 0},
     "seeds": 2,
     "training": {"epochs": 2, "train_trials": 64, "batch_size": 32, "test_trials": 32},
