@@ -23,6 +23,7 @@ from cortexrnn.api.routers import (
     runs,
     specs,
     tokens,
+    users,
 )
 from cortexrnn.shared.db import get_sessionmaker
 from cortexrnn.shared.settings import Settings, get_settings
@@ -103,7 +104,7 @@ def create_app(
         return await call_next(request)
 
     # specs before experiments: /v1/experiments/validate is a fixed path beside /{experiment_id}.
-    routers = (specs, experiments, results, runs, queue, datasets, tokens)
+    routers = (specs, experiments, results, runs, queue, datasets, tokens, users)
     for router in (health.router, *(module.router for module in routers)):
         app.include_router(router)
     app.include_router(artifacts.router)  # /v1/worker: worker tokens only

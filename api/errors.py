@@ -69,7 +69,10 @@ def field_errors(
         message = str(err.get("msg", "invalid"))
         # pydantic prefixes our validators' messages; the user only needs what follows.
         message = message.removeprefix("Value error, ")
-        out.append({"path": ".".join(loc) or "(body)", "message": message})
+        # An error may name a path deeper than its loc (services/spec/sweep.SweepPathError:
+        # `sweep.fields.training.lr`, raised where the whole sweep is checked).
+        named = getattr((err.get("ctx") or {}).get("error"), "path", None)
+        out.append({"path": named or ".".join(loc) or "(body)", "message": message})
     return out
 
 

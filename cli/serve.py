@@ -7,16 +7,18 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 
 import typer
 
+from cortexrnn.cli.local_workers import LocalWorkers
 from cortexrnn.shared.local_auth import ensure_local_admin
 from cortexrnn.shared.migrate import upgrade
 from cortexrnn.shared.settings import get_settings
+from cortexrnn.wire.embedded import forget_server, record_server
 from cortexrnn.worker.dispatch import run_scheduler_tick
+from cortexrnn.worker.pack_process import LOG_FORMAT
 from cortexrnn.worker.runtime import (
     Heartbeat,
     register_worker,
@@ -28,9 +30,8 @@ log = logging.getLogger("cortexrnn")
 
 
 def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # The format the pack processes log in too (worker/pack_process.py).
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
 
 
 def register(app: typer.Typer) -> None:
@@ -60,11 +61,13 @@ def serve(
     host = host or settings.api_host
     port = port or settings.api_port
     threads = threads_per_worker(workers, os.cpu_count() or 1)
-    children = [_spawn_worker(i, settings.default_queue, threads) for i in range(workers)]
+    local = LocalWorkers(workers, settings.default_queue, threads)
+    local.start_watching()  # a worker that dies is replaced (cli/local_workers.py)
     stop = threading.Event()
     sched = threading.Thread(target=_scheduler_loop, args=(stop, scheduler_interval), daemon=True)
     sched.start()
     if token_file:
+        record_server(host, port)  # beside the token, so `cortexrnn-client` finds this port
         typer.echo(
             f"embedded server on http://{host}:{port}; local admin token in {token_file}", err=True
         )
@@ -74,37 +77,16 @@ def serve(
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
     finally:
+        if token_file:
+            forget_server()
         stop.set()
-        for child in children:
-            child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        local.stop()
 
 
 def threads_per_worker(workers: int, cores: int) -> int:
     """The cores split over the local workers: two 2-thread processes on 2 cores run several
     times slower than two 1-thread ones (PERFORMANCE.md)."""
     return max(1, cores // max(1, workers))
-
-
-def _spawn_worker(index: int, queue: str, threads: int) -> subprocess.Popen:
-    name = f"local-{index}@{socket.gethostname()}-{os.getpid()}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "cortexrnn.cli.main",
-        "worker",
-        "--name",
-        name,
-        "--queues",
-        queue,
-        "--threads",
-        str(threads),
-    ]
-    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
 
 
 def _scheduler_loop(stop: threading.Event, interval: float) -> None:
@@ -151,7 +133,10 @@ def worker(
         threads or max(1, (os.cpu_count() or 1) // concurrency)
     )
     from cortexrnn.worker.celery_app import celery_app  # noqa: PLC0415 - reads the env set above
+    from cortexrnn.worker.pack_process import start_fork_server  # noqa: PLC0415 - as celery_app
 
+    if concurrency == 1 and get_settings().pack_isolation:
+        start_fork_server()
     register_worker(name, device, queue_list, concurrency)
     argv = [
         "worker",

@@ -10,10 +10,11 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cortexrnn.shared import fair_share
 from cortexrnn.shared.auth import AuthError, Lifetime, create_user, issue_token, revoke_tokens
 from cortexrnn.shared.db import session_scope
 from cortexrnn.shared.migrate import upgrade
-from cortexrnn.shared.models import ApiToken, User
+from cortexrnn.shared.models import ApiToken, User, utcnow
 
 app = typer.Typer(help="Manage users and API tokens.", no_args_is_help=True)
 console = Console()
@@ -91,6 +92,38 @@ def revoke(
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
     typer.echo(f"revoked {n} token(s)")
+
+
+@app.command("limits")
+def limits(
+    name: str,
+    runs_in_flight: int | None = typer.Option(
+        None, "--runs-in-flight", min=1, help="Runs queued or running at once."
+    ),
+    worker_hours_per_day: float | None = typer.Option(
+        None, "--worker-hours-per-day", min=0.001, help="Worker-hours per UTC day."
+    ),
+) -> None:
+    """Set a user's queue limits (both replaced; leave one out to lift it) and show their
+    standing: the same as PUT /v1/users/NAME/limits."""
+    upgrade()
+    with session_scope() as session:
+        user = _user(session, name)
+        fair_share.set_limits(
+            session,
+            user.id,
+            max_runs_in_flight=runs_in_flight,
+            max_worker_hours_per_day=worker_hours_per_day,
+        )
+        session.flush()
+        st = fair_share.standing(
+            session.get(fair_share.UserShare, user.id), utcnow(), fair_share.half_life_h()
+        )
+    typer.echo(
+        f"{name}: runs in flight {runs_in_flight or 'unlimited'}, worker-hours per day "
+        f"{worker_hours_per_day or 'unlimited'}; used {st.today_seconds / 3600:.2f} h today, "
+        f"{st.usage_seconds / 3600:.2f} h decayed"
+    )
 
 
 @app.command("list")

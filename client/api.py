@@ -56,6 +56,8 @@ from cortexrnn.wire.schemas import (
 )
 
 if TYPE_CHECKING:
+    from pandas import DataFrame
+
     from cortexrnn.client.science import ExperimentSpec
 
 RETRY_STATUSES = {429, 502, 503, 504}
@@ -163,7 +165,7 @@ class Client:
                 last_exc = exc
             except httpx.TransportError as exc:
                 if not safe:
-                    raise unreachable(self.url, exc) from None
+                    raise unreachable(self.url, exc, self.config.note) from None
                 last_exc = exc
             else:
                 if response.status_code in RETRY_STATUSES and safe and not final:
@@ -175,7 +177,7 @@ class Client:
             if not final:
                 self._sleep(attempt)
         assert last_exc is not None
-        raise unreachable(self.url, last_exc) from None
+        raise unreachable(self.url, last_exc, self.config.note) from None
 
     def get_json(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params).json()
@@ -371,7 +373,7 @@ class Client:
                             return
             except httpx.TransportError as exc:
                 if not wait(f"{type(exc).__name__}: {exc}"):
-                    raise unreachable(self.url, exc) from None
+                    raise unreachable(self.url, exc, self.config.note) from None
                 continue
             # The server closed the stream without `done` (restart, proxy timeout): follow again.
             if not wait("the server closed the event stream"):
@@ -384,12 +386,24 @@ class Client:
     def run(self, run_id: int) -> RunDetail:
         return RunDetail.model_validate(self.get_json(f"/v1/runs/{int(run_id)}"))
 
+    def curves(self, experiment: int | Experiment, metrics: list[str] | None = None) -> DataFrame:
+        """The experiment's learning curves as a tidy DataFrame (needs pandas, from
+        `cortexrnn[science]`): one row per point with run_id, condition, seed, task, metric,
+        step, epoch and value. `metrics` narrows to those names, e.g. ["test_acc"]."""
+        experiment_id = experiment.id if isinstance(experiment, Experiment) else int(experiment)
+        return Experiment(self, experiment_id).curves(metrics)
+
     def metrics(self, run_id: int, names: list[str] | None = None) -> RunMetrics:
+        """One run's metric time series (RunMetrics.series: name, steps, epochs, values);
+        `names` narrows to those metrics. The tidy table of a whole experiment: `curves`."""
         return RunMetrics.model_validate(
             self.get_json(f"/v1/runs/{int(run_id)}/metrics", name=names)
         )
 
     def download_weights(self, run_id: int, path: str | Path) -> Path:
+        """Save a run's weights to `path` (an .npz of numeric arrays: initial, after every
+        epoch, final; open it with numpy.load); returns the path. NotFound until the run has
+        weights."""
         response = self.request(
             "GET", f"/v1/runs/{int(run_id)}/weights", headers={"Accept": "application/octet-stream"}
         )

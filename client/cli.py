@@ -23,6 +23,7 @@ from cortexrnn.client.commands import (
     spec,
 )
 from cortexrnn.client.commands.common import CLIENT_OPTIONS
+from cortexrnn.client.config import resolve
 from cortexrnn.client.errors import EXIT_CODES, ClientError
 
 __all__ = ["CLIENT_OPTIONS", "app"]
@@ -35,7 +36,11 @@ class _ClientGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except ClientError as exc:
-            for line in exc.lines():
+            lines = list(exc.lines())
+            note = _address_note(ctx)
+            if note and not any(note in line for line in lines):
+                lines.append(f"note: {note}")
+            for line in lines:
                 typer.echo(line, err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
@@ -52,6 +57,17 @@ class _ClientGroup(TyperGroup):
                 err=True,
             )
             ctx.exit(7)
+
+
+def _address_note(ctx: Any) -> str | None:
+    """Why the address may be wrong (a recorded server that has stopped), said with any
+    failure, since the failure a wrong address causes can be a refused token as well as a
+    refused connection."""
+    obj = ctx.obj or {}
+    try:
+        return resolve(obj.get("url"), obj.get("token")).note
+    except ClientError:
+        return None
 
 
 def _is_framework_exception(exc: Exception) -> bool:

@@ -2,7 +2,8 @@
 
 Order, first found wins:
   url:   --url, CORTEXRNN_URL, the user config file (`login`), the embedded server's address
-         (CORTEXRNN_API_HOST / CORTEXRNN_API_PORT, default 127.0.0.1:8765)
+         (CORTEXRNN_API_HOST / CORTEXRNN_API_PORT, else the address a running `cortexrnn
+         serve` recorded in $CORTEXRNN_HOME/local_server.json, default 127.0.0.1:8765)
   token: --token, CORTEXRNN_TOKEN, the user config file (only for the URL it was stored
          with, so a token is never sent to another server), the embedded server's local
          admin token ($CORTEXRNN_HOME/local_token, only for a loopback URL)
@@ -31,6 +32,8 @@ class ClientConfig:
     user: str | None = None  # the user name the token belongs to, when known (for `list --mine`)
     url_source: str = "default"
     token_source: str = "none"
+    # Said when the server cannot be reached: e.g. that a recorded server has stopped.
+    note: str | None = None
 
 
 def config_path() -> Path:
@@ -90,14 +93,29 @@ def write_user_config(
     return path
 
 
+def embedded_address() -> tuple[str, str, str | None]:
+    """The embedded server's address, where it came from, and a note when a recorded server
+    was passed over because it has stopped."""
+    host_env = os.environ.get("CORTEXRNN_API_HOST")
+    port_env = os.environ.get("CORTEXRNN_API_PORT")
+    host = host_env or embedded.DEFAULT_API_HOST
+    port = port_env or str(embedded.DEFAULT_API_PORT)
+    if host_env or port_env:
+        return embedded.connect_address(host, port), "CORTEXRNN_API_HOST/PORT", None
+    record = embedded.read_server_record()
+    if record is None:
+        return embedded.connect_address(host, port), "embedded default", None
+    if record.is_running():
+        return record.url, str(record.path), None
+    note = (
+        f"{record.path} names a server at {record.url} (process {record.pid} on "
+        f"{record.host}) that is no longer running; ignored it"
+    )
+    return embedded.connect_address(host, port), "embedded default", note
+
+
 def embedded_url() -> str:
-    host = os.environ.get("CORTEXRNN_API_HOST") or embedded.DEFAULT_API_HOST
-    if host in ("0.0.0.0", "::", ""):  # a bind-all address: connect over loopback
-        host = "127.0.0.1"
-    port = os.environ.get("CORTEXRNN_API_PORT") or str(embedded.DEFAULT_API_PORT)
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return embedded_address()[0]
 
 
 def local_token_file() -> Path:
@@ -112,6 +130,7 @@ def is_loopback(url: str) -> bool:
 
 def resolve(url: str | None = None, token: str | None = None) -> ClientConfig:
     stored = read_user_config()
+    note = None
     if url:
         final_url, url_source = normalise_url(url), "--url"
     elif os.environ.get("CORTEXRNN_URL"):
@@ -119,7 +138,7 @@ def resolve(url: str | None = None, token: str | None = None) -> ClientConfig:
     elif stored.get("url"):
         final_url, url_source = normalise_url(stored["url"]), str(config_path())
     else:
-        final_url, url_source = embedded_url(), "embedded default"
+        final_url, url_source, note = embedded_address()
 
     user = None
     stored_matches = bool(stored.get("url")) and normalise_url(stored["url"]) == final_url
@@ -142,4 +161,4 @@ def resolve(url: str | None = None, token: str | None = None) -> ClientConfig:
                 final_token, token_source, user = text, str(path), embedded.LOCAL_ADMIN
     if stored_matches and user is None and token_source != "none":
         user = stored.get("user") if final_token == stored.get("token") else None
-    return ClientConfig(final_url, final_token, user, url_source, token_source)
+    return ClientConfig(final_url, final_token, user, url_source, token_source, note)

@@ -129,7 +129,7 @@ def error_from_response(response: httpx.Response, *, url: str) -> ClientError:
     return ServerError(f"server error {status} on {what}: {message}", status=status)
 
 
-def unreachable(url: str, exc: Exception) -> Unreachable:
+def unreachable(url: str, exc: Exception, note: str | None = None) -> Unreachable:
     reason = type(exc).__name__
     if isinstance(exc, httpx.ConnectError):
         reason = (
@@ -141,5 +141,5 @@ def unreachable(url: str, exc: Exception) -> Unreachable:
         reason = "timed out"
     return Unreachable(
         f"cannot reach the CortexRNN server at {url} ({reason}); start one with `cortexrnn serve`, "
-        "or point the client at yours with --url / CORTEXRNN_URL"
+        "or point the client at yours with --url / CORTEXRNN_URL" + (f" ({note})" if note else "")
     )

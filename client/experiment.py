@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +10,7 @@ from cortexrnn.client import science
 from cortexrnn.client.download import download_experiment
 from cortexrnn.client.errors import RunsFailed
 from cortexrnn.client.sse import Event
-from cortexrnn.client.tables import comparison_frame, results_frame, stats_frame
+from cortexrnn.client.tables import comparison_frame, curves_frame, results_frame, stats_frame
 from cortexrnn.wire.schemas import ExperimentDetail, ExperimentOut, RunOut, SubmitResponse
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class Experiment:
                 on_event(event)
         final = self.status()
         if raise_on_failure and final.status != "succeeded":
-            raise RunsFailed(failure_line(final))
+            raise RunsFailed(failure_line(final, self.runs()))
         return final
 
     def cancel(self) -> ExperimentOut:
@@ -88,6 +88,12 @@ class Experiment:
         science.pandas("Experiment.results()")
         return results_frame(self.client, self.id)
 
+    def curves(self, metrics: list[str] | None = None) -> DataFrame:
+        """Learning curves, one row per point: run_id, condition, seed, task, metric, step,
+        epoch, value (runs still training included). `metrics` narrows to those names."""
+        science.pandas("Experiment.curves()")
+        return curves_frame(self.client, self.id, metrics)
+
     def report(self, path: str | Path = "report.html") -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,10 +106,29 @@ class Experiment:
         return download_experiment(self.client, self.id, Path(directory), on_step=on_step)
 
 
-def failure_line(detail: ExperimentOut) -> str:
+# Failures that training the same spec again repeats: the trainer is deterministic per seed,
+# so a run that diverged diverges again at the same step. Their error text starts so
+# (shared/lifecycle.py finish_pack).
+REPEATS_ON_RETRY = ("diverged",)
+
+
+def failure_line(detail: ExperimentOut, runs: Sequence[RunOut] = ()) -> str:
+    """Why the experiment ended badly and what to do next. `retry` is suggested only for runs
+    that retrying can change (lost, cancelled, or failed for a reason other than divergence);
+    runs that diverged need a changed spec, and the line says which field."""
     counts = ", ".join(f"{n} {state}" for state, n in sorted(detail.counts.items()))
-    return (
-        f"experiment {detail.id} ended {detail.status} ({counts}); "
-        f"see `cortexrnn-client status {detail.id}`, "
-        f"then `cortexrnn-client retry {detail.id}`"
-    )
+    bad = [r for r in runs if r.state in ("failed", "lost", "cancelled")]
+    repeats = [r for r in bad if (r.error or "").startswith(REPEATS_ON_RETRY)]
+    hints = []
+    if len(repeats) < len(bad) or not repeats:
+        scope = f" ({len(bad) - len(repeats)} runs can be trained again)" if repeats else ""
+        hints.append(
+            f"see `cortexrnn-client status {detail.id}`, "
+            f"then `cortexrnn-client retry {detail.id}`{scope}"
+        )
+    if repeats:
+        hints.append(
+            f"{len(repeats)} runs diverged ({repeats[0].error}); `retry` would train them the "
+            "same way: change the spec (a lower training.lr or regulariser) and submit it again"
+        )
+    return f"experiment {detail.id} ended {detail.status} ({counts}); " + "; ".join(hints)

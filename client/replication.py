@@ -92,9 +92,12 @@ def merge(
     task, seed) appears twice: their runs would not be one sample of one grid."""
     pd = science.pandas("the replication tables")
     first = parts[0][1]
+    defaults = science.config_defaults()
     for _, meta in parts[1:]:
         for key in _SAME_GRID:
-            if meta.get(key) != first.get(key):
+            if _filled(meta.get(key), defaults.get(key)) != _filled(
+                first.get(key), defaults.get(key)
+            ):
                 raise ValueError(
                     f"{label}: experiment {meta.get('experiment_id')} differs from experiment "
                     f"{first.get('experiment_id')} in {key} ({meta.get(key)!r} vs "
@@ -123,6 +126,14 @@ def merge(
             counts[state] = counts.get(state, 0) + int(n)
     merged["counts"] = counts
     return df, merged
+
+
+def _filled(value: Any, defaults: dict[str, Any] | None) -> Any:
+    """A settings dict with the settings it does not name at their defaults (it was recorded
+    before they existed)."""
+    if not isinstance(value, dict) or defaults is None:
+        return value
+    return {**defaults, **value}
 
 
 def load_label(data_dir: Path, label: str) -> tuple[pd.DataFrame, dict[str, Any]] | None:

@@ -156,3 +156,15 @@ def replication_tools() -> Any:
         paper_order=PAPER_ORDER,
         classify=classify,
     )
+
+
+def config_defaults() -> dict[str, dict[str, Any]]:
+    """The defaults of the model and training settings, by their meta key: a table fetched
+    before a setting existed ran with its default."""
+    with needs_science("the replication tables"):
+        from cortexrnn.services.model.config import ModelConfig
+        from cortexrnn.services.training.config import TrainingConfig
+    return {
+        "model": ModelConfig().model_dump(mode="json"),
+        "training": TrainingConfig().model_dump(mode="json"),
+    }

@@ -36,6 +36,7 @@ def result_rows(client: Client, experiment_id: int) -> tuple[list[dict[str, Any]
     """One row per run with its final measures; columns: run fields, then measures sorted."""
     rows: list[dict[str, Any]] = []
     measures: set[str] = set()
+    swept: dict[str, None] = {}  # swept columns in first-seen order
     for run in client.runs(experiment_id):
         row: dict[str, Any] = {
             "run_id": run.id,
@@ -46,13 +47,60 @@ def result_rows(client: Client, experiment_id: int) -> tuple[list[dict[str, Any]
             "attempt": run.attempt,
             "cached_from_id": run.cached_from_id,
             "error": run.error,
+            **run.sweep,  # a swept run: its family and one column per swept field
         }
+        swept.update(dict.fromkeys(run.sweep))
         if run.state == "succeeded":
             detail = client.run(run.id)
             row.update(detail.summary)
             measures.update(detail.summary)
         rows.append(row)
-    return rows, RUN_COLUMNS + sorted(measures)
+    return rows, RUN_COLUMNS + list(swept) + sorted(measures)
+
+
+CURVE_COLUMNS = ["run_id", "condition", "seed", "task", "metric", "step", "epoch", "value"]
+# Runs with no points yet: nothing to ask the server for.
+NOT_STARTED = ("pending", "queued")
+
+
+def curve_rows(
+    client: Client, experiment_id: int, metrics: list[str] | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every metric point of every run that has started (running ones too: curves grow while
+    they train), one row per point (tidy, long format); a swept run's point columns follow
+    its task. `metrics` narrows to those names (e.g. ["test_acc"])."""
+    rows: list[dict[str, Any]] = []
+    swept: dict[str, None] = {}
+    for run in client.runs(experiment_id):
+        if run.state in NOT_STARTED:
+            continue
+        swept.update(dict.fromkeys(run.sweep))
+        keys = {
+            "run_id": run.id,
+            "condition": run.condition,
+            "seed": run.seed,
+            "task": run.task,
+            **run.sweep,
+        }
+        for series in client.metrics(run.cached_from_id or run.id, metrics).series:
+            for step, epoch, value in zip(series.steps, series.epochs, series.values, strict=True):
+                rows.append(
+                    {**keys, "metric": series.name, "step": step, "epoch": epoch, "value": value}
+                )
+    columns = CURVE_COLUMNS[:4] + list(swept) + CURVE_COLUMNS[4:]
+    return rows, columns
+
+
+def curves_frame(client: Client, experiment_id: int, metrics: list[str] | None = None) -> DataFrame:
+    pd = science.pandas("the learning curves DataFrame")
+    rows, columns = curve_rows(client, experiment_id, metrics)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def sweep_columns(columns: list[str]) -> list[str]:
+    """The columns a sweep adds to `result_rows`: `family` and the swept fields, which are
+    named by dotted paths (`condition.lam`; measures never hold a dot)."""
+    return [c for c in columns if c == "family" or "." in c]
 
 
 def results_frame(client: Client, experiment_id: int) -> DataFrame:

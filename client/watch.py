@@ -19,7 +19,7 @@ from rich.text import Text
 
 from cortexrnn.client.api import STREAM_BACKOFF_CAP_S, Client
 from cortexrnn.client.errors import Unreachable
-from cortexrnn.wire.schemas import ExperimentDetail
+from cortexrnn.wire.schemas import ExperimentDetail, ExperimentOut, QueueWaiting
 
 T = TypeVar("T")
 
@@ -35,6 +35,23 @@ class EtaColumn(ProgressColumn):
         if eta is None:
             return Text("")
         return Text(f"ETA {format_seconds(eta)}", style="progress.remaining")
+
+
+def progress_line(detail: ExperimentOut, waiting: QueueWaiting | None = None) -> str:
+    """The experiment's phase, its runs by outcome and the ETA, e.g. "running: 4 of 8 runs
+    succeeded (52 %), 1 failed, ETA 3:10". Cancelled and failed runs are named, never
+    counted as done; a waiting experiment says why (from the queue) when that is known."""
+    phase = detail.phase or detail.status
+    ok = detail.counts.get("succeeded", 0)
+    parts = [f"{phase}: {ok} of {detail.n_runs} runs succeeded ({detail.progress:.0f} %)"]
+    parts += [f"{n} {s}" for s in sorted(BAD) if (n := detail.counts.get(s, 0))]
+    if phase == "waiting" and waiting is not None:
+        parts.append(f"waiting: {waiting.reason}")
+        if waiting.expected_start_s is not None:
+            parts.append(f"expected to start in {format_seconds(waiting.expected_start_s)}")
+    if detail.eta_seconds is not None:
+        parts.append(f"ETA {format_seconds(detail.eta_seconds)}")
+    return ", ".join(parts)
 
 
 def format_seconds(seconds: float) -> str:
@@ -57,6 +74,7 @@ class WatchState:
     percent: float = 0.0
     eta: float | None = None
     status: str = "active"
+    phase: str = ""
 
     def conditions(self) -> list[str]:
         return list(dict.fromkeys(r.condition for r in self.runs.values()))
@@ -65,8 +83,18 @@ class WatchState:
         return [r for r in self.runs.values() if r.condition == condition]
 
 
+# A run at its last training step still measures and saves before it succeeds.
+UNFINISHED_CAP = 0.99
+
+
 def _completed(run: RunView) -> float:
-    return 1.0 if run.state in TERMINAL else max(0.0, min(1.0, run.progress))
+    """What of the run counts as done: all of it once it succeeded, none if it failed or was
+    cancelled (its results will not come), else its share of steps, short of all."""
+    if run.state == "succeeded":
+        return 1.0
+    if run.state in TERMINAL:
+        return 0.0
+    return max(0.0, min(UNFINISHED_CAP, run.progress))
 
 
 def _patiently(client: Client, call: Callable[[], T], say: Callable[[str], None]) -> T:
@@ -99,14 +127,16 @@ def watch(client: Client, experiment_id: int, console: Console | None = None) ->
         state.runs[run.id] = RunView(run.condition, run.state, run.progress)
     detail = client.get_experiment(experiment_id)
     state.percent, state.eta, state.status = detail.progress, detail.eta_seconds, detail.status
+    state.phase = detail.phase or detail.status
     name = f" {detail.name}" if detail.name else ""
-    console.print(f"experiment {experiment_id}{name}: {detail.n_runs} runs, {detail.status}")
+    console.print(f"experiment {experiment_id}{name}: {progress_line(detail)}")
 
     progress = Progress(
         TextColumn("{task.description}", justify="left"),
         BarColumn(bar_width=30),
         TaskProgressColumn(),
-        TextColumn("{task.fields[done]}/{task.fields[n]} done"),
+        TextColumn("{task.fields[done]}/{task.fields[n]} succeeded"),
+        TextColumn("{task.fields[phase]}"),
         TextColumn("{task.fields[bad]}"),
         EtaColumn(),
         console=console,
@@ -122,9 +152,16 @@ def watch(client: Client, experiment_id: int, console: Console | None = None) ->
             n=len(state.of(condition)),
             bad="",
             eta=None,
+            phase="",
         )
     overall = progress.add_task(
-        "all runs".ljust(width), total=100.0, done=0, n=len(state.runs), bad="", eta=None
+        "all runs".ljust(width),
+        total=100.0,
+        done=0,
+        n=len(state.runs),
+        bad="",
+        eta=None,
+        phase=state.phase,
     )
 
     def redraw() -> None:
@@ -134,16 +171,17 @@ def watch(client: Client, experiment_id: int, console: Console | None = None) ->
             progress.update(
                 bar,
                 completed=sum(_completed(r) for r in runs),
-                done=sum(r.state in TERMINAL for r in runs),
+                done=sum(r.state == "succeeded" for r in runs),
                 bad=f"[red]{bad} failed/cancelled[/]" if bad else "",
             )
         bad = sum(r.state in BAD for r in state.runs.values())
         progress.update(
             overall,
             completed=state.percent,
-            done=sum(r.state in TERMINAL for r in state.runs.values()),
+            done=sum(r.state == "succeeded" for r in state.runs.values()),
             bad=f"[red]{bad} failed/cancelled[/]" if bad else "",
             eta=state.eta,
+            phase=state.phase,
         )
 
     reported: set[tuple[int, str]] = set()
@@ -187,7 +225,13 @@ def watch(client: Client, experiment_id: int, console: Console | None = None) ->
                 state.runs[run_id] = view
                 if view.condition not in bars:  # a run the initial list did not have
                     bars[view.condition] = progress.add_task(
-                        view.condition.ljust(width), total=0, done=0, n=0, bad="", eta=None
+                        view.condition.ljust(width),
+                        total=0,
+                        done=0,
+                        n=0,
+                        bad="",
+                        eta=None,
+                        phase="",
                     )
                 n = len(state.of(view.condition))
                 progress.update(bars[view.condition], total=n, n=n)
@@ -203,12 +247,13 @@ def watch(client: Client, experiment_id: int, console: Console | None = None) ->
                 state.percent = float(data.get("percent") or 0.0)
                 state.eta = data.get("eta_seconds")
                 state.status = str(data.get("status", state.status))
+                state.phase = str(data.get("phase") or state.status)
             elif event.event == "done":
                 state.status = (
                     str(data.get("status", state.status))
                     if isinstance(data, dict)
                     else state.status
                 )
-                state.eta = None
+                state.phase, state.eta = state.status, None
             redraw()
     return _patiently(client, lambda: client.get_experiment(experiment_id), console.print)

@@ -29,6 +29,12 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine = make_engine(_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # A batch rebuild drops the old table; with foreign keys on, SQLite would first
+            # delete its rows and cascade to the child tables. The pragma only takes effect
+            # outside a transaction, hence the commit before Alembic begins its own.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         # Batch mode lets ALTER-style migrations work on SQLite too.
         context.configure(
             connection=connection, target_metadata=target_metadata, render_as_batch=True

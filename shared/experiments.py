@@ -8,6 +8,7 @@ change only in shared/lifecycle.py.
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +28,8 @@ from cortexrnn.shared.datasets_registry import (
     get_store,
 )
 from cortexrnn.shared.lifecycle import dedupe_runs, refresh_experiment_status, state_counts
-from cortexrnn.shared.models import Dataset, Experiment, Run, RunState, User, as_utc, utcnow
+from cortexrnn.shared.models import Dataset, Experiment, Run, RunState, User
+from cortexrnn.shared.progress import Progress, experiment_progress
 
 __all__ = [  # refresh_experiment_status and state_counts live in lifecycle; importable here too
     "IdempotencyConflict",
@@ -83,8 +85,8 @@ def resolve_selection(session: Session, spec: ExperimentSpec) -> ResolvedDataset
     if row is None:
         raise SpecDatasetError(
             "dataset",
-            f"unknown dataset {spec.dataset!r}; list them with GET /v1/datasets "
-            "(`cortexrnn-client datasets list`)",
+            f"unknown dataset {spec.dataset!r}{_nearest_dataset(session, spec.dataset)}; "
+            "list them with GET /v1/datasets (`cortexrnn-client datasets list`)",
         )
     if not get_store().has(row.content_sha256):
         raise SpecDatasetError(
@@ -92,7 +94,32 @@ def resolve_selection(session: Session, spec: ExperimentSpec) -> ResolvedDataset
             f"dataset {spec.dataset!r} is registered but its files are missing "
             "from the store; ask an admin to re-ingest it",
         )
+    for sampling in _swept_samplings(spec):  # each is selected again by the worker
+        try:
+            _select_stored(row.content_sha256, sampling)
+        except SpecDatasetError as exc:
+            raise SpecDatasetError("sweep.fields.sampling", str(exc)) from None
     return ResolvedDataset(row, _select_stored(row.content_sha256, spec.sampling))
+
+
+def _swept_samplings(spec: ExperimentSpec) -> list[NeuronSelection]:
+    """The distinct samplings a sweep's points set (none without a sampling sweep)."""
+    if spec.sweep is None or not any(p.startswith("sampling.") for p in spec.sweep.fields):
+        return []
+    found = {
+        c.point.sampling.model_dump_json(): c.point.sampling
+        for c in spec.swept_conditions()
+        if c.point is not None and c.point.sampling is not None
+    }
+    return list(found.values())
+
+
+def _nearest_dataset(session: Session, name: str) -> str:
+    """ ", did you mean 'x'?" for the registered name closest to a mistyped one, else ""."""
+    names = list(session.scalars(select(Dataset.name)))
+    by_case = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(name.lower(), list(by_case), n=1, cutoff=0.6)
+    return f", did you mean {by_case[close[0]]!r}?" if close else ""
 
 
 def resolve_dataset(session: Session, spec: ExperimentSpec) -> Dataset:
@@ -108,13 +135,17 @@ def _select_stored(sha: str, sampling: NeuronSelection) -> list[int]:
 
 
 def run_inputs(spec: ExperimentSpec, run: RunSpec) -> dict[str, Any]:
-    """What one run's row stores of its inputs: everything that is its own, as JSON."""
-    return {
+    """What one run's row stores of its inputs: everything that is its own, as JSON (a swept
+    run also its sweep point: its values and the settings it changes)."""
+    inputs = {
         "condition": run.condition.model_dump(mode="json"),
         "seed": run.seed,
         "task": run.task.model_dump(mode="json"),
         "fidelity": spec.fidelity.model_dump(mode="json"),
     }
+    if run.point is not None:
+        inputs["point"] = run.point.model_dump(mode="json", exclude_none=True)
+    return inputs
 
 
 def create_experiment(
@@ -208,33 +239,3 @@ def result_run_id(run: Run) -> int:
     """The run whose stored results answer for `run` (itself, or the original it was cached
     from)."""
     return run.cached_from_id or run.id
-
-
-@dataclass
-class Progress:
-    counts: dict[str, int]
-    total: int
-    fraction: float  # 0..1 over all runs (terminal runs count as done)
-    eta_seconds: float | None
-
-
-def experiment_progress(session: Session, experiment: Experiment) -> Progress:
-    rows = list(
-        session.execute(
-            select(Run.state, Run.progress, Run.started_at, Run.finished_at).where(
-                Run.experiment_id == experiment.id
-            )
-        )
-    )
-    counts = Counter(r.state for r in rows)
-    total = len(rows)
-    done = sum(1.0 if RunState(r.state).is_terminal else float(r.progress or 0.0) for r in rows)
-    fraction = done / total if total else 1.0
-    eta = None
-    started = [as_utc(r.started_at) for r in rows if r.started_at is not None]
-    if 0 < fraction < 1 and started:
-        # From the first run's start, not the submission: time spent waiting in the queue says
-        # nothing about how fast the runs go once they train.
-        elapsed = (utcnow() - min(started)).total_seconds()
-        eta = elapsed * (1 - fraction) / fraction
-    return Progress(dict(counts), total, fraction, eta)

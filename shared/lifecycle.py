@@ -26,6 +26,8 @@ from sqlalchemy import Update, func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, object_session
 
+from cortexrnn.shared import notify
+from cortexrnn.shared.fair_share import charge
 from cortexrnn.shared.models import (
     TERMINAL_RUN_STATES,
     Experiment,
@@ -79,7 +81,10 @@ def refresh_experiment_status(session: Session, experiment: Experiment) -> str:
     else:
         status = ExperimentStatus.ACTIVE
         experiment.finished_at = None
+    ended = experiment.status == ExperimentStatus.ACTIVE.value and status != ExperimentStatus.ACTIVE
     experiment.status = status.value
+    if ended:
+        notify.note_finished(session, experiment, dict(counts))
     return status.value
 
 
@@ -510,6 +515,7 @@ def fail_pack(session: Session, pack_id: int, run_ids: list[int], message: str) 
             run.error = message
             failed.append(run)
     _pack(session, pack_id).state = RunState.FAILED.value
+    charge(session, failed, utcnow())
     _settle_waiting(session, failed)
     _refresh_runs_experiments(session, run_ids)
 
@@ -526,6 +532,7 @@ def cancel_pack(
             run.checkpoint_path = checkpoint  # a retry sends the same pack again
             cancelled.append(run)
     _pack(session, pack_id).state = RunState.CANCELLED.value
+    charge(session, cancelled, utcnow())
     _settle_waiting(session, cancelled)
     _refresh_runs_experiments(session, run_ids)
 
@@ -563,5 +570,6 @@ def finish_pack(
         else:
             run.transition(RunState.SUCCEEDED)
     _pack(session, pack_id).state = RunState.SUCCEEDED.value
+    charge(session, ended, utcnow())
     _settle_waiting(session, ended)
     _refresh_runs_experiments(session, run_ids)

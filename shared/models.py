@@ -39,6 +39,11 @@ NAMING_CONVENTION = {
 # SQLite only autoincrements INTEGER PRIMARY KEY; Postgres gets 64-bit ids.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
+# Tables whose ids users see and type (`show 12`, `revoke 3`): without AUTOINCREMENT SQLite
+# hands a deleted row's id to the next row, so an old id would name a different experiment.
+# Postgres sequences never reuse ids (migration 0006_client_fixes).
+NEVER_REUSE_IDS: dict[str, Any] = {"sqlite_autoincrement": True}
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -115,6 +120,7 @@ class ExperimentStatus(str, enum.Enum):  # noqa: UP042 - as RunState
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = (NEVER_REUSE_IDS,)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
@@ -129,6 +135,7 @@ class ApiToken(Base):
     A token is refused after `expires_at` (migration 0004; null: it never expires)."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = (NEVER_REUSE_IDS,)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -145,6 +152,7 @@ class ApiToken(Base):
 
 class Dataset(Base):
     __tablename__ = "datasets"
+    __table_args__ = (NEVER_REUSE_IDS,)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
@@ -170,6 +178,7 @@ class Experiment(Base):
         UniqueConstraint("owner_id", "idempotency_key"),
         Index("ix_experiments_owner_id_created_at", "owner_id", "created_at"),
         Index("ix_experiments_status_created_at", "status", "created_at"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -201,7 +210,7 @@ class Pack(Base):
     """Runs that share task, N, model and optimiser settings, trained as one population."""
 
     __tablename__ = "packs"
-    __table_args__ = (Index("ix_packs_state_created_at", "state", "created_at"),)
+    __table_args__ = (Index("ix_packs_state_created_at", "state", "created_at"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     pack_key: Mapped[str] = mapped_column(String(64))  # hash of what its runs share
@@ -221,6 +230,7 @@ class Run(Base):
         Index("ix_runs_run_hash_state", "run_hash", "state"),
         Index("ix_runs_pack_id", "pack_id"),
         Index("ix_runs_owner_id_queued_at", "owner_id", "queued_at"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -361,3 +371,4 @@ class WorkerInfo(Base):
 # The multi-host tables live beside this file (size limit); importing them here keeps
 # `Base.metadata` complete for Alembic, the drift test and create_all.
 from cortexrnn.shared import artifact_models as _artifact_models  # noqa: E402, F401
+from cortexrnn.shared import fair_share as _fair_share  # noqa: E402, F401

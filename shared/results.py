@@ -12,16 +12,23 @@ import pandas as pd
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from cortexrnn.services.spec.sweep import point_columns
 from cortexrnn.shared.experiments import result_run_id
 from cortexrnn.shared.models import Artifact, MetricPoint, Run, RunState, RunSummary
 
 CURVE_NAMES = ("train_loss", "train_acc", "test_loss", "test_acc")
 KEY = ["condition", "task", "seed"]
+BASE_COLUMNS = [*KEY, "run_id", "metric", "value", "reason"]
 
 
 def run_key(run: Run) -> dict[str, Any]:
     """What names a run in tables and events: its condition, task and seed."""
     return {"condition": run.condition, "task": run.task, "seed": run.seed}
+
+
+def sweep_columns(run: Run) -> dict[str, Any]:
+    """A swept run's `family` and one column per swept field (services/spec/sweep.py)."""
+    return point_columns((run.inputs or {}).get("point"))
 
 
 @dataclass
@@ -59,9 +66,12 @@ def load_results(session: Session, experiment_id: int, *, curves: bool = True) -
                 metric=s.name,
                 value=s.value,
                 reason=s.reason,
+                **sweep_columns(r),
             )
         )
-    metrics = pd.DataFrame(rows, columns=[*KEY, "run_id", "metric", "value", "reason"])
+    # A sweep adds `family` and one column per swept field after the usual ones.
+    swept = list(dict.fromkeys(k for row in rows for k in row if k not in BASE_COLUMNS))
+    metrics = pd.DataFrame(rows, columns=[*BASE_COLUMNS, *swept])
     curve_rows = []
     if curves and ids:
         wanted = select(MetricPoint).where(

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from cortexrnn.services.spec.model import MAX_NEURONS, MAX_RUNS
 from cortexrnn.wire.embedded import DEFAULT_API_HOST, DEFAULT_API_PORT, default_home
 
 DEV_SECRET = "cortexrnn-embedded-dev-secret"
@@ -47,9 +48,32 @@ class Settings(BaseSettings):
     worker_token: str | None = None
     # Lifetime of a token issued without an explicit one (CORTEXRNN_TOKEN_TTL_DAYS).
     token_ttl_days: float = Field(90.0, gt=0)
+    # Fair share: a user's past worker time counts half as much after this many hours.
+    fair_share_half_life_h: float = Field(24.0, gt=0)
     final_nulls: int = 1000  # null graphs for small-worldness of each run's final matrix
     checkpoint_every_steps: int = 50
+    # Memory (MiB) a pack's own process may take beyond what it holds when training starts
+    # (worker/pack_memory.py); unset: the cost estimate plus margin, or no limit without one.
+    pack_memory_limit_mb: float | None = Field(None, gt=0, allow_inf_nan=False)
+    # Train each pack in its own memory-limited process (worker/pack_process.py). Off by
+    # default for now: under heavy CPU load the pack process's heartbeats came late enough
+    # for a short heartbeat timeout to requeue live packs (docs/operations.md).
+    pack_isolation: bool = False
     allow_insecure: bool = False
+    # Admission limits (shared/admission.py, docs/operations.md): a spec that exceeds one is
+    # refused at submission with a 422 naming the field. The defaults let the paper's grids
+    # through (a pack of 32 at N = 312 needs ~1.7 GB; a run ~45 s of one CPU core).
+    max_pack_memory_gb: float = Field(8.0, gt=0, allow_inf_nan=False)
+    # Optimiser steps per run (epochs x train_trials / batch_size); runs.total_steps is 32-bit.
+    max_steps_per_run: int = Field(1_000_000, ge=1, le=2**31 - 1)
+    max_trial_steps: int = Field(10_000, ge=1)  # time steps of one trial (a task's periods)
+    max_neurons: int = Field(MAX_NEURONS, ge=1, le=MAX_NEURONS)
+    max_runs_per_experiment: int = Field(MAX_RUNS, ge=1, le=MAX_RUNS)
+    max_worker_hours_per_experiment: float = Field(10_000.0, gt=0, allow_inf_nan=False)
+    # The cost model's worker time per FLOP on the queue's device kind (`default_queue`):
+    # effective rates; the CPU's calibrated on the paper's runs (docs/operations.md).
+    cpu_gflops: float = Field(40.0, gt=0, allow_inf_nan=False)
+    gpu_gflops: float = Field(2000.0, gt=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 
 class ErrorField(BaseModel):
@@ -36,9 +36,70 @@ class SubmitResponse(BaseModel):
     status: str
 
 
+def _size(n_bytes: float) -> str:
+    for unit, scale in (("GB", 2**30), ("MB", 2**20)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.3g} {unit}"
+    return f"{n_bytes / 2**10:.3g} kB"
+
+
+def _duration(seconds: float) -> str:
+    for unit, scale in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= scale:
+            return f"{seconds / scale:.2g} {unit}"
+    return f"{seconds:.0f} s" if seconds >= 1 else "under 1 s"
+
+
+class CostEstimate(BaseModel):
+    """The server's cost model of a spec (services/spec/cost.py), against its queue's limits."""
+
+    n_units: int = Field(description="Neurons per network (the selection's size).")
+    n_runs: int
+    run_peak_bytes: int = Field(description="Peak memory of the costliest run trained alone.")
+    pack_networks: int = Field(description="Networks in the largest pack it forms.")
+    pack_peak_bytes: int = Field(description="Peak memory of that pack.")
+    pack_limit_bytes: int = Field(description="The queue's limit per pack.")
+    run_flops: float = Field(description="Floating-point work of the costliest run.")
+    flops_total: float
+    worker_hours: float = Field(description="Worker time of all its runs, estimated.")
+    worker_hours_limit: float = Field(description="The queue's limit per experiment.")
+    device: str = Field(description="The device kind the worker time is estimated for.")
+
+    def line(self) -> str:
+        return (
+            f"{self.n_runs} runs of N = {self.n_units}: peak memory {_size(self.run_peak_bytes)} "
+            f"per run, {_size(self.pack_peak_bytes)} per pack of {self.pack_networks} (limit "
+            f"{_size(self.pack_limit_bytes)}); {self.run_flops:.2g} FLOP per run; "
+            f"{_duration(self.worker_hours * 3600)} of worker time on {self.device} in all "
+            f"(limit {self.worker_hours_limit:g} worker-hours)"
+        )
+
+
+class QueueStart(BaseModel):
+    """When an experiment submitted now would start: the worker time ahead of it over the live
+    worker slots (everything waiting served first)."""
+
+    slots: int = Field(description="Live worker slots serving the queue.")
+    runs_ahead: int
+    work_ahead_hours: float
+    expected_start_s: float | None = Field(description="null: no live worker serves the queue.")
+
+    def line(self) -> str:
+        if self.expected_start_s is None:
+            return (
+                f"no live worker serves the queue; {self.runs_ahead} runs wait ahead "
+                "(start one with `cortexrnn worker`)"
+            )
+        return (
+            f"expected start in {_duration(self.expected_start_s)} ({self.runs_ahead} runs "
+            f"ahead, {_duration(self.work_ahead_hours * 3600)} of worker time over "
+            f"{self.slots} live worker slots)"
+        )
+
+
 class SpecCheck(BaseModel):
     """What a valid spec expands to (POST /v1/experiments/validate; nothing is stored):
-    runs = conditions x seeds x tasks."""
+    runs = conditions x seeds x tasks; from the server also its cost and expected start."""
 
     valid: bool = True
     name: str | None = None
@@ -48,6 +109,8 @@ class SpecCheck(BaseModel):
     seeds: list[int]
     tasks: list[str]  # the run labels (a task's label, else its name)
     spec_hash: str
+    estimate: CostEstimate | None = None
+    queue: QueueStart | None = None
 
     @classmethod
     def of(cls, spec: Any) -> SpecCheck:
@@ -57,7 +120,7 @@ class SpecCheck(BaseModel):
             name=spec.name,
             dataset=spec.dataset,
             n_runs=spec.n_runs,
-            conditions=list(spec.conditions),
+            conditions=[c.label for c in spec.swept_conditions()],  # with a sweep's points
             seeds=list(spec.seed_list),
             tasks=[t.run_label for t in spec.tasks],
             spec_hash=spec.canonical_hash(),
@@ -86,8 +149,11 @@ class ExperimentOut(BaseModel):
     finished_at: datetime | None
     n_runs: int
     counts: dict[str, int]
-    progress: float  # percent
+    progress: float  # percent of the runs succeeded (failed and cancelled ones are not done)
     eta_seconds: float | None
+    # queued | running | waiting (between packs, or behind other work: `queue` says why) |
+    # succeeded | failed | cancelled; empty from servers before it was added
+    phase: str = ""
 
 
 class ExperimentDetail(ExperimentOut):
@@ -121,6 +187,9 @@ class RunOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    # A swept run's point: `family` (the spec's condition) and one value per swept field by
+    # its dotted path (`condition.lam`); empty outside a sweep.
+    sweep: dict[str, Any] = Field(default_factory=dict)
 
 
 class RunDetail(RunOut):
@@ -165,6 +234,8 @@ class QueueUser(BaseModel):
 
 
 class QueueWorker(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     name: str
     hostname: str
     device: str
@@ -174,9 +245,58 @@ class QueueWorker(BaseModel):
     alive: bool
 
 
+class QueueWaiting(BaseModel):
+    """A waiting experiment, in the order the scheduler is expected to serve it."""
+
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+    position: int
+    experiment_id: int = Field(validation_alias=AliasChoices("experiment_id", "id"))
+    name: str
+    owner: str
+    priority: int
+    pending: int = Field(description="Runs not yet sent to a worker.")
+    in_pack: int = Field(description="Runs sent in a pack that no worker has claimed yet.")
+    identical: int = Field(description="Runs waiting for identical runs in flight.")
+    running: int
+    runs_ahead: int = Field(description="Pending runs expected to be served before these.")
+    reason: str = Field(description="Why it waits, and what would change that.")
+    expected_start_s: float | None = Field(
+        description="Seconds until its next runs start, from measured pack durations; null "
+        "when nothing has been measured yet or no worker serves the queue."
+    )
+
+
+class ShareLimits(BaseModel):
+    """PUT /v1/users/{name}/limits (an admin): null lifts a limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_runs_in_flight: int | None = Field(
+        None, ge=1, le=1_000_000, description="Runs queued or running at once."
+    )
+    max_worker_hours_per_day: float | None = Field(
+        None, gt=0, le=1_000_000, allow_inf_nan=False, description="Per UTC day."
+    )
+
+
+class ShareOut(ShareLimits):
+    """A user's standing in the fair share: their limits and the worker time they used."""
+
+    user: str
+    in_flight: int
+    usage_hours: float = Field(description="Worker-hours, halved every fair-share half-life.")
+    today_hours: float = Field(description="Worker-hours used since midnight UTC.")
+    blocked: str | None = Field(description="Why none of their runs may start now, or null.")
+
+
 class QueueOut(BaseModel):
     users: list[QueueUser]
     workers: list[QueueWorker]
+    queue: str = Field("", description="The queue these slots and estimates are for.")
+    slots: int = Field(0, description="Worker slots of live workers serving the queue.")
+    busy: int = Field(0, description="Packs queued or running in the queue.")
+    waiting: list[QueueWaiting] = Field(default_factory=list)
 
 
 class TokenCreate(BaseModel):

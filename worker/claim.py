@@ -14,6 +14,7 @@ from cortexrnn.services.connectome.errors import DatasetError
 from cortexrnn.services.priors.conditions import Condition, Fidelity
 from cortexrnn.services.runner.pack import ExperimentInputs, prepare_inputs
 from cortexrnn.services.spec import ExperimentSpec, RunSpec, TaskEntry
+from cortexrnn.services.spec.sweep import SweepPoint
 from cortexrnn.shared import lifecycle
 from cortexrnn.shared.datasets_registry import get_dataset_by_name
 from cortexrnn.shared.models import Experiment
@@ -117,6 +118,7 @@ def stored_run_inputs(run: ClaimedRun) -> tuple[RunSpec, Fidelity]:
         condition=Condition.model_validate(stored["condition"]),
         seed=stored["seed"],
         task=TaskEntry.model_validate(stored["task"]),
+        point=SweepPoint.model_validate(stored["point"]) if stored.get("point") else None,
     )
     return spec, Fidelity.model_validate(stored["fidelity"])
 
@@ -141,13 +143,16 @@ def legacy_run_inputs(
 
 def shared_spec(settings: dict[str, Any], run: RunSpec, fidelity: Fidelity) -> ExperimentSpec:
     """The pack's shared settings (dataset, sampling, model, training, the task) as a spec of
-    one run; conditions, seeds and fidelities are per run and passed to train_pack apart."""
+    one run; conditions, seeds and fidelities are per run and passed to train_pack apart.
+    A swept run's point replaces the sections it sets (all runs of a pack share them: they
+    are in the pack key)."""
+    point = run.point
     return ExperimentSpec.model_validate(
         {
             "dataset": settings["dataset"],
-            "sampling": settings["sampling"],
-            "model": settings["model"],
-            "training": settings["training"],
+            "sampling": point.sampling if point and point.sampling else settings["sampling"],
+            "model": point.model if point and point.model else settings["model"],
+            "training": point.training if point and point.training else settings["training"],
             "tasks": [run.task],
             "conditions": {run.condition_name: run.condition},
             "fidelity": fidelity,
@@ -159,4 +164,8 @@ def load_inputs(claimed: ClaimedPack, plan: PackPlan) -> ExperimentInputs:
     """The connectome (local store, or fetched by hash) and the selected neurons' matrices."""
     if claimed.dataset_sha is None:
         raise DatasetError(f"dataset {plan.spec.dataset!r} is no longer registered")
-    return prepare_inputs(plan.spec, load_connectome(claimed.dataset_sha), claimed.selection)
+    # The stored selection is the experiment's own sampling's; a pack of a swept sampling
+    # selects its neurons here (deterministic from the dataset's content and the sampling).
+    point = plan.runs[0].point
+    selection = None if point and point.sampling else claimed.selection
+    return prepare_inputs(plan.spec, load_connectome(claimed.dataset_sha), selection)

@@ -9,7 +9,11 @@ with a reason a user can read, and the worker goes on serving.
 A worker on another host (worker/remote.py) needs no shared folder: it resumes from the
 pack's latest uploaded checkpoint, uploads it while training and when it stops early, takes
 datasets from its cache, and uploads the weights before the results name them. Asked to
-drain (SIGTERM), it stops the pack at the next step and gives it back to the queue."""
+drain (SIGTERM), it stops the pack at the next step and gives it back to the queue.
+
+With `pack_isolation` (CORTEXRNN_PACK_ISOLATION=1) a worker runs each pack in a process of its
+own (worker/pack_process.py), which limits its memory once the pack is known
+(`limit_memory`); a pack that runs out of memory fails with a reason that says what to reduce."""
 
 from __future__ import annotations
 
@@ -26,10 +30,10 @@ from cortexrnn.shared.db import transact
 from cortexrnn.shared.models import Pack, Run, RunState, utcnow
 from cortexrnn.shared.remote_settings import RemoteSettings, get_remote_settings
 from cortexrnn.shared.settings import Settings, get_settings
-from cortexrnn.worker import drain, persist, remote, train
+from cortexrnn.worker import drain, pack_memory, persist, remote, train
 from cortexrnn.worker.artifact_client import ApiTransport, TransportError
 from cortexrnn.worker.checkpoint_sync import CheckpointSync, fetch_checkpoint
-from cortexrnn.worker.claim import claim, plan_pack
+from cortexrnn.worker.claim import ClaimedPack, PackPlan, claim, plan_pack
 from cortexrnn.worker.dispatch import send_pack
 from cortexrnn.worker.progress import PackProgress
 from cortexrnn.worker.runtime import Heartbeat
@@ -46,8 +50,11 @@ def execute_pack(
     device: str = "cpu",
     settings: Settings | None = None,
     remote_settings: RemoteSettings | None = None,
+    *,
+    limit_memory: bool = False,
 ) -> str:
-    """Train one pack end to end; returns a one-word outcome for the log."""
+    """Train one pack end to end; returns a one-word outcome for the log. `limit_memory`: only
+    in a pack's own process (worker/pack_process.py), never in a worker's or a test's."""
     settings = settings or get_settings()
     remote_settings = remote_settings or get_remote_settings()
     if drain.requested():
@@ -74,10 +81,16 @@ def execute_pack(
     )
     try:
         plan = plan_pack(claimed)
+        if limit_memory:
+            _limit_memory(claimed, plan, device, settings)
         inputs = remote.load_inputs(claimed, plan, transport, settings, remote_settings)
     except (DatasetError, ValueError, KeyError) as exc:
         transact(lifecycle.fail_pack, pack_id, run_ids, f"cannot prepare the pack: {exc}")
         return "failed"
+    except (MemoryError, RuntimeError) as exc:
+        if not pack_memory.is_out_of_memory(exc):
+            raise
+        return _out_of_memory(pack_id, run_ids, exc)
 
     checkpoint = train.checkpoint_path(settings, pack_id, run_ids)
     progress = PackProgress(pack_id, worker_name, run_ids, plan.spec.training, PROGRESS_EVERY_S)
@@ -98,6 +111,8 @@ def execute_pack(
         except train.Drained:
             return _give_back(pack_id, worker_name, _flush(sync))
         except Exception as exc:  # a science failure fails the runs, not the worker
+            if pack_memory.is_out_of_memory(exc):
+                return _out_of_memory(pack_id, run_ids, exc)
             log.exception("pack %s failed", pack_id)
             transact(
                 lifecycle.fail_pack,
@@ -150,6 +165,28 @@ def execute_pack(
             return "superseded"
     log.info("pack %s done in %.1f s", pack_id, result.wall_s if result else 0.0)
     return "done"
+
+
+def _limit_memory(claimed: ClaimedPack, plan: PackPlan, device: str, settings: Settings) -> None:
+    """The host memory limit of the pack's process (CUDA packs: none, worker/pack_memory.py)."""
+    swept = any(r.point is not None and r.point.sampling for r in plan.runs)
+    n_units = (
+        len(claimed.selection)
+        if claimed.selection is not None and not swept
+        else plan.spec.sampling.n_neurons
+    )
+    conditions = [r.condition for r in plan.runs]
+    limit = pack_memory.pack_limit(plan.spec, conditions, n_units, settings)
+    if limit is not None and not device.startswith("cuda"):
+        pack_memory.enforce(limit)
+
+
+def _out_of_memory(pack_id: int, run_ids: list[int], exc: BaseException) -> str:
+    pack_memory.lift()  # room to write the failure down
+    reason = pack_memory.exceeded_reason(pack_memory.current(), exc)
+    log.error("pack %s: %s", pack_id, reason)
+    transact(lifecycle.fail_pack, pack_id, run_ids, reason)
+    return "failed"
 
 
 def _checkpoint_sync(

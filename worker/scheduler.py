@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.orm import Session
 
-from cortexrnn.shared import lifecycle
+from cortexrnn.shared import fair_share, lifecycle
+from cortexrnn.shared.fair_share import UserShare
 from cortexrnn.shared.models import Pack, Run, RunState, User, WorkerInfo, as_utc, utcnow
 
 log = logging.getLogger("cortexrnn.scheduler")
@@ -72,9 +73,20 @@ def busy_packs(session: Session, queue: str) -> int:
     )
 
 
-def _pick_next_run(session: Session) -> Run | None:
-    """Fair share: the user with the fewest runs in flight goes first; among equals, the one
-    served longest ago; then priority, then age.
+@dataclass
+class Pick:
+    """The next run to send, and how many more runs each user with a limit may start now
+    (absent: no limit; 0: blocked), so that pack mates respect the limits too."""
+
+    head: Run
+    allowance: dict[int, int | None]
+
+
+def _pick_next_run(session: Session) -> Pick | None:
+    """Fair share: among users not at a limit an admin set, the user with the fewest runs in
+    flight goes first; among equals, the one with the least recent usage (worker time, decayed
+    as Slurm's fair share does: shared/fair_share.py), then the one served longest ago; then
+    priority, then age.
 
     A tick must cost the same with 2,000 or 100,000 runs waiting (benchmarks/scheduler.py):
     each user's head run (their first in priority, age order), runs in flight and last dispatch
@@ -102,28 +114,55 @@ def _pick_next_run(session: Session) -> Run | None:
         .scalar_subquery()
     )
     per_user = (
-        select(head.label("head"), in_flight.label("in_flight"), served.label("served"))
+        select(
+            User.id.label("user_id"),
+            head.label("head"),
+            in_flight.label("in_flight"),
+            served.label("served"),
+        )
         .select_from(User)
         .subquery()
     )
     users = session.execute(select(per_user).where(per_user.c.head.is_not(None))).all()
     if not users:
         return None
+    now = utcnow()
+    shares = {
+        s.user_id: s
+        for s in session.scalars(
+            select(UserShare).where(UserShare.user_id.in_([u.user_id for u in users]))
+        )
+    }
+    standings = {
+        u.user_id: fair_share.standing(shares.get(u.user_id), now, fair_share.half_life_h())
+        for u in users
+    }
+    allowance: dict[int, int | None] = {}
+    for u in users:
+        st = standings[u.user_id]
+        if st.blocked(u.in_flight):
+            allowance[u.user_id] = 0
+        elif st.max_runs_in_flight is not None:
+            allowance[u.user_id] = st.max_runs_in_flight - u.in_flight
+    eligible = [u for u in users if allowance.get(u.user_id) != 0]
+    if not eligible:
+        return None
     heads = {
-        r.id: r for r in session.scalars(select(Run).where(Run.id.in_([u.head for u in users])))
+        r.id: r for r in session.scalars(select(Run).where(Run.id.in_([u.head for u in eligible])))
     }
     epoch = datetime.min.replace(tzinfo=UTC)
     first = min(
-        users,
+        eligible,
         key=lambda u: (
             u.in_flight,
+            round(standings[u.user_id].usage_seconds, 3),
             as_utc(u.served) or epoch,
             -heads[u.head].priority,
             as_utc(heads[u.head].created_at),
             u.head,
         ),
     )
-    return heads[first.head]
+    return Pick(heads[first.head], allowance)
 
 
 def _pending_mates(
@@ -144,7 +183,21 @@ def _pending_mates(
     )
 
 
-def _form_pack(session: Session, head: Run, queue: str, max_pack_size: int) -> Pack:
+def _within_limits(mates: list[Run], allowance: dict[int, int | None]) -> list[Run]:
+    """The mates whose owners may start them: a user's runs beyond their allowance wait."""
+    left = dict(allowance)
+    kept = []
+    for run in mates:
+        n = left.get(run.owner_id)
+        if n is None:
+            kept.append(run)
+        elif n > 0:
+            left[run.owner_id] = n - 1
+            kept.append(run)
+    return kept
+
+
+def _form_pack(session: Session, pick: Pick, queue: str, max_pack_size: int) -> Pack:
     """The head run and the pending runs that can train with it: the same pack key, from any
     experiment (its own first, then by priority and age), so that small experiments fill a
     pack where one network alone leaves the device idle (GPUs; small N on CPU, see
@@ -152,6 +205,7 @@ def _form_pack(session: Session, head: Run, queue: str, max_pack_size: int) -> P
 
     A retried run still belongs to its earlier pack: that pack goes out again with its
     pending runs, so that a whole retried pack resumes from its checkpoint."""
+    head = pick.head
     if head.pack_id is not None:
         # Packs are never deleted (a run's pack_id is only cleared), so the row exists.
         return lifecycle.send_pack_again(session, session.get_one(Pack, head.pack_id), queue)
@@ -165,7 +219,7 @@ def _form_pack(session: Session, head: Run, queue: str, max_pack_size: int) -> P
         mates += _pending_mates(
             session, head, Run.experiment_id != head.experiment_id, limit=max_pack_size - len(mates)
         )
-    return lifecycle.open_pack(session, head.pack_key, mates, queue)
+    return lifecycle.open_pack(session, head.pack_key, _within_limits(mates, pick.allowance), queue)
 
 
 def schedule_once(
@@ -192,10 +246,10 @@ def schedule_once(
     )
     to_send: list[int] = []
     while free > 0:
-        head = _pick_next_run(session)
-        if head is None:
+        pick = _pick_next_run(session)
+        if pick is None:
             break
-        pack = _form_pack(session, head, queue, max_pack_size)
+        pack = _form_pack(session, pick, queue, max_pack_size)
         to_send.append(pack.id)
         free -= 1
     session.commit()
@@ -204,6 +258,29 @@ def schedule_once(
         dispatch(pack_id, queue)
     report.dispatched = to_send
     return report
+
+
+def release_dead_worker(session: Session, worker: str, max_attempts: int) -> list[tuple[int, str]]:
+    """The packs a worker held when its supervisor (`cortexrnn serve`) saw its process end:
+    requeued now, as `_reconcile` does once their heartbeat is older than the timeout, so that
+    no run stays "running" for that long without a live owner. (pack id, queue) of each pack
+    to send again once the caller commits. The replacement runs under another name, so the
+    dead worker's name can never match a live holder again."""
+    now = utcnow()
+    out: list[tuple[int, str]] = []
+    held = session.scalars(
+        select(Pack.id).where(Pack.worker == worker, Pack.state == RunState.RUNNING.value)
+    ).all()
+    for pack_id in held:
+        pack = session.get(Pack, pack_id, with_for_update=True)
+        if pack is None or pack.worker != worker or pack.state != RunState.RUNNING.value:
+            continue
+        runs = session.scalars(select(Run).where(Run.pack_id == pack.id))
+        live = [r for r in runs if not RunState(r.state).is_terminal]
+        log.warning("pack %s: its worker %s died; requeueing it now", pack.id, worker)
+        if lifecycle.requeue_or_lose(pack, live, max_attempts, now):
+            out.append((pack.id, pack.queue))
+    return out
 
 
 def _reconcile(

@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from cortexrnn.api.dashboard.auth import PageViewer
 from cortexrnn.api.dashboard.experiment_table import SORTS, STATUSES, TableQuery, find_experiments
-from cortexrnn.api.dashboard.queue_view import build_queue
 from cortexrnn.api.dashboard.templating import render
 from cortexrnn.api.deps import SessionDep
 from cortexrnn.shared.models import Dataset, User
+from cortexrnn.shared.queue_status import build_queue
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Query(max_length=200)]

@@ -17,6 +17,7 @@ from cortexrnn.api.deps import ExperimentId, SessionDep, UserDep, require_owner
 from cortexrnn.api.errors import ApiError, Responses, error_responses, invalid_field, not_found
 from cortexrnn.services.spec import ExperimentSpec
 from cortexrnn.shared import lifecycle
+from cortexrnn.shared.admission import AdmissionRefused, check_admission
 from cortexrnn.shared.experiments import (
     IdempotencyConflict,
     SpecDatasetError,
@@ -25,7 +26,7 @@ from cortexrnn.shared.experiments import (
     resolve_selection,
 )
 from cortexrnn.shared.models import Experiment, Run, User
-from cortexrnn.shared.results import run_key
+from cortexrnn.shared.results import run_key, sweep_columns
 from cortexrnn.wire.schemas import (
     ExperimentDetail,
     ExperimentOut,
@@ -64,6 +65,7 @@ def _fields(session: Session, experiment: Experiment) -> dict[str, Any]:
         counts=progress.counts,
         progress=round(100 * progress.fraction, 2),
         eta_seconds=progress.eta_seconds,
+        phase=progress.phase,
     )
     return data
 
@@ -120,18 +122,21 @@ SUBMIT_LINKS = {
 )
 def submit(
     spec: ExperimentSpec,
+    request: Request,
     session: SessionDep,
     user: UserDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> SubmitResponse:
     """Validate and store an experiment; 201 with its id and run count. Retrying with the
-    same `Idempotency-Key` header returns the first experiment (200) instead of a copy."""
+    same `Idempotency-Key` header returns the first experiment (200) instead of a copy. A
+    spec over one of the queue's limits (shared/admission.py) is a 422 naming its field."""
     # An empty header is no key (it would be stored as one).
     idempotency_key = idempotency_key or None
     for attempt in (1, 2):
         try:
             dataset = resolve_selection(session, spec)
+            check_admission(spec, len(dataset.selection), request.app.state.settings)
             sub = create_experiment(
                 session,
                 user,
@@ -142,7 +147,7 @@ def submit(
             )
             session.commit()
             break
-        except SpecDatasetError as exc:
+        except (SpecDatasetError, AdmissionRefused) as exc:
             raise invalid_field(exc.path, str(exc)) from None
         except IdempotencyConflict as exc:
             raise ApiError(409, str(exc)) from None
@@ -258,7 +263,10 @@ def runs(
     stmt = select(Run).where(Run.experiment_id == experiment_id)
     if state:
         stmt = stmt.where(Run.state == state)
-    return [RunOut.model_validate(r) for r in session.scalars(stmt.order_by(Run.id))]
+    return [
+        RunOut.model_validate(r).model_copy(update={"sweep": sweep_columns(r)})
+        for r in session.scalars(stmt.order_by(Run.id))
+    ]
 
 
 @router.get("/{experiment_id}/events", responses=ERRORS)
@@ -310,6 +318,7 @@ async def events(experiment_id: ExperimentId, request: Request, _: UserDep) -> E
                             counts=progress.counts,
                             total=progress.total,
                             eta_seconds=progress.eta_seconds,
+                            phase=progress.phase,
                             status=status,
                         )
                     ),

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from fastapi import APIRouter, Request
 from sqlalchemy import func, select
 
 from cortexrnn.api.deps import SessionDep, UserDep
-from cortexrnn.shared.models import Run, RunState, User, WorkerInfo, as_utc, utcnow
-from cortexrnn.wire.schemas import QueueOut, QueueUser, QueueWorker
+from cortexrnn.shared.models import Run, RunState, User
+from cortexrnn.shared.queue_status import build_queue
+from cortexrnn.wire.schemas import QueueOut, QueueUser, QueueWaiting, QueueWorker
 
 router = APIRouter(prefix="/v1", tags=["queue"])
 
@@ -22,6 +21,8 @@ def me(user: UserDep) -> dict[str, object]:
 
 @router.get("/queue", response_model=QueueOut)
 def queue(request: Request, session: SessionDep, _: UserDep) -> QueueOut:
+    """Runs by user, workers, and each waiting experiment with its reason and expected start
+    (squeue-style)."""
     active = [RunState.PENDING.value, RunState.QUEUED.value, RunState.RUNNING.value]
     rows = session.execute(
         select(User.name, Run.priority, Run.state, func.count())
@@ -36,22 +37,12 @@ def queue(request: Request, session: SessionDep, _: UserDep) -> QueueOut:
             QueueUser(user=name, priority=priority, pending=0, queued=0, running=0),
         )
         setattr(entry, state, n)
-    timeout = timedelta(seconds=request.app.state.settings.heartbeat_timeout_s)
-    now = utcnow()
-    workers = []
-    for w in session.scalars(select(WorkerInfo).order_by(WorkerInfo.name)):
-        beat = as_utc(w.heartbeat_at)
-        workers.append(
-            QueueWorker(
-                name=w.name,
-                hostname=w.hostname,
-                device=w.device,
-                queues=list(w.queues or []),
-                concurrency=w.concurrency,
-                heartbeat_at=w.heartbeat_at,
-                alive=now - beat < timeout,
-            )
-        )
+    view = build_queue(session, request.app.state.settings)
     return QueueOut(
-        users=sorted(users.values(), key=lambda u: (u.user, -u.priority)), workers=workers
+        users=sorted(users.values(), key=lambda u: (u.user, -u.priority)),
+        workers=[QueueWorker.model_validate(w) for w in view.workers],
+        waiting=[QueueWaiting.model_validate(w) for w in view.waiting],
+        queue=view.queue,
+        slots=view.slots,
+        busy=view.busy,
     )

@@ -18,7 +18,12 @@ from cortexrnn.services.report import build_report
 from cortexrnn.services.stats import summarise
 from cortexrnn.shared.experiments import result_run_id
 from cortexrnn.shared.models import Experiment, Run, RunSummary
-from cortexrnn.shared.results import load_results, tidy_for_stats, weights_for_report
+from cortexrnn.shared.results import (
+    load_results,
+    sweep_columns,
+    tidy_for_stats,
+    weights_for_report,
+)
 
 router = APIRouter(prefix="/v1/experiments", tags=["results"])
 ERRORS: Responses = error_responses(401, 404, 409, 422)
@@ -117,12 +122,46 @@ def results_table(experiment_id: ExperimentId, session: SessionDep, _: UserDep) 
                 "state": r.state,
                 "cached_from_id": r.cached_from_id,
                 "error": r.error,
+                "sweep": sweep_columns(r),
                 "values": values.get(source[r.id], {}),
                 "reasons": reasons.get(source[r.id], {}),
             }
             for r in runs
         ],
     }
+
+
+def _no_report_yet(session: Session, experiment: Experiment) -> str:
+    """Why there is nothing to report: runs still to finish, or every run failed (with the
+    errors, most common first, so that the user sees what to change)."""
+    states = dict(
+        session.execute(
+            select(Run.state, func.count())
+            .where(Run.experiment_id == experiment.id)
+            .group_by(Run.state)
+        ).all()
+    )
+    total = sum(states.values())
+    unfinished = sum(states.get(s, 0) for s in ("pending", "queued", "running"))
+    if unfinished:
+        return (
+            f"experiment {experiment.id} has no succeeded runs yet ({unfinished} of {total} "
+            "still to finish); the report needs at least one"
+        )
+    errors = session.execute(
+        select(Run.state, Run.error, func.count())
+        .where(Run.experiment_id == experiment.id)
+        .group_by(Run.state, Run.error)
+        .order_by(func.count().desc(), Run.error)
+    ).all()
+    why = "; ".join(f"{n} {state}: {error or 'no message'}" for state, error, n in errors[:3])
+    if len(errors) > 3:
+        why += f"; and {len(errors) - 3} other errors (`cortexrnn-client status {experiment.id}`)"
+    ended = "failed" if set(states) == {"failed"} else "ended without results"
+    return (
+        f"all {total} runs of experiment {experiment.id} {ended}, so there is nothing to "
+        f"report: {why}"
+    )
 
 
 @router.get("/{experiment_id}/report", response_class=HTMLResponse, responses=ERRORS)
@@ -138,10 +177,7 @@ def report(
         select(func.count()).where(Run.experiment_id == experiment_id, Run.state == "succeeded")
     )
     if not n_done:
-        raise ApiError(
-            409,
-            f"experiment {experiment_id} has no finished runs yet; the report needs at least one",
-        )
+        raise ApiError(409, _no_report_yet(session, experiment))
     # The report only changes when runs finish: cache it by that state.
     key = hashlib.sha256(
         f"{experiment_id}|{n_done}|{finished}|{experiment.status}".encode()
@@ -164,6 +200,7 @@ def report(
         experiment.spec,
         title=f"CortexRNN experiment {experiment_id}: {experiment.name or ''}".strip(),
         n_boot=2000,
+        sweep=results.metrics if "family" in results.metrics.columns else None,
     )
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")

@@ -13,6 +13,7 @@ from cortexrnn.api.deps import RunId, SessionDep, UserDep
 from cortexrnn.api.errors import ApiError, Responses, error_responses, not_found
 from cortexrnn.shared.experiments import result_run_id
 from cortexrnn.shared.models import Artifact, MetricPoint, Run, RunSummary
+from cortexrnn.shared.results import sweep_columns
 from cortexrnn.wire.schemas import MetricSeries, RunDetail, RunMetrics
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
@@ -33,10 +34,11 @@ def get_run(run_id: RunId, session: SessionDep, _: UserDep) -> RunDetail:
     data = {
         c: getattr(run, c)
         for c in RunDetail.model_fields
-        if c not in ("summary", "summary_reasons")
+        if c not in ("summary", "summary_reasons", "sweep")
     }
     return RunDetail(
         **data,
+        sweep=sweep_columns(run),
         summary={r.name: r.value for r in rows},
         summary_reasons={r.name: r.reason for r in rows if r.reason},
     )

@@ -63,6 +63,8 @@ def show_config(ctx: typer.Context) -> None:
     obj = ctx.find_root().obj or {}
     cfg = resolve(obj.get("url"), obj.get("token"))
     typer.echo(f"url:   {cfg.url}  (from {cfg.url_source})")
+    if cfg.note:
+        typer.echo(f"note:  {cfg.note}")
     shown = f"{cfg.token[:12]}...  (from {cfg.token_source})" if cfg.token else "none"
     typer.echo(f"token: {shown}")
     if cfg.user:

@@ -12,8 +12,8 @@ from cortexrnn.client.api import RECONNECT_FOR_S, Client
 from cortexrnn.client.commands.common import client_from, console, when
 from cortexrnn.client.commands.spec import check_and_print
 from cortexrnn.client.errors import RunsFailed, UsageError
-from cortexrnn.client.experiment import failure_line
-from cortexrnn.client.watch import format_seconds
+from cortexrnn.client.experiment import REPEATS_ON_RETRY, failure_line
+from cortexrnn.client.watch import progress_line
 from cortexrnn.client.watch import watch as watch_experiment
 
 
@@ -59,7 +59,7 @@ def submit(
             seeds=seeds,
             dataset=dataset,
         )
-        check_and_print(ctx, spec, changes)
+        check_and_print(ctx, spec, changes, dataset=True)
         return
     client = client_from(ctx)
     experiment = client.submit(
@@ -90,7 +90,7 @@ def submit(
 def watch_and_exit(client: Client, experiment_id: int) -> None:
     final = watch_experiment(client, experiment_id, console())
     if final.status != "succeeded":
-        raise RunsFailed(failure_line(final))
+        raise RunsFailed(failure_line(final, client.runs(experiment_id)))
     typer.echo(
         f"experiment {experiment_id} succeeded: {final.n_runs} runs; "
         f"next: cortexrnn-client report {experiment_id} -o report.html"
@@ -120,13 +120,17 @@ def status(ctx: typer.Context, experiment_id: int = typer.Argument(..., metavar=
     d = client.get_experiment(experiment_id)
     runs = client.runs(experiment_id)
     out = console()
-    eta = f", ETA {format_seconds(d.eta_seconds)}" if d.eta_seconds is not None else ""
+    waiting = (
+        next((w for w in client.queue().waiting if w.experiment_id == d.id), None)
+        if d.phase == "waiting"
+        else None
+    )
     out.print(f"experiment {d.id} {d.name or ''}".rstrip())
     out.print(
         f"  owner {d.owner}, priority {d.priority}, created {when(d.created_at)}"
         + (f", finished {when(d.finished_at)}" if d.finished_at else "")
     )
-    out.print(f"  status {d.status}: {d.progress:.1f}% of {d.n_runs} runs{eta}")
+    out.print(f"  status {progress_line(d, waiting)}")
     states = ["pending", "queued", "running", "succeeded", "failed", "cancelled", "lost"]
     table = Table("condition", *states, "cached")
     per: dict[str, dict[str, int]] = {}
@@ -197,11 +201,23 @@ def cancel(ctx: typer.Context, experiment_id: int = typer.Argument(..., metavar=
 
 def retry(ctx: typer.Context, experiment_id: int = typer.Argument(..., metavar="ID")) -> None:
     """Queue the failed, lost and cancelled runs again (from their checkpoints)."""
-    out = client_from(ctx).retry(experiment_id)
+    client = client_from(ctx)
+    diverged = [
+        r
+        for r in client.runs(experiment_id, "failed")
+        if (r.error or "").startswith(REPEATS_ON_RETRY)
+    ]
+    out = client.retry(experiment_id)
     typer.echo(
         f"experiment {out.id}: {out.counts.get('pending', 0)} runs queued again, "
         f"status {out.status}"
     )
+    if diverged:  # training is deterministic per seed: these diverge again
+        typer.echo(
+            f"note: {len(diverged)} of them diverged and will diverge again at the same step; "
+            "to train them differently, change the spec (a lower training.lr or regulariser) "
+            "and submit it again"
+        )
 
 
 def delete(

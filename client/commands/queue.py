@@ -9,7 +9,8 @@ from cortexrnn.client.commands.common import client_from, console, when
 
 
 def queue(ctx: typer.Context) -> None:
-    """Who is waiting and running, and which workers are alive."""
+    """Who is waiting and running, which workers are alive, and each waiting experiment with
+    why it waits and when it is expected to start (like squeue's reason column)."""
     q = client_from(ctx).queue()
     out = console()
     users = Table("user", "priority", "pending", "queued", "running", title="runs by user")
@@ -30,6 +31,31 @@ def queue(ctx: typer.Context) -> None:
             "yes" if w.alive else "[red]no[/]",
         )
     out.print(workers if q.workers else "no workers have registered")
+    if not q.waiting:
+        return
+    waiting = Table(
+        "#", "id", "name", "owner", "prio", "pending", "in pack", "identical", "running",
+        "ahead", "expected start", "reason",
+        title=f"waiting in queue '{q.queue}' ({q.busy} packs busy, {q.slots} slots)",
+    )  # fmt: skip
+    for e in q.waiting:
+        waiting.add_row(
+            str(e.position), str(e.experiment_id), e.name, e.owner, str(e.priority),
+            str(e.pending), str(e.in_pack), str(e.identical), str(e.running), str(e.runs_ahead),
+            in_about(e.expected_start_s), e.reason,
+        )  # fmt: skip
+    out.print(waiting)
+
+
+def in_about(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    if seconds < 1:
+        return "next tick"
+    minutes = seconds / 60
+    if minutes < 90:
+        return f"in ~{max(round(minutes), 1)} min"
+    return f"in ~{minutes / 60:.1f} h"
 
 
 def register(app: typer.Typer) -> None:

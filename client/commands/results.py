@@ -17,6 +17,7 @@ from cortexrnn.client.commands.common import (
     emit,
     err_console,
 )
+from cortexrnn.client.compare import experiment_tables, tables_as_rows
 from cortexrnn.client.errors import UsageError
 from cortexrnn.client.experiment import Experiment
 from cortexrnn.client.tables import (
@@ -28,6 +29,7 @@ from cortexrnn.client.tables import (
     result_rows,
     solved_rows,
     stats_rows,
+    sweep_columns,
 )
 
 # On screen the columns that decide come first: a narrow terminal drops from the right.
@@ -52,7 +54,8 @@ def results(
     """One row per run: condition, seed, task, state and its final measures."""
     check_format(form)
     rows, columns = result_rows(client_from(ctx), experiment_id)
-    available = [c for c in columns if c not in RUN_COLUMNS]
+    swept = sweep_columns(columns)  # a sweep's family and swept fields, beside the run fields
+    available = [c for c in columns if c not in RUN_COLUMNS and c not in swept]
     if measures:
         wanted = [m.strip() for m in measures.split(",") if m.strip()]
         unknown = [m for m in wanted if m not in available]
@@ -61,11 +64,12 @@ def results(
                 f"--measures: {', '.join(unknown)} not among the runs' measures: "
                 f"{', '.join(available)}"
             )
-        columns = RUN_COLUMNS + wanted
+        columns = RUN_COLUMNS + swept + wanted
     elif (
         form == "table"
     ):  # the screen is narrow: the run fields that matter, then the headline measures
         columns = [c for c in RUN_COLUMNS if c not in ("attempt", "cached_from_id", "error")]
+        columns += swept
         columns += [m for m in HEADLINE_MEASURES if m in available]
     hidden = len([m for m in available if m not in columns])
     emit(rows, columns, form, output, f"experiment {experiment_id}: {len(rows)} runs")
@@ -75,7 +79,7 @@ def results(
 
 def compare(
     ctx: typer.Context,
-    experiment_id: int = typer.Argument(..., metavar="ID"),
+    experiment_ids: list[int] = typer.Argument(..., metavar="ID [ID...]"),
     metric: str = typer.Option(
         ..., "--metric", "-m", help="The measure to compare, e.g. test_acc."
     ),
@@ -85,8 +89,14 @@ def compare(
     """Conditions side by side on one measure: mean and 95 % bootstrap CI per condition, the
     fraction of seeds that solved the task (held-out accuracy), then the pairwise tests with
     Holm-corrected p-values, each row naming its test (paired by seed where the runs share
-    seeds), from the server's /summary."""
+    seeds), from the server's /summary. With two or more IDs: the experiments side by side
+    on the same conditions (each one's mean and CI, and the change from the first). CSV
+    carries every table, a `table` column naming each row's."""
     check_format(form)
+    if len(experiment_ids) > 1:
+        compare_experiments(ctx, experiment_ids, metric, task, form)
+        return
+    (experiment_id,) = experiment_ids
     summary = client_from(ctx).summary_json(experiment_id, metric=metric, task=task)
     stats = [
         r
@@ -101,8 +111,7 @@ def compare(
         if form == "json":
             sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         else:
-            # One table per CSV: the pairwise rows (they carry both conditions' means).
-            emit(pairs, list(dict.fromkeys(k for r in pairs for k in r)), "csv", None, "")
+            emit(*tables_as_rows(payload), "csv", None, "")
         return
     # On screen, columns that are the same in every row go into the title instead.
     tasks = {str(r.get("task")) for r in stats + pairs + omnibus + solved}
@@ -133,6 +142,39 @@ def compare(
         None,
         f"{label}: pairwise comparisons (two-sided; p_holm: Holm-corrected)",
     )
+
+
+def compare_experiments(
+    ctx: typer.Context, experiment_ids: list[int], metric: str, task: str | None, form: str
+) -> None:
+    client = client_from(ctx)
+    summaries = {
+        i: client.summary_json(i, metric=metric, task=task) for i in dict.fromkeys(experiment_ids)
+    }
+    tables = experiment_tables(summaries, metric, task)
+    if form == "json":
+        sys.stdout.write(json.dumps(tables, indent=2) + "\n")
+        return
+    if form == "csv":
+        emit(*tables_as_rows(tables), "csv", None, "")
+        return
+    names = ", ".join(str(i) for i in summaries)
+    stats = tables["stats"]
+    columns = [
+        c for c in dict.fromkeys(k for r in stats for k in r) if c not in ("metric", "measure")
+    ]
+    emit(stats, columns, "table", None, f"{metric} per experiment and condition ({names})")
+    diff = tables["difference"]
+    if diff:
+        emit(
+            diff,
+            list(diff[0]),
+            "table",
+            None,
+            f"{metric}: change from experiment {names.split(',')[0]}",
+        )
+    else:
+        err_console().print("no condition was run in every experiment: nothing to set side by side")
 
 
 def report(

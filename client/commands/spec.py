@@ -15,19 +15,39 @@ import typer
 
 from cortexrnn.client import science, specs
 from cortexrnn.client.commands.common import client_from
-from cortexrnn.client.errors import Unreachable, UsageError
+from cortexrnn.client.errors import AuthFailed, Unreachable, UsageError
 from cortexrnn.client.templates import TEMPLATES
+from cortexrnn.wire.schemas import SpecCheck
 
 app = typer.Typer(help="Experiment specs: a commented template, validation.", no_args_is_help=True)
 
 
 def check_and_print(
-    ctx: typer.Context, spec: Path, changes: dict[str, Any], *, server: bool = False
+    ctx: typer.Context,
+    spec: Path,
+    changes: dict[str, Any],
+    *,
+    server: bool = False,
+    dataset: bool = False,
 ) -> None:
-    """Validate SPEC (with `changes` applied) and print what it expands to."""
+    """Validate SPEC (with `changes` applied) and print what it expands to. `dataset`: after
+    a local check, ask the server too when it can be reached (`submit --dry-run`: only the
+    server knows whether the dataset exists and has enough neurons)."""
     if not server and science.available():
         check = science.check(specs.validate_locally(spec, changes))
-        typer.echo(f"{spec}: valid; {check.line()}")
+        if not dataset:
+            typer.echo(f"{spec}: valid; {check.line()}")
+            return
+        try:
+            remote = client_from(ctx).validate(spec, **changes)
+        except (Unreachable, AuthFailed) as exc:
+            typer.echo(
+                f"{spec}: valid here; {check.line()}; the dataset was not checked "
+                f"({exc.message.split(';')[0]})"
+            )
+            return
+        typer.echo(f"{spec}: valid; {check.line()} (dataset checked by the server)")
+        print_cost(remote)
         return
     client = client_from(ctx)
     try:
@@ -40,6 +60,15 @@ def check_and_print(
             f"to validate them here, offline: {science.INSTALL_SCIENCE}"
         ) from None
     typer.echo(f"{spec}: valid; {check.line()} (checked by the server at {client.url})")
+    print_cost(check)
+
+
+def print_cost(check: SpecCheck) -> None:
+    """The server's cost estimate and the queue's expected start (absent from older servers)."""
+    if check.estimate is not None:
+        typer.echo(f"  estimate: {check.estimate.line()}")
+    if check.queue is not None:
+        typer.echo(f"  queue: {check.queue.line()}")
 
 
 @app.command("template")

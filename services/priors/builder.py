@@ -22,8 +22,8 @@ import numpy as np
 
 from cortexrnn.services.connectome import derived
 from cortexrnn.services.connectome.types import Connectome
+from cortexrnn.services.priors import controls, inits, space
 from cortexrnn.services.priors import functional as fn
-from cortexrnn.services.priors import inits, space
 from cortexrnn.services.priors.conditions import Condition, Fidelity
 from cortexrnn.services.priors.network_prior import NetworkPrior
 from cortexrnn.services.priors.rng import stream
@@ -220,11 +220,19 @@ def _build(pieces: _Pieces, cond: Condition, fid: Fidelity, seed: int) -> Networ
         w = inits.he_normal(n, stream(seed, "he_normal"))
     elif init == "glorot_normal":
         w = inits.glorot_normal(n, stream(seed, "glorot_normal"))
-    elif init in ("functional", "functional-permuted", "functional-offdiag-shuffled"):
-        bio = fn.bio_matrix(
-            pieces.functional_base(cond.functional_source, fid.keep_functional_diagonal), seed
-        )
-        if init == "functional-permuted":
+    elif init in (
+        "functional",
+        "functional-permuted",
+        "functional-offdiag-shuffled",
+        "functional-spectrum-matched",
+        "functional-no-diagonal",
+    ):
+        # functional-no-diagonal: §5.5's corrected matrix as a condition, whatever the fidelity
+        keep = fid.keep_functional_diagonal and init != "functional-no-diagonal"
+        bio = fn.bio_matrix(pieces.functional_base(cond.functional_source, keep), seed)
+        if init == "functional-spectrum-matched":
+            w = controls.spectrum_matched(bio, seed)
+        elif init == "functional-permuted":
             perm = fn.permutation(n, seed)
             w = fn.permuted(bio, perm)
             meta["permutation_digest"] = indices_digest(perm)
@@ -255,7 +263,13 @@ def _build(pieces: _Pieces, cond: Condition, fid: Fidelity, seed: int) -> Networ
     distance = None
     if cond.space != "none":
         kind = "grid" if cond.space == "grid" else "real"
-        distance = pieces.distances(kind, cond.grid_shape, fid)
+        if cond.space in ("real-reshape", "three-blocks"):
+            reshaped = fid.model_copy(update={"reshape_positions": True})
+            distance = pieces.distances(kind, None, reshaped)
+            if cond.space == "three-blocks":
+                distance = controls.three_block_distances(distance, seed)
+        else:
+            distance = pieces.distances(kind, cond.grid_shape, fid)
         if cond.space == "real-shuffled":
             perm = stream(seed, "space-shuffle").permutation(n)
             distance = distance[np.ix_(perm, perm)]

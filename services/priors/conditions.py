@@ -20,13 +20,24 @@ InitKind = Literal[
     "functional-offdiag-shuffled",
     "diagonal",
     "anatomical",
+    "functional-spectrum-matched",
+    "functional-no-diagonal",
 ]
 FunctionalSource = Literal["correlation+sttc", "sttc", "precision+sttc"]
-SpaceKind = Literal["none", "grid", "real", "real-shuffled"]
+# real-reshape: the released code's reshape(3, -1) geometry (§5.1) as a condition, whatever
+# the fidelity; three-blocks: its three modules' sizes and mean distances, random members.
+SpaceKind = Literal["none", "grid", "real", "real-shuffled", "real-reshape", "three-blocks"]
 CommunicabilityKind = Literal["none", "direct", "emd"]
 SignKind = Literal["free", "positive", "dale"]
 
-FUNCTIONAL_INITS = ("functional", "functional-permuted", "functional-offdiag-shuffled", "diagonal")
+FUNCTIONAL_INITS = (
+    "functional",
+    "functional-permuted",
+    "functional-offdiag-shuffled",
+    "diagonal",
+    "functional-spectrum-matched",
+    "functional-no-diagonal",
+)
 
 
 class Condition(BaseModel):

@@ -60,10 +60,38 @@ def _paper_2026(sign: str = "free", suffix: str = "") -> dict[str, Condition]:
     }
 
 
+# Controls (issue 20): each varies one prior of a paper variant and keeps the rest.
+# Geometry, on WD*C (orthogonal init, distance x direct communicability): is a real-space gain
+# the cortex's geometry, any block structure, or any distances at all?
+CONTROLS_GEOMETRY: dict[str, Condition] = {
+    "WD*C": Condition(space="real", communicability="direct"),
+    "WD(reshape)C": Condition(space="real-reshape", communicability="direct"),
+    "WD(3-block)C": Condition(space="three-blocks", communicability="direct"),
+    "WD(shuffled)C": Condition(space="real-shuffled", communicability="direct"),
+    "WDC": Condition(space="grid", communicability="direct"),
+}
+# Functional initialisation, on W*D*C: which part of the functional matrix does the work?
+CONTROLS_FUNCTIONAL: dict[str, Condition] = {
+    f"W{tag}D*C": Condition(init=init, space="real", communicability="direct")
+    for tag, init in (
+        ("*", "functional"),
+        ("(diagonal)", "diagonal"),
+        ("(no-diagonal)", "functional-no-diagonal"),
+        ("(offdiag-shuffled)", "functional-offdiag-shuffled"),
+        ("(spectrum)", "functional-spectrum-matched"),
+        ("(anatomical)", "anatomical"),
+        ("!", "functional-permuted"),
+    )
+}
+
 PRESETS: dict[str, dict[str, Condition]] = {
     "paper-2026": _paper_2026(),
     # Table 3 of the paper: recurrence restricted to non-negative weights (Keras NonNeg).
     "paper-2026-positive": _paper_2026(sign="positive", suffix="+"),
+    # Dale's law for every variant: each unit's outgoing weights share one sign (E/I columns).
+    "paper-2026-dale": _paper_2026(sign="dale", suffix="(dale)"),
+    "controls-geometry": CONTROLS_GEOMETRY,
+    "controls-functional": CONTROLS_FUNCTIONAL,
 }
 
 

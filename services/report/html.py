@@ -20,7 +20,8 @@ from ..stats.inference import with_holm
 from ..stats.outcomes import SOLVED_DEFINITION, SOLVED_METRIC, definitions
 from ..stats.paired import by_seed, compare_by_seed, compare_solved
 from ..stats.summary import check_tidy
-from . import figures
+from . import figures, sweep_figures
+from .learning_speed import STEPS_METRIC, learning_speed
 
 CURVE_COLUMNS = ("condition", "task", "seed", "step", "epoch", "name", "value")
 PREFERRED_BARS = (
@@ -214,6 +215,7 @@ def build_report(
     max_runs_shown: int = 6,
     all_runs: bool = False,
     baseline: str | None = None,
+    sweep: pd.DataFrame | None = None,
 ) -> str:
     """The report as one HTML string.
 
@@ -227,6 +229,7 @@ def build_report(
     spec: the experiment spec, shown verbatim.
     factors: optional condition → {W, D, C} for the factorial ANOVA (paper names parse alone).
     baseline: the condition the verdict compares the others with (default: W, else baseline).
+    sweep: `metrics` with a sweep's `family` and swept-field columns: metric-vs-field curves.
     """
     data = check_tidy(metrics, "metrics table")
     tables = summarise(data, factors, n_boot=n_boot, seed=seed)
@@ -259,12 +262,22 @@ def build_report(
         for task in tasks:
             if (cv["task"] == task).any():
                 figure(figures.learning_curves(cv, task), f"Learning curves, {task}.")
+    for task in tasks if STEPS_METRIC in present else []:
+        caption = "seeds at the criterion by optimiser step, 95 % Clopper–Pearson band"
+        figure(learning_speed(data, task), f"Learning speed, {task}: {caption}.")
     for task in tasks:
         figure(
             figures.metric_bars(tables["summary"], data, task, bars, marked),
             f"Final metrics with 95 % bootstrap CIs and each seed, {task}"
             + (f"; * differs from {base} (two-sided, Holm p < {ALPHA})." if base else "."),
         )  # fmt: skip
+        png = sweep_figures.sweep_curves(sweep, task, bars) if sweep is not None else None
+        if png is not None:
+            figure(
+                png,
+                f"Metrics against the swept fields, {task}: one line per condition "
+                "family, mean over seeds (and any other swept field), 95 % bootstrap band.",
+            )
     if curves is not None and not curves.empty:
         topo = sorted(n for n in cv["name"].unique() if n.startswith("topo_"))
         for task in tasks:

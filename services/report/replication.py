@@ -22,7 +22,12 @@ import pandas as pd
 from ..stats.inference import omnibus
 from ..stats.outcomes import OUTCOMES, SOLVED_DEFINITION, SOLVED_METRIC, solved_text
 from ..stats.summary import N_BOOT, check_tidy
-from .replication_deviations import deviation_section, deviations_overview_lines, positive_lines
+from .replication_deviations import (
+    deviation_section,
+    deviations_overview_lines,
+    extension_section,
+    positive_lines,
+)
 from .replication_format import mean_ci, num, pval
 from .replication_stats import (
     ACCURACY,
@@ -37,6 +42,7 @@ from .replication_stats import (
     common_tasks,
     conditions_in,
     deviation_results,
+    extension_results,
     measures_in,
     positive_table,
     positive_verdict,
@@ -231,6 +237,7 @@ def render(
             ]
         out += [f"### {label}: the paper's claims", "", *claim_lines(claims[label])]
     out += deviation_section(experiments, meta, roles, deviations)
+    out += extension_section(extension_results(experiments, roles))
     if positive is not None:
         out += [
             "## Positive-only recurrent weights (Table 3)",

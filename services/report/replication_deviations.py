@@ -318,3 +318,32 @@ def _switch_lines(
         *pooled_lines(result.pooled, "task"),
         "",
     ]
+
+
+def extension_section(results: list[DeviationResult]) -> list[str]:
+    """Condition-level changes (not fidelity switches) against the corrected grid."""
+    if not results:
+        return []
+    out = [
+        "## Extensions against the corrected grid",
+        "",
+        "Experiments on some of the corrected grid's variants with a condition changed (their "
+        "specs in `docs/replication-data/README.md`), against the same variants and seeds of "
+        "`corrected`.",
+        "",
+    ]
+    for r in results:
+        out += [
+            f"### {r.label}",
+            "",
+            f"Against `{r.base}`: {changed_summary(r.table)}. Per task (paired by seed, Holm "
+            "over the tasks within each measure):",
+            "",
+            *comparison_lines(r.table, ("corrected", r.label), "within measure"),
+            "",
+            "Across tasks, direction only:",
+            "",
+            *pooled_lines(r.pooled, "task"),
+            "",
+        ]
+    return out

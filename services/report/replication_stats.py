@@ -448,22 +448,13 @@ def deviation_results(
         for label in roles["deviation"]:
             if dataset_of(label, meta) != dataset:
                 continue
-            dev, corrected = experiments[label], experiments[base]
-            table = compare_experiments(
-                corrected,
-                dev,
-                common_tasks(dev, corrected),
-                [(c, c) for c in conditions_in(dev)],
-                DEVIATION_METRICS,
-            )
             results.append(
-                DeviationResult(
+                _against(
                     deviation_switch(meta.get(label, {})) or "",
                     label,
                     base,
                     dataset,
-                    table,
-                    pooled_table(table, "task"),
+                    experiments,
                 )
             )
     return results
@@ -481,7 +472,7 @@ def classify(
 ) -> dict[str, list[str]]:
     """Labels by role: grids (full measure sections, claims), deviations (one switch off the
     corrected default), and positive."""
-    roles: dict[str, list[str]] = {"grid": [], "deviation": [], "positive": []}
+    roles: dict[str, list[str]] = {"grid": [], "deviation": [], "positive": [], "extension": []}
     for label in experiments:
         if label == "positive":
             roles["positive"].append(label)
@@ -490,9 +481,55 @@ def classify(
             and deviation_switch(meta.get(label, {})) is not None
         ):
             roles["deviation"].append(label)
+        elif _is_extension(label, experiments, meta):
+            roles["extension"].append(label)
         else:
             roles["grid"].append(label)
     return roles
+
+
+def _is_extension(
+    label: str, experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]]
+) -> bool:
+    """A corrected-fidelity experiment on some of `corrected`'s variants (by name) and its
+    dataset, with the conditions changed (e.g. `override: {emd_weighting: true}`): read as a
+    change to those variants and compared with them, as a deviation is."""
+    if label in ("paper", "corrected") or "corrected" not in experiments:
+        return False
+    if fidelity_of(label, meta) != "corrected" or dataset_of(label, meta) != dataset_of(
+        "corrected", meta
+    ):
+        return False
+    own, base = set(conditions_in(experiments[label])), set(conditions_in(experiments["corrected"]))
+    return own < base
+
+
+def extension_results(
+    experiments: dict[str, pd.DataFrame], roles: dict[str, list[str]]
+) -> list[DeviationResult]:
+    """Each extension against the same variants and seeds of `corrected`."""
+    return [
+        _against("", label, "corrected", None, experiments) for label in roles.get("extension", [])
+    ]
+
+
+def _against(
+    switch: str,
+    label: str,
+    base: str,
+    dataset: str | None,
+    experiments: dict[str, pd.DataFrame],
+) -> DeviationResult:
+    """`label`'s variants against the same variants and seeds of `base`."""
+    other, corrected = experiments[label], experiments[base]
+    table = compare_experiments(
+        corrected,
+        other,
+        common_tasks(other, corrected),
+        [(c, c) for c in conditions_in(other)],
+        DEVIATION_METRICS,
+    )
+    return DeviationResult(switch, label, base, dataset, table, pooled_table(table, "task"))
 
 
 def fidelity_of(label: str, meta: dict[str, dict[str, Any]]) -> str | None:

@@ -28,6 +28,7 @@ from cortexrnn.services.runner import outputs
 from cortexrnn.services.runner.pack import RunOutcome, prepare_inputs, train_pack
 from cortexrnn.services.runner.summary import condition_summary
 from cortexrnn.services.spec import CODE_VERSION, ExperimentSpec, RunSpec, parse_spec
+from cortexrnn.services.spec.sweep import point_columns
 from cortexrnn.services.training.results import TrainingCallbacks
 
 log = logging.getLogger(__name__)
@@ -122,8 +123,10 @@ def run_experiment(
     ids = outputs.run_ids([(r.condition_name, r.seed, r.task_name) for r in runs])
     hashes = [spec.run_hash(r, dataset_sha) for r in runs]
     packs = _pack_groups(spec, runs, max(1, int(max_pack)))
-    steps = spec.training.total_steps
-    total = steps * len(runs)
+    # A sweep over training, model or sampling gives packs their own settings (and neurons).
+    run_steps = [spec.settings_of(r)[2].total_steps for r in runs]
+    total = sum(run_steps)
+    pack_inputs = {spec.sampling.model_dump_json(): inputs}
     (out / "spec.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
     experiment_info: dict[str, Any] = {
         "spec_hash": spec_hash,
@@ -146,8 +149,9 @@ def run_experiment(
     done_steps = 0
     for k, members in enumerate(packs):
         pack_file = out / "packs" / f"{_pack_name(spec, runs, members)}.parquet"
+        pack_steps = sum(run_steps[i] for i in members)
         if pack_file.exists():
-            done_steps += steps * len(members)
+            done_steps += pack_steps
             emit(RunnerEvent("pack", done_steps, total, f"pack {k + 1}/{len(packs)}: already done"))
             continue
         emit(
@@ -159,6 +163,10 @@ def run_experiment(
             )
         )
         base = done_steps
+        pack_spec = spec.spec_for(runs[members[0]])
+        sampling_key = pack_spec.sampling.model_dump_json()
+        if sampling_key not in pack_inputs:
+            pack_inputs[sampling_key] = prepare_inputs(pack_spec, connectome)
 
         def progress(
             step: int,
@@ -179,8 +187,8 @@ def run_experiment(
             for i in members
         ]
         _, outcomes = train_pack(
-            spec,
-            inputs,
+            pack_spec,
+            pack_inputs[sampling_key],
             [runs[i] for i in members],
             [hashes[i] for i in members],
             device=device,
@@ -194,7 +202,7 @@ def run_experiment(
                 RunnerEvent("metrics", _done, total, f"metrics {ids[_m[j]]}")
             ),
         )
-        done_steps += steps * len(members)
+        done_steps += pack_steps
         outputs.write_table(pack_file, [_write_run_files(out, o) for o in outcomes])
 
     runs_df = pd.concat(
@@ -203,6 +211,11 @@ def run_experiment(
     )
     order = {rid: i for i, rid in enumerate(ids)}
     runs_df = runs_df.sort_values("run_id", key=lambda s: s.map(order)).reset_index(drop=True)
+    if spec.sweep is not None:  # one column per swept field, and the condition family
+        swept = pd.DataFrame(
+            [{"run_id": ids[i], **point_columns(r.point)} for i, r in enumerate(runs)]
+        )
+        runs_df = runs_df.merge(swept, on="run_id", how="left")
     _write_tables(out, runs_df, ids)
     summary = pd.DataFrame(condition_summary(runs_df))
     summary.to_csv(out / "summary.csv", index=False)
@@ -314,6 +327,8 @@ def write_folder_report(out: Path, max_runs_shown: int = 6) -> Path:
             [*key, "step", "epoch", "name", "value"]
         ]
         curves = pd.concat([curves, em], ignore_index=True)
+    swept = [c for c in runs.columns if c == "family" or "." in c]  # a sweep's columns
+    sweep = tidy.merge(runs[[*key, *swept]], on=key) if swept else None
     weights, positions = {}, {}
     for _, row in runs.drop_duplicates("condition").head(max_runs_shown).iterrows():
         path = out / "weights" / f"{row['run_id']}.npz"
@@ -333,6 +348,7 @@ def write_folder_report(out: Path, max_runs_shown: int = 6) -> Path:
         spec,
         title=f"CortexRNN experiment: {spec.get('name') or out.name}",
         n_boot=2000,
+        sweep=sweep,
     )
 
 

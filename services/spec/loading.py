@@ -52,7 +52,10 @@ def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
         msg = err["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
-        item = (_path_of(tuple(err["loc"])), msg)
+        # A sweep error names its own path (sweep.fields.training.lr), deeper than its loc.
+        named = (err.get("ctx") or {}).get("error")
+        path = getattr(named, "path", None) or _path_of(tuple(err["loc"]))
+        item = (path, msg)
         if item not in out:
             out.append(item)
     return out

@@ -4,8 +4,9 @@ dataset, selection, model and training) and the hashes that identify it.
 An experiment expands to runs = conditions x seeds x tasks. `canonical_hash()` identifies the
 experiment's inputs, `run_hash(run)` one run's (what dedupe compares), `pack_key(run)` what
 runs must share to be trained together as one population. Labels that do not change results
-(name, tags, priority, force) are excluded from all three; defaults are filled, keys sorted,
-and CODE_VERSION is included so that a change of the science code invalidates old results.
+(name, tags, priority, force, webhook) are excluded from all three; defaults are filled, keys
+sorted, and CODE_VERSION is included so that a change of the science code invalidates old
+results.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import math
 from dataclasses import asdict
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -29,6 +31,8 @@ from cortexrnn.services.connectome.selection import NeuronSelection
 from cortexrnn.services.model.config import ModelConfig
 from cortexrnn.services.priors.conditions import Condition, Fidelity
 from cortexrnn.services.priors.presets import expand_preset
+from cortexrnn.services.spec.sweep import Sweep, SweepPathError, SweepPoint, SweptCondition
+from cortexrnn.services.spec.sweep import expand as expand_sweep
 from cortexrnn.services.tasks.registry import canonical_task_name, get_task
 from cortexrnn.services.training.config import TrainingConfig
 
@@ -149,6 +153,7 @@ class RunSpec(BaseModel):
     condition: Condition
     seed: int
     task: TaskEntry
+    point: SweepPoint | None = None  # the sweep point it belongs to (services/spec/sweep.py)
 
     @property
     def task_name(self) -> str:
@@ -179,8 +184,22 @@ class ExperimentSpec(BaseModel):
     fidelity: Fidelity = Field(default_factory=Fidelity)
     priority: Literal["low", "normal", "high"] | int = "normal"
     force: bool = False
+    sweep: Sweep | None = None
+    # An http(s) URL POSTed a JSON notice (id, name, status, run counts) when the experiment
+    # ends (shared/notify.py); a label like the name: no hash includes it.
+    webhook: str | None = Field(None, max_length=2000)
 
     # -- validation ------------------------------------------------------------------------
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or value != value.strip():
+            raise ValueError(f"webhook must be an http:// or https:// URL, got {value!r}")
+        return value
+
     @field_validator("*")
     @classmethod
     def _storable(cls, value: Any, info: ValidationInfo) -> Any:
@@ -337,10 +356,22 @@ class ExperimentSpec(BaseModel):
         n = self.n_runs
         if n > MAX_RUNS:
             raise ValueError(
-                f"{len(self.conditions)} conditions x {len(self.seed_list)} seeds x "
+                f"{n // len(self.seed_list) // len(self.tasks)} conditions x "
+                f"{len(self.seed_list)} seeds x "
                 f"{len(self.tasks)} tasks = {n} runs, above the limit of {MAX_RUNS} per "
                 "experiment; split it"
             )
+        for swept in self.swept_conditions() if self.sweep is not None else []:
+            try:
+                _check_name(swept.label, "swept condition label", 128)
+            except ValueError as exc:
+                raise SweepPathError("sweep", str(exc)) from None
+            sel = swept.point.sampling if swept.point else None
+            if sel is not None and sel.n_neurons is not None and sel.n_neurons > MAX_NEURONS:
+                raise SweepPathError(
+                    "sweep.fields.sampling.n_neurons",
+                    f"n_neurons={sel.n_neurons} is above the limit of {MAX_NEURONS} units",
+                )
         return self
 
     # -- expansion -------------------------------------------------------------------------
@@ -350,7 +381,8 @@ class ExperimentSpec(BaseModel):
 
     @property
     def n_runs(self) -> int:
-        return len(self.conditions) * len(self.seed_list) * len(self.tasks)
+        points = self.sweep.n_points if self.sweep is not None else 1
+        return len(self.conditions) * points * len(self.seed_list) * len(self.tasks)
 
     @property
     def priority_value(self) -> int:
@@ -359,23 +391,58 @@ class ExperimentSpec(BaseModel):
         )
 
     def expand_runs(self) -> list[RunSpec]:
-        """conditions x seeds x tasks, in the spec's condition order, then seed, then task."""
+        """conditions x seeds x tasks, in the spec's condition order (each condition's sweep
+        points in turn), then seed, then task."""
         return [
-            RunSpec(condition_name=name, condition=cond, seed=seed, task=task)
-            for name, cond in self.conditions.items()
+            RunSpec(
+                condition_name=c.label, condition=c.condition, seed=seed, task=task, point=c.point
+            )
+            for c in self.swept_conditions()
             for seed in self.seed_list
             for task in self.tasks
         ]
 
+    # -- sweeps (services/spec/sweep.py) ---------------------------------------------------
+    def swept_conditions(self) -> list[SweptCondition]:
+        """The conditions crossed with the sweep's points (the conditions alone without one)."""
+        settings = {"training": self.training, "model": self.model, "sampling": self.sampling}
+        return expand_sweep(self.sweep, self.conditions, settings)
+
+    def settings_of(self, run: RunSpec) -> tuple[NeuronSelection, ModelConfig, TrainingConfig]:
+        """The sampling, model and training a run trains with: its point's, else the spec's."""
+        p = run.point
+        return (
+            p.sampling if p and p.sampling else self.sampling,
+            p.model if p and p.model else self.model,
+            p.training if p and p.training else self.training,
+        )
+
+    def spec_for(self, run: RunSpec) -> ExperimentSpec:
+        """This spec with the run's effective settings, its condition and no sweep: what one
+        pack of runs that share `pack_key(run)` trains with."""
+        sampling, model, training = self.settings_of(run)
+        return self.model_copy(
+            update={
+                "sampling": sampling,
+                "model": model,
+                "training": training,
+                "conditions": {run.condition_name: run.condition},
+                "sweep": None,
+            }
+        )
+
     # -- hashing ---------------------------------------------------------------------------
-    def _shared_inputs(self, task: TaskEntry) -> dict[str, Any]:
+    def _shared_inputs(self, run: RunSpec) -> dict[str, Any]:
+        # The effective values only (not where they came from), so a swept point equal to an
+        # earlier run hashes as that run and is answered from its results.
+        sampling, model, training = self.settings_of(run)
         return {
             "code_version": CODE_VERSION,
             "dataset": self.dataset,
-            "sampling": self.sampling.model_dump(mode="json"),
-            "model": self.model.model_dump(mode="json"),
-            "training": self.training.model_dump(mode="json"),
-            "task": task.canonical(),
+            "sampling": sampling.model_dump(mode="json"),
+            "model": model.model_dump(mode="json"),
+            "training": training.model_dump(mode="json"),
+            "task": run.task.canonical(),
         }
 
     def canonical(self) -> dict[str, Any]:
@@ -390,6 +457,7 @@ class ExperimentSpec(BaseModel):
             "seeds": self.seed_list,
             "conditions": {k: v.model_dump(mode="json") for k, v in self.conditions.items()},
             "fidelity": self.fidelity.model_dump(mode="json"),
+            **({"sweep": self.sweep.model_dump(mode="json")} if self.sweep else {}),
         }
 
     def canonical_hash(self) -> str:
@@ -399,7 +467,7 @@ class ExperimentSpec(BaseModel):
         """The canonical inputs of one run. The condition's name is a label and is excluded:
         the same condition under another name is the same run. Pass `dataset_sha` where the
         dataset's content hash is known to tie the run to content rather than a name."""
-        inputs = self._shared_inputs(run.task)
+        inputs = self._shared_inputs(run)
         inputs.update(
             condition=run.condition.model_dump(mode="json"),
             seed=run.seed,
@@ -412,4 +480,4 @@ class ExperimentSpec(BaseModel):
     def pack_key(self, run: RunSpec) -> str:
         """What runs must share to train as one population: dataset, selection (hence N),
         task, model and training settings. Condition, seed and fidelity are per network."""
-        return _sha256(self._shared_inputs(run.task))
+        return _sha256(self._shared_inputs(run))

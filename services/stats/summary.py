@@ -77,8 +77,13 @@ def mean_interval(
     if not len(v):
         return float("nan"), float("nan"), float("nan")
     lo, hi = bootstrap_interval(v, values_rng(v, seed), n_boot, level)
-    # Rounding can put the mean of equal values a hair outside them (3 × 0.95 / 3 < 0.95).
-    return float(np.clip(v.mean(), v.min(), v.max())), lo, hi
+    # Rounding can put a mean of equal values a hair outside them (3 × 0.95 / 3 < 0.95), the
+    # resamples' means too: min <= low <= mean <= high <= max, as exact arithmetic has it.
+    vmin, vmax = float(v.min()), float(v.max())
+    mean = float(np.clip(v.mean(), vmin, vmax))
+    if np.isfinite(lo) and np.isfinite(hi):
+        lo, hi = float(np.clip(lo, vmin, mean)), float(np.clip(hi, mean, vmax))
+    return mean, lo, hi
 
 
 def describe(

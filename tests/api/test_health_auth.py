@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tests.api.conftest import assert_error
+from tests.api.conftest import assert_error, small_spec
 
 
 def test_health_and_readiness(api) -> None:
@@ -56,6 +56,27 @@ def test_queue_lists_users_and_workers(api) -> None:
     assert body["users"] == []
     (worker,) = body["workers"]
     assert worker["name"] == "w1@host" and worker["alive"] and worker["concurrency"] == 2
+
+
+def test_queue_says_why_each_experiment_waits_and_when_it_starts(api, tiny_dataset) -> None:
+    from cortexrnn.worker.runtime import register_worker
+
+    first = api.post("/v1/experiments", json=small_spec(name="first")).json()["id"]
+    (waiting,) = api.get("/v1/queue").json()["waiting"]
+    assert (waiting["experiment_id"], waiting["owner"], waiting["pending"]) == (first, "alice", 4)
+    assert "no live worker serves queue 'cpu'" in waiting["reason"]
+    assert waiting["expected_start_s"] is None  # nothing measured, nobody to run it
+
+    register_worker("w1@host", "cpu", ["cpu"], 2)
+    # bob's runs are alice's: they wait for hers instead of training again
+    twin = api.post("/v1/experiments", json=small_spec(name="twin"), user="bob").json()["id"]
+    body = api.get("/v1/queue").json()
+    assert (body["queue"], body["slots"], body["busy"]) == ("cpu", 2, 0)
+    by_id = {w["experiment_id"]: w for w in body["waiting"]}
+    assert "next tick (2 free worker slots)" in by_id[first]["reason"]
+    assert (by_id[twin]["pending"], by_id[twin]["identical"]) == (0, 4)
+    assert "waits for identical runs already in flight" in by_id[twin]["reason"]
+    assert [w["position"] for w in body["waiting"]] == [1, 2]
 
 
 def test_openapi_document_validates(api) -> None:

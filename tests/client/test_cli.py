@@ -46,7 +46,7 @@ def test_submit_prints_id_and_run_count(cli, tmp_path) -> None:
     assert (
         status.exit_code == 0 and "ablation-1" in status.stdout and "priority 10" in status.stdout
     )
-    assert "0.0% of 6 runs" in status.stdout
+    assert "queued: 0 of 6 runs succeeded (0 %)" in status.stdout
 
 
 def test_submit_bad_spec_lists_field_paths(cli, tmp_path) -> None:
@@ -293,6 +293,9 @@ def test_queue(cli, tmp_path) -> None:
     row = next(line for line in result.stdout.splitlines() if "alice" in line)
     assert [c.strip() for c in row.split("│")[1:-1]] == ["alice", "0", "6", "0", "0"]
     assert "w1@host" in result.stdout and "cuda:0" in result.stdout
+    # the worker serves "gpu", the experiment waits in "cpu": the reason says so
+    waiting = result.stdout[result.stdout.index("waiting in queue 'cpu'") :]
+    assert "no live worker serves" in waiting and "unknown" in waiting
 
 
 def test_datasets_commands(cli) -> None:
@@ -413,7 +416,11 @@ def test_compare_renders_the_servers_stats(cli, monkeypatch) -> None:
         table.exit_code == 0 and "pairwise comparisons" in table.stdout and "p_holm" in table.stdout
     )
     as_csv = cli("compare", "7", "--metric", "test_acc", "-f", "csv")
-    (row,) = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    (row,) = [r for r in rows if r["table"] == "comparisons"]
     assert float(row["p_holm"]) == pytest.approx(expected)
+    assert {r["table"] for r in rows} == {"stats", "omnibus", "comparisons"} | (
+        {"solved"} if got["solved"] else set()
+    )
     wrong_task = cli("compare", "7", "--metric", "test_acc", "--task", "chess")
     assert wrong_task.exit_code == 2 and "go_no_go" in wrong_task.stderr

@@ -174,7 +174,7 @@ def test_client_only_install_drives_a_real_server(client_venv, live_server, tmp_
     row = next(line for line in listed.stdout.splitlines() if "live" in line)
     assert "succeeded" in row and "local" in row and "100%" in row
     status = client("status", "1")
-    assert status.returncode == 0 and "status succeeded: 100.0% of 4 runs" in status.stdout, (
+    assert status.returncode == 0 and "succeeded: 4 of 4 runs succeeded (100 %)" in status.stdout, (
         status.stderr
     )
 

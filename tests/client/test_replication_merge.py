@@ -55,3 +55,22 @@ def test_a_saved_table_extends_with_seeds_from_another_server(tmp_path) -> None:
     assert again is not None and sorted(again[0]["seed"]) == [0, 1, 2]
     assert again[1]["experiment_ids"] == [1, 1]
     assert load_label(tmp_path, "corrected") is None
+
+
+def test_a_setting_recorded_before_it_existed_counts_at_its_default() -> None:
+    """Tables fetched before `training.precision` existed do not name it: they ran at fp32,
+    the default, so they join a newer fp32 table; a newer bf16-mixed table is refused."""
+    old_training = {"epochs": 10, "lr": 0.001}
+
+    def rows(seed: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            [dict(condition="W", task="go_no_go", seed=seed, metric="test_acc", value=0.5)]
+        )
+
+    old = (rows(0), {"experiment_id": 1, "training": old_training})
+    new = (rows(1), {"experiment_id": 2, "training": {**old_training, "precision": "fp32"}})
+    df, meta = merge("paper", [old, new])
+    assert sorted(df["seed"]) == [0, 1] and meta["experiment_ids"] == [1, 2]
+    bf16 = (rows(2), {"experiment_id": 3, "training": {**old_training, "precision": "bf16-mixed"}})
+    with pytest.raises(ValueError, match="differs from experiment 1 in training"):
+        merge("paper", [old, bf16])

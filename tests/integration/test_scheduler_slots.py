@@ -30,16 +30,6 @@ SETTINGS: dict[str, Any] = dict(
 IN_FLIGHT = (RunState.QUEUED.value, RunState.RUNNING.value)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'slots.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    upgrade(url=url)
-    return url
-
-
 def _users(s: Session, *names: str) -> list[User]:
     users = [User(name=n) for n in names]
     s.add_all(users)

@@ -335,3 +335,30 @@ def test_claims_table_names_the_test_of_each_row_and_unpaired_runs_get_mann_whit
     assert table[table.b == "WD*C*"].test.iloc[0] == "Wilcoxon signed-rank, paired"
     text = render({"corrected": df}, {})
     assert "| Mann–Whitney U, unpaired |" in text and "| Wilcoxon signed-rank, paired |" in text
+
+
+def test_an_experiment_changing_some_corrected_variants_is_compared_with_them() -> None:
+    """c-star-weighted: W*D*C* and WD*C* with `emd_weighting`, corrected fidelity, same
+    dataset: compared per variant with `corrected` (paired by seed), not given a grid section."""
+    corrected = _fake({}, seed=3, seeds=8)
+    weighted = corrected[corrected.condition.isin(["W*D*C*", "WD*C*"])].copy()
+    weighted.loc[weighted.metric == "test_acc", "value"] += 0.25
+    meta = {
+        "corrected": {"fidelity": "corrected", "dataset": "microns-6_6_2"},
+        "c-star-weighted": {"fidelity": "corrected", "dataset": "microns-6_6_2"},
+    }
+    text = render({"corrected": corrected, "c-star-weighted": weighted}, meta)
+    assert "## c-star-weighted: measures" not in text
+    section = text.split("## Extensions against the corrected grid")[1]
+    assert "### c-star-weighted" in section and "4 up, 0 down" in section
+    rows = [r for r in section.splitlines() if r.startswith("| go_no_go | W*D*C* | held-out")]
+    expected = wilcoxon(
+        _values(weighted, "go_no_go", "W*D*C*") - _values(corrected, "go_no_go", "W*D*C*"),
+        method="exact",
+    ).pvalue
+    assert len(rows) == 1 and f"{expected:.2g}" in rows[0]
+    # on another dataset, or with every variant, it stays a grid of its own
+    meta["c-star-weighted"]["dataset"] = "microns-4_7_2"
+    assert "## c-star-weighted: measures" in render(
+        {"corrected": corrected, "c-star-weighted": weighted}, meta
+    )

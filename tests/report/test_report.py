@@ -46,7 +46,9 @@ def fabricate(seed: int = 0):
                                   ("entropy_kde", 6 - ci * 0.3 + rng.normal(0, 0.1)),
                                   ("modularity_cnm", 0.2 + 0.1 * ci + rng.normal(0, 0.02)),
                                   ("small_world_sigma",
-                                   None if s == 0 and ci == 0 else 1.2 + 0.2 * ci)):  # fmt: skip
+                                   None if s == 0 and ci == 0 else 1.2 + 0.2 * ci),
+                                  ("steps_to_criterion",
+                                   None if s == 0 else 40 * (5 - ci))):  # fmt: skip
                     final_rows.append(
                         {
                             "condition": cond,
@@ -127,6 +129,7 @@ def test_report_is_well_formed_html_with_required_sections(report_html: str) -> 
         "Rank-based factorial ANOVA",
     ):
         assert heading in report_html
+    assert "Learning speed, go_nogo: seeds at the criterion by optimiser step" in report_html
     assert "fabricated &lt;test&gt; &amp; spec" in report_html  # spec shown, escaped
     assert "<test>" not in report_html
     assert not re.search(r"(src|href)=\"https?://", report_html)  # self-contained
@@ -135,8 +138,8 @@ def test_report_is_well_formed_html_with_required_sections(report_html: str) -> 
 def test_every_figure_is_a_decodable_png_of_non_trivial_size(report_html: str) -> None:
     p = _Collector()
     p.feed(report_html)
-    # 2 learning curves + 2 bars + 2 trajectories + 2 runs × (heatmap + space)
-    assert len(p.imgs) == 10
+    # 2 learning curves + 2 learning speeds + 2 bars + 2 trajectories + 2 runs × (heatmap + space)
+    assert len(p.imgs) == 12
     for src in p.imgs:
         assert src.startswith("data:image/png;base64,")
         raw = base64.b64decode(src.split(",", 1)[1], validate=True)
@@ -154,7 +157,7 @@ def test_report_without_curves_or_weights_still_has_tables_and_bars(
     final, *_ = fabricate(1)
     out = write_report(tmp_path / "r" / "report.html", final, n_boot=200)
     text = out.read_text(encoding="utf-8")
-    assert text.count("data:image/png;base64,") == len(TASKS)
+    assert text.count("data:image/png;base64,") == 2 * len(TASKS)  # learning speed and bars
     assert "Summary by condition" in text
 
 
@@ -318,7 +321,7 @@ def test_collapsed_weights_are_flagged_and_every_run_can_have_heatmaps() -> None
     assert every.count("<details><summary>Weights of ") == len(keys) - 2
     p = _Collector()
     p.feed(every)
-    assert p.errors == [] and len(p.imgs) == len(TASKS) + len(keys)
+    assert p.errors == [] and len(p.imgs) == 2 * len(TASKS) + len(keys)
     assert "Collapsed networks" not in build_report(final, weights={keys[0]: weights[keys[0]]})
 
 

@@ -130,3 +130,11 @@ def test_solved_table_counts_seeds_with_exact_intervals() -> None:
     assert table.low.iloc[1] == pytest.approx(0.025 ** (1 / 5)) and table.high.iloc[1] == 1.0
     assert solved_text("go_no_go", np.ones(5)) == "5/5 [0.48, 1.00]"
     assert solved_text("chess", np.ones(5)) == "–"
+
+
+def test_equal_values_give_an_interval_of_that_value_despite_rounding() -> None:
+    # Found by Hypothesis: the resamples' mean of three equal values came out one ulp above them.
+    from cortexrnn.services.stats.summary import mean_interval
+
+    value = 5.375966287217084
+    assert mean_interval(np.full(3, value), n_boot=300) == (value, value, value)

@@ -1,8 +1,10 @@
-"""What the queue page shows: what runs where, who waits and why, and fair-share standing.
+"""The queue as its users see it: what runs where, who waits and why (squeue's reason
+column), when each waiting experiment is expected to start, and fair-share standing. Shown by
+`GET /v1/queue`, `cortexrnn-client queue` and the dashboard's queue page.
 
 Read-only, from the database alone (the scheduler's source of truth). The standing order
 mirrors `worker/scheduler.py::_pick_next_run` (fewest runs in flight, then served longest
-ago, then priority, then age), which the API layer may not import; the waiting order is an
+ago, then priority, then age), which this layer may not import; the waiting order is an
 estimate from that rule, since packs form only when the scheduler dispatches them.
 """
 
@@ -17,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cortexrnn.shared import fair_share
+from cortexrnn.shared.fair_share import UserShare
 from cortexrnn.shared.models import (
     Experiment,
     Pack,
@@ -217,8 +221,26 @@ def build_queue(session: Session, settings: Settings) -> QueueView:
     busy = sum(1 for p in packs.values() if p.queue == queue)
     standings = _standings(session)
     pack_seconds = _pack_seconds(session)
-    waiting = _waiting(session, standings, slots, busy, queue, settings.max_pack_size, pack_seconds)
+    blocked = _blocked(session, standings, now)
+    waiting = _waiting(
+        session, standings, slots, busy, queue, settings.max_pack_size, pack_seconds, blocked
+    )
     return QueueView(queue, slots, busy, workers, unclaimed, standings, waiting, pack_seconds)
+
+
+def _blocked(session: Session, standings: list[Standing], now: datetime) -> dict[str, str]:
+    """Users at a limit an admin set, and which (shared/fair_share.py)."""
+    in_flight = {s.user: s.in_flight for s in standings}
+    out = {}
+    for name, share in session.execute(
+        select(User.name, UserShare)
+        .join(UserShare, UserShare.user_id == User.id)
+        .where(User.name.in_(list(in_flight)))
+    ).tuples():
+        why = fair_share.standing(share, now, fair_share.half_life_h()).blocked(in_flight[name])
+        if why:
+            out[name] = why
+    return out
 
 
 def _waiting(
@@ -229,6 +251,7 @@ def _waiting(
     queue: str,
     max_pack_size: int,
     pack_seconds: float | None,
+    blocked: dict[str, str],
 ) -> list[Waiting]:
     tallies: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for experiment_id, state, packed, n in session.execute(
@@ -268,8 +291,10 @@ def _waiting(
     for position, (i, name, owner, priority) in enumerate(order, 1):
         t = tallies[i]
         reason = _reason(t, slots, free, ahead, queue)
+        if t[PENDING] and owner in blocked:
+            reason = f"user limit: {owner} has {blocked[owner]}"
         expected = None
-        if pack_seconds is not None and slots and t[PENDING]:
+        if pack_seconds is not None and slots and t[PENDING] and owner not in blocked:
             # Whole packs ahead, each taking a slot for about one measured pack duration;
             # progress of the packs now running is ignored, so this errs late.
             packs_ahead = math.ceil(ahead / max_pack_size)
@@ -280,7 +305,8 @@ def _waiting(
                 t[RUNNING], ahead, reason, expected,
             )
         )  # fmt: skip
-        ahead += t[PENDING]
+        if owner not in blocked:  # a blocked user's runs do not hold up anyone else's
+            ahead += t[PENDING]
     return out
 
 

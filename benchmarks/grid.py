@@ -1,0 +1,186 @@
+"""The paper's whole grid, extrapolated from one run: the project's per-network cost end to end
+(priors, training, final metrics with 1,000 nulls), per precision, against a transcription of
+the released pipeline on the same networks, measured in the same run.
+
+    python benchmarks/grid.py [--variants 'W,WD*C,W*D*C*,W!D*C'] [--steps 6] [--ref-nulls 10]
+                              [--precisions fp32,bf16-mixed] [--threads 1] [--workers 2]
+
+Both sides train the same networks: field 6_6_2 (N = 312) at paper fidelity, go/no-go at the
+paper's 45-step timing, batch 128, 400 optimiser steps per network (10 epochs x 40 steps); only
+`--steps` steps are timed and the rest is extrapolated (the cost per step is flat).
+
+- project: one pack of the variants (one seed each) in `PopulationTrainer` per precision,
+  then `compute_metrics` with 1,000 density-matched nulls and 1,000 released-code nulls, and
+  the held-out evaluation (2,560 trials);
+- released: each network alone, Keras-style (benchmarks/training.py's `NaiveNet`: trials
+  built in numpy, a Python time loop, the regulariser with `matrix_exp`, torch Adam), and its
+  small-world nulls one at a time as the notebook draws them (`(U + U.T) / 2 > 0.7`, bctpy's
+  clustering and efficiency), `--ref-nulls` of them timed and scaled to 1,000, plus the
+  per-graph metrics with networkx.
+
+The grid: 11 variants x 3 tasks x 20 seeds = 660 networks, on `--workers` worker processes
+of `--threads` threads each (both cores of this machine: 2 x 1). Printed: seconds per network
+on each side, the ratio, and the grid's hours; docs/benchmarks.md records a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from topology import reference_suite
+from training import DEC, DELAY, FIX, STIM, NaiveNet, naive_round
+
+from cortexrnn.services.connectome.local import ingest_field_folders
+from cortexrnn.services.model.config import ModelConfig
+from cortexrnn.services.priors.builder import build_network_priors
+from cortexrnn.services.priors.conditions import Fidelity
+from cortexrnn.services.priors.network_prior import NetworkPrior
+from cortexrnn.services.priors.presets import expand_preset
+from cortexrnn.services.tasks import get_task
+from cortexrnn.services.tasks.base import Task
+from cortexrnn.services.topology import compute_metrics
+from cortexrnn.services.training.config import TrainingConfig
+from cortexrnn.services.training.trainer import PopulationTrainer
+
+GRID_NETWORKS = 11 * 3 * 20
+STEPS_PER_NETWORK = 10 * 40
+BATCH = 128
+
+
+def field_dir() -> Path:
+    root = Path(
+        os.environ.get("CORTEXRNN_MICRONS_DIR", Path(__file__).parents[2] / "shared/data/microns")
+    )
+    if not (root / "6_6_2").is_dir():
+        raise SystemExit(f"field 6_6_2 not found under {root}; set CORTEXRNN_MICRONS_DIR")
+    return root / "6_6_2"
+
+
+def released_null_seconds(n: int, count: int) -> float:
+    """Seconds per null as the notebook computes them: one draw, bctpy clustering and
+    efficiency on it."""
+    import bct
+
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    for _ in range(count):
+        u = rng.random((n, n))
+        a = ((u + u.T) / 2 > 0.7).astype(float)
+        bct.clustering_coef_bu(a).mean()
+        bct.efficiency_bin(a)
+    return (time.perf_counter() - t0) / count
+
+
+def project_seconds(
+    priors: list[NetworkPrior], precision: str, steps: int, task: Task
+) -> dict[str, float]:
+    cfg = TrainingConfig(
+        batch_size=BATCH,
+        train_trials=BATCH * 40,
+        test_trials=2560,
+        epochs=10,
+        checkpoint_every_steps=None,
+        precision=precision,
+    )
+    trainer = PopulationTrainer(priors, list(range(len(priors))), task, ModelConfig(), cfg)
+    active = torch.ones(len(priors), dtype=torch.bool)
+    trainer._train_step(active)  # warm-up
+    trainer.step += 1
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        trainer._train_step(active)
+        trainer.step += 1
+    step = (time.perf_counter() - t0) / steps / len(priors)
+    t0 = time.perf_counter()
+    trainer.evaluate()
+    evaluate = (time.perf_counter() - t0) / len(priors)
+    return {"train": step * STEPS_PER_NETWORK, "evaluate": evaluate}
+
+
+def metrics_seconds(w: np.ndarray, distance: np.ndarray | None) -> float:
+    t0 = time.perf_counter()
+    compute_metrics(w, distance, n_nulls=1000, released_nulls=1000, seed=0)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--variants", default="W,WD*C,W*D*C*,W!D*C")
+    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--ref-nulls", type=int, default=10)
+    ap.add_argument("--precisions", default="fp32,bf16-mixed")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(
+        f"# grid benchmark: torch {torch.__version__}, {platform.machine()}, {args.threads} "
+        f"thread(s) x {args.workers} worker(s), {time.strftime('%Y-%m-%d %H:%M')}"
+    )
+    field = ingest_field_folders([field_dir()], name="6_6_2")
+    preset = expand_preset("paper-2026")
+    names = args.variants.split(",")
+    t0 = time.perf_counter()
+    priors = build_network_priors(
+        field, None, [(preset[name], 0) for name in names], Fidelity.paper()
+    )
+    prior_s = (time.perf_counter() - t0) / len(priors)
+    # the naive side's trials (training.numpy_trials): go/no-go, 45 steps
+    task = get_task("go_no_go", fixation=FIX, stimulus=STIM, delay=DELAY, decision=DEC)
+    n = priors[0].n_units
+
+    # released: each network alone, then its metrics with notebook-style nulls
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    nets = []
+    for pr in priors:
+        net = NaiveNet(pr, 3, 2)  # the go/no-go trials of training.numpy_trials
+        nets.append((net, torch.optim.Adam(net.parameters(), lr=1e-3)))
+    naive_round(nets[:1], BATCH, rng, "cpu")  # warm-up
+    naive = statistics.median(
+        naive_round(nets, BATCH, rng, "cpu") / len(nets) for _ in range(args.steps)
+    )
+    w = priors[0].w_init
+    t_graph, _t_gnm, _t_rewire = reference_suite(w, 2, seed=0)
+    released = {
+        "train": naive * STEPS_PER_NETWORK,
+        "metrics": t_graph[0] + 1000 * released_null_seconds(n, args.ref_nulls),
+    }
+    released["total"] = released["train"] + released["metrics"]
+
+    rows = [("released (transcribed)", released)]
+    metric_s = statistics.median(metrics_seconds(pr.w_init, pr.distance) for pr in priors[:2])
+    for precision in args.precisions.split(","):
+        p = project_seconds(priors, precision, args.steps, task)
+        p["metrics"] = metric_s
+        p["priors"] = prior_s
+        p["total"] = p["train"] + p["evaluate"] + p["metrics"] + p["priors"]
+        rows.append((f"project {precision}", p))
+
+    print(f"networks per pack: {len(priors)} ({', '.join(names)}); N = {n}; go/no-go")
+    print(
+        f"{'':<24} {'train s':>8} {'eval s':>7} {'metrics s':>10} {'total s':>8} "
+        f"{'vs released':>12} {'grid h':>7}"
+    )
+    for label, r in rows:
+        grid_h = r["total"] * GRID_NETWORKS / args.workers / 3600
+        print(
+            f"{label:<24} {r['train']:>8.1f} {r.get('evaluate', 0.0):>7.2f} "
+            f"{r['metrics']:>10.1f} {r['total']:>8.1f} "
+            f"{released['total'] / r['total']:>11.1f}x {grid_h:>7.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""An experiment that names a webhook has it POSTed a JSON notice (id, name, status, counts)
+when it ends: after the commit, from a thread (the process ending it never waits for the
+receiver), retried a few times, never for a change that was rolled back."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from cortexrnn.client.errors import SpecInvalid
+from cortexrnn.shared import notify
+from cortexrnn.shared.db import session_scope
+from cortexrnn.shared.experiments import refresh_experiment_status
+from cortexrnn.shared.models import Experiment, Run, RunState
+from tests.client.conftest import finish_runs, small_spec
+
+
+class Receiver:
+    """A real HTTP server on a free local port recording each POSTed JSON body; it answers
+    each request with the next status in `answers` (then 200), after `delay` seconds."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+        self.answers: list[int] = []
+        self.delay = 0.0
+        self.arrived = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                time.sleep(outer.delay)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.bodies.append(json.loads(body))
+                status = outer.answers.pop(0) if outer.answers else 200
+                self.send_response(status)
+                self.end_headers()
+                if status == 200:
+                    outer.arrived.set()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture()
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+    r.server.server_close()
+
+
+def test_finished_experiment_posts_its_notice(server, receiver, tmp_path) -> None:
+    receiver.delay = 1.5  # a slow receiver: finishing must not wait for it
+    exp = server.client().submit(small_spec(name="hooked", webhook=receiver.url))
+    t0 = time.monotonic()
+    finish_runs(exp.id, fail={("bio", 2)}, artifacts_dir=tmp_path / "art")
+    assert time.monotonic() - t0 < 1.0
+    assert receiver.arrived.wait(15)
+    (body,) = receiver.bodies
+    assert body["id"] == exp.id and body["name"] == "hooked" and body["status"] == "failed"
+    assert body["counts"] == {"succeeded": 5, "failed": 1} and body["n_runs"] == 6
+
+
+def test_receiver_errors_are_retried(receiver) -> None:
+    receiver.answers = [500, 503]
+    assert notify.deliver(receiver.url, {"id": 1}, first_wait=0.01)
+    assert len(receiver.bodies) == 3
+
+
+def test_unreachable_receiver_gives_up_quietly(receiver) -> None:
+    url = receiver.url
+    receiver.server.shutdown()
+    receiver.server.server_close()
+    t0 = time.monotonic()
+    assert not notify.deliver(url, {"id": 1}, attempts=3, first_wait=0.01, timeout=1)
+    assert time.monotonic() - t0 < 5
+
+
+def test_rolled_back_end_sends_nothing(server, receiver) -> None:
+    exp = server.client().submit(small_spec(webhook=receiver.url, seeds=1))
+    with pytest.raises(RuntimeError), session_scope() as s:
+        for run in s.query(Run).filter(Run.experiment_id == exp.id):
+            run.transition(RunState.CANCELLED)
+        refresh_experiment_status(s, s.get(Experiment, exp.id))
+        raise RuntimeError("the transaction fails after the experiment ended")
+    assert not receiver.arrived.wait(1.5) and receiver.bodies == []
+    server.client().cancel(exp.id)  # this one commits
+    assert receiver.arrived.wait(15) and receiver.bodies[0]["status"] == "cancelled"
+
+
+def test_webhook_must_be_http(server) -> None:
+    with pytest.raises(SpecInvalid) as info:
+        server.client().submit(small_spec(webhook="file:///etc/passwd"))
+    assert any(f["path"] == "webhook" for f in info.value.fields)
+    assert server.client().list_experiments().total == 0

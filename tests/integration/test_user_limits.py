@@ -1,0 +1,126 @@
+"""Per-user limits an admin sets (runs in flight, worker-hours per UTC day) and fair share by
+decayed recent usage, on a real database (SQLite, and Postgres where reachable), through the
+scheduler, the queue view, the API and the server CLI."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from cortexrnn.shared import fair_share
+from cortexrnn.shared.db import get_sessionmaker
+from cortexrnn.shared.fair_share import UserShare, charge, decayed, set_limits
+from cortexrnn.shared.models import Pack, Run, RunState, User, utcnow
+from cortexrnn.shared.queue_status import build_queue
+from cortexrnn.shared.settings import Settings
+from tests.integration.test_scheduler_slots import _in_flight_per_user, _submit, _tick, _users
+
+
+def _runs_in_flight(s, name: str) -> int:
+    return (
+        s.scalar(
+            select(func.count())
+            .select_from(Run)
+            .join(User, User.id == Run.owner_id)
+            .where(User.name == name, Run.state.in_(["queued", "running"]))
+        )
+        or 0
+    )
+
+
+def test_decay_and_the_split_of_a_packs_time_by_hand(db_url: str) -> None:
+    now = utcnow()
+    assert decayed(100.0, now - timedelta(hours=24), now, 24.0) == pytest.approx(50.0)
+    assert decayed(100.0, now - timedelta(hours=72), now, 24.0) == pytest.approx(12.5)
+    assert decayed(100.0, now, now, 24.0) == 100.0
+    with get_sessionmaker(db_url)() as s:
+        alice, bob = _users(s, "alice", "bob")
+        _submit(s, alice, 3, "k")
+        _submit(s, bob, 1, "k")
+        runs = list(s.scalars(select(Run).order_by(Run.id)))
+        for run in runs:
+            run.started_at = now - timedelta(seconds=100)
+        charge(s, runs, now)  # 100 s of one worker, four runs: 25 s each
+        s.commit()
+        assert s.get_one(UserShare, alice.id).decayed_seconds == pytest.approx(75.0)
+        assert s.get_one(UserShare, bob.id).day_seconds == pytest.approx(25.0)
+        charge(s, runs[:1], now + timedelta(hours=24))  # a day later: alice's 75 s count 37.5
+        assert s.get_one(UserShare, alice.id).decayed_seconds == pytest.approx(37.5 + 100 + 86400)
+        assert s.get_one(UserShare, alice.id).day_seconds == pytest.approx(100 + 86400)  # new day
+
+
+def test_a_user_at_their_runs_in_flight_limit_waits_and_their_pack_is_cut(db_url: str) -> None:
+    """anna may have 5 runs in flight: her first pack takes 5 of her runs (not 8), the other
+    three slots go to ben although anna was served longer ago, and the queue says why."""
+    with get_sessionmaker(db_url)() as s:
+        anna, ben = _users(s, "anna", "ben")
+        set_limits(s, anna.id, max_runs_in_flight=5, max_worker_hours_per_day=None)
+        s.commit()
+        t0 = utcnow()
+        _submit(s, anna, 40, "task", when=t0)
+        _submit(s, ben, 40, "task", when=t0 + timedelta(seconds=1))
+        sent = _tick(s, slots=4)
+        assert len(sent) == 4
+        assert _runs_in_flight(s, "anna") == 5 and _runs_in_flight(s, "ben") == 24
+        assert _in_flight_per_user(s) == Counter(anna=1, ben=3)
+        # ben's packs take his runs only: anna's beyond her limit stay pending
+        assert s.scalar(select(func.count()).select_from(Pack)) == 4
+        view = build_queue(s, Settings())
+        annas = next(w for w in view.waiting if w.owner == "anna")
+        assert annas.reason == "user limit: anna has 5 runs in flight (limit 5)"
+        assert annas.expected_start_s is None
+        set_limits(s, anna.id, max_runs_in_flight=None, max_worker_hours_per_day=None)
+        s.commit()
+        assert len(_tick(s, slots=5)) == 1  # lifted: the free slot goes to anna
+        assert _runs_in_flight(s, "anna") == 13
+
+
+def test_a_user_past_their_worker_hours_today_waits_until_midnight(db_url: str) -> None:
+    with get_sessionmaker(db_url)() as s:
+        anna, ben = _users(s, "anna", "ben")
+        set_limits(s, anna.id, max_runs_in_flight=None, max_worker_hours_per_day=1.0)
+        now = utcnow()
+        share = s.get_one(UserShare, anna.id)
+        share.day, share.day_seconds = now.date().isoformat(), 3700.0
+        share.decayed_seconds, share.decayed_at = 3700.0, now
+        s.commit()
+        _submit(s, anna, 16, "task", when=now - timedelta(hours=1))
+        _submit(s, ben, 16, "task", when=now)
+        assert len(_tick(s, slots=4)) == 2  # ben's two packs; anna's older runs wait
+        assert (_runs_in_flight(s, "anna"), _runs_in_flight(s, "ben")) == (0, 16)
+        why = fair_share.standing(share, now, 24.0).blocked(0)
+        assert why is not None and "1.03 worker-hours used today (limit 1" in why
+        tomorrow = now + timedelta(days=1)
+        assert fair_share.standing(share, tomorrow, 24.0).blocked(0) is None
+
+
+def test_recent_usage_orders_users_with_as_many_runs_in_flight(db_url: str) -> None:
+    """Nothing in flight for either: anna used 10 worker-hours just now, ben was served more
+    recently than her but used little, so ben goes first; ten half-lives later anna's usage has
+    decayed below ben's and she goes first again (served longer ago)."""
+    with get_sessionmaker(db_url)() as s:
+        anna, ben = _users(s, "anna", "ben")
+        now = utcnow()
+        for user, seconds in ((anna, 36000.0), (ben, 3600.0)):
+            share = fair_share.share_of(s, user.id)
+            share.decayed_seconds, share.decayed_at = seconds, now
+        _submit(s, anna, 8, "task", when=now - timedelta(hours=2))
+        _submit(s, ben, 8, "task", when=now - timedelta(hours=1))
+        for run in s.scalars(select(Run)):
+            run.queued_at = now - (timedelta(hours=5) if run.owner_id == anna.id else timedelta(0))
+            run.state = RunState.SUCCEEDED.value  # served earlier, finished
+        _submit(s, anna, 8, "task2", when=now)
+        _submit(s, ben, 8, "task2", when=now)
+        s.commit()
+        (first,) = _tick(s, slots=1)
+        assert s.scalars(select(User.name).join(Run).where(Run.pack_id == first)).first() == "ben"
+        s.get_one(UserShare, anna.id).decayed_at = now - timedelta(days=10)
+        s.get_one(Pack, first).state = RunState.SUCCEEDED.value
+        for run in s.scalars(select(Run).where(Run.pack_id == first)):
+            run.state = RunState.SUCCEEDED.value
+        s.commit()
+        (second,) = _tick(s, slots=1)
+        assert s.scalars(select(User.name).join(Run).where(Run.pack_id == second)).first() == "anna"
