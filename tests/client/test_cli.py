@@ -9,6 +9,7 @@ import io
 import json
 import stat
 import threading
+import time
 
 import pytest
 import yaml
@@ -92,10 +93,25 @@ def test_submit_seeds_overrides_the_spec(cli, tmp_path) -> None:
 
 def test_submit_wait_watches_until_done(cli, tmp_path, cortexrnn_home) -> None:
     spec = write_spec(tmp_path / "spec.yaml")
-    # The first experiment gets id 1; a worker stand-in finishes it while the client watches.
-    timer = threading.Timer(
-        0.5, finish_runs, args=(1,), kwargs={"artifacts_dir": cortexrnn_home / "a"}
-    )
+
+    # The first experiment gets id 1; a worker stand-in finishes it while the client watches,
+    # once the submission has stored it (a slow machine may take longer than any fixed delay).
+    def worker_stand_in() -> None:
+        from sqlalchemy import func, select
+
+        from cortexrnn.shared.db import session_scope
+        from cortexrnn.shared.models import Run
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with session_scope() as s:
+                if s.scalar(select(func.count()).select_from(Run).where(Run.experiment_id == 1)):
+                    break
+            time.sleep(0.1)
+        time.sleep(0.5)  # while the client watches
+        finish_runs(1, artifacts_dir=cortexrnn_home / "a")
+
+    timer = threading.Thread(target=worker_stand_in)
     timer.start()
     result = cli("submit", str(spec), "--wait")
     timer.join()
