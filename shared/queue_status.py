@@ -236,7 +236,7 @@ def _blocked(session: Session, standings: list[Standing], now: datetime) -> dict
         select(User.name, UserShare)
         .join(UserShare, UserShare.user_id == User.id)
         .where(User.name.in_(list(in_flight)))
-    ).tuples():
+    ):
         why = fair_share.standing(share, now, fair_share.half_life_h()).blocked(in_flight[name])
         if why:
             out[name] = why

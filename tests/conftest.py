@@ -165,3 +165,24 @@ def seeded_app(*, event_interval_s: float = 0.05, tiny_dataset: bool = True):
     app = create_app(get_settings(), broker_check=lambda: "ok")
     app.state.event_interval_s = event_interval_s
     return app, tokens
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated database: SQLite, and Postgres where reachable."""
+    from cortexrnn.shared.migrate import upgrade
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    upgrade(url=url)
+    return url
+
+
+@pytest.fixture()
+def sessions(db_url: str):
+    """Sessions on `db_url`."""
+    from cortexrnn.shared.db import get_sessionmaker
+
+    return get_sessionmaker(db_url)

@@ -210,16 +210,3 @@ def tiny_spec(**overrides) -> dict:
     }
     spec.update(overrides)
     return spec
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A migrated database for scheduler tests: SQLite, and Postgres where reachable."""
-    from cortexrnn.shared.migrate import upgrade
-
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'slots.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    upgrade(url=url)
-    return url

@@ -24,13 +24,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from cortexrnn.services.spec import SpecError, load_spec, parse_spec
 from cortexrnn.shared import lifecycle
 from cortexrnn.shared.db import get_sessionmaker
 from cortexrnn.shared.experiments import create_experiment
-from cortexrnn.shared.migrate import upgrade
 from cortexrnn.shared.models import Experiment, Pack, Run, utcnow
 from cortexrnn.worker.scheduler import schedule_once
 from tests.api.conftest import Api
@@ -153,7 +151,7 @@ def test_a_client_without_the_science_names_non_finite_yaml_values(tmp_path: Pat
 def postgres_api(
     postgres_url: str, cortexrnn_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Api]:
-    from cortexrnn.shared.db import get_engine, get_sessionmaker
+    from cortexrnn.shared.db import get_engine
     from cortexrnn.shared.settings import reset_settings_cache
 
     monkeypatch.setenv("CORTEXRNN_DATABASE_URL", postgres_url)
@@ -355,17 +353,6 @@ def test_the_valid_bundle_still_uploads(module_api: ModuleApi) -> None:
 
 
 # -- a careless user: cancel, then the worker dies -----------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> sessionmaker[Session]:
-    """A migrated database: SQLite, and Postgres when reachable (as the scheduler tests)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'runs.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    upgrade(url=url)
-    return get_sessionmaker(url)
 
 
 def test_a_cancelled_run_whose_worker_dies_stays_cancelled(sessions) -> None:

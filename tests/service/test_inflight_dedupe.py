@@ -7,19 +7,15 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from cortexrnn.services.spec import parse_spec
 from cortexrnn.shared import lifecycle
-from cortexrnn.shared.db import get_sessionmaker
 from cortexrnn.shared.experiments import Submission, create_experiment, result_run_id
-from cortexrnn.shared.migrate import upgrade
 from cortexrnn.shared.models import Experiment, Pack, Run, User, utcnow
 from cortexrnn.worker.scheduler import schedule_once
 from tests.service.test_scheduler import SETTINGS, _users
@@ -30,17 +26,6 @@ SPEC: dict[str, Any] = {
     "training": {"epochs": 1, "train_trials": 64, "batch_size": 32, "test_trials": 32},
     "conditions": {"base": {}},
 }
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> sessionmaker[Session]:
-    """A migrated database: SQLite, and Postgres when reachable (as the scheduler tests)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'runs.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    upgrade(url=url)
-    return get_sessionmaker(url)
 
 
 def _submit(session: Session, user: User, **changes: Any) -> Submission:
