@@ -25,7 +25,9 @@ from cortexrnn.api.routers import (
     tokens,
     users,
 )
+from cortexrnn.shared.artifacts import ArtifactStore, finished_files
 from cortexrnn.shared.db import get_sessionmaker
+from cortexrnn.shared.remote_settings import get_remote_settings
 from cortexrnn.shared.settings import Settings, get_settings
 
 log = logging.getLogger("cortexrnn.api")
@@ -69,6 +71,13 @@ def create_app(
     app.state.settings = settings
     app.state.sessionmaker = session_factory or get_sessionmaker(settings.database_url)
     app.state.broker_check = broker_check or _default_broker_check(settings)
+    # Where finished artifacts live (local disk, or a bucket): a bucket that is missing or
+    # unreachable stops the API here, with the reason, rather than at the first upload.
+    app.state.artifact_store = ArtifactStore(
+        settings.artifacts_dir or settings.home / "artifacts",
+        finished_files(settings, get_remote_settings()),
+    )
+    app.state.artifact_store.files.check()
     app.state.event_interval_s = 1.0
     install_error_handlers(app)
 

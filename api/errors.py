@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cortexrnn.shared.artifacts import ArtifactStoreError
 from cortexrnn.wire.schemas import ErrorResponse
 
 log = logging.getLogger("cortexrnn.api")
@@ -112,6 +113,13 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body(exc.status_code, message),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(ArtifactStoreError)
+    async def _store_down(_: Request, exc: ArtifactStoreError) -> JSONResponse:
+        log.warning("%s", exc)
+        return JSONResponse(
+            error_body(503, str(exc)), status_code=503, headers={"Retry-After": "5"}
         )
 
     @app.exception_handler(OperationalError)

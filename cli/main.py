@@ -54,11 +54,12 @@ def main() -> None:
     # Imported here: a client-only install lacks them (the message above is its answer).
     from sqlalchemy.exc import OperationalError  # noqa: PLC0415
 
+    from cortexrnn.shared.artifacts import ArtifactStoreError  # noqa: PLC0415
     from cortexrnn.shared.settings import UnsafeSettingsError  # noqa: PLC0415
 
     try:
         app()
-    except UnsafeSettingsError as exc:
+    except (UnsafeSettingsError, ArtifactStoreError) as exc:  # ...or a bucket it cannot use
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
     except OperationalError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -13,6 +14,7 @@ import threading
 import typer
 
 from cortexrnn.cli.local_workers import LocalWorkers
+from cortexrnn.services.spec.resources import QUEUE_NAME
 from cortexrnn.shared.local_auth import ensure_local_admin
 from cortexrnn.shared.migrate import upgrade
 from cortexrnn.shared.settings import get_settings
@@ -119,6 +121,12 @@ def worker(
     threads: int = typer.Option(
         None, help="torch threads per process (default: cores / concurrency)."
     ),
+    memory_gb: float = typer.Option(
+        None,
+        min=0.001,
+        help="Memory of each slot, for routing and pack sizing (default: the device's "
+        "memory, the GPU's or the host's, shared by the slots).",
+    ),
 ) -> None:
     """Run a Celery worker that trains packs."""
     _logging()
@@ -126,6 +134,14 @@ def worker(
     queue_list = [
         q for q in (queues or ("gpu" if device.startswith("cuda") else "cpu")).split(",") if q
     ]
+    bad = [q for q in queue_list if not re.fullmatch(QUEUE_NAME, q)]
+    if bad or not queue_list:
+        typer.echo(
+            f"error: --queues {queues!r}: each queue name must match {QUEUE_NAME} "
+            "(lower-case letters, digits, '_', '.', '-'; at most 32 characters)",
+            err=True,
+        )
+        raise typer.Exit(2)
     name = name or f"worker-{os.getpid()}@{socket.gethostname()}"
     os.environ["CORTEXRNN_WORKER_DEVICE"] = device
     os.environ["CORTEXRNN_WORKER_NAME"] = name
@@ -137,7 +153,9 @@ def worker(
 
     if concurrency == 1 and get_settings().pack_isolation:
         start_fork_server()
-    register_worker(name, device, queue_list, concurrency)
+    register_worker(
+        name, device, queue_list, concurrency, None if memory_gb is None else memory_gb * 1024
+    )
     argv = [
         "worker",
         "--loglevel=INFO",

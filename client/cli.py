@@ -17,6 +17,7 @@ from cortexrnn.client.commands import (
     account,
     datasets,
     experiments,
+    findings,
     queue,
     replication,
     results,
@@ -90,7 +91,7 @@ app = typer.Typer(
 )
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(spec.app, name="spec")
-for group in (account, experiments, results, queue, replication):
+for group in (account, experiments, results, queue, replication, findings):
     group.register(app)
 
 

@@ -20,16 +20,24 @@ KEY = ["condition", "task", "seed"]
 
 
 def fetch_tidy(client: Any, experiment_id: int) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Succeeded runs' summary values as [condition, task, seed, metric, value], and meta."""
+    """Succeeded runs' summary values as [condition, task, seed, metric, value] (a sweep's
+    runs also `family` and a column per swept field), and meta."""
     pd = science.pandas("the replication tables")
     paper_switches, corrected_switches = science.fidelity_switch_sets()
     body = client.get_json(f"/v1/experiments/{experiment_id}/results")
     rows = [
-        {"condition": r["condition"], "task": r["task"], "seed": r["seed"], "metric": m, "value": v}
+        {
+            "condition": r["condition"], "task": r["task"], "seed": r["seed"], "metric": m,
+            "value": v, **(r.get("sweep") or {}),
+        }
         for r in body["runs"]
         if r["state"] == "succeeded"
         for m, v in r["values"].items()
-    ]
+    ]  # fmt: skip
+    # A sweep's runs add `family` and one column per swept field (dotted path) after these.
+    swept = list(
+        dict.fromkeys(k for row in rows for k in row if k not in (*KEY, "metric", "value"))
+    )
     detail = client.get_json(f"/v1/experiments/{experiment_id}")
     spec = detail["spec"]
     switches = {k: bool(v) for k, v in spec.get("fidelity", {}).items()}
@@ -67,7 +75,7 @@ def fetch_tidy(client: Any, experiment_id: int) -> tuple[pd.DataFrame, dict[str,
         "worker_s": worker_s or None,
         "device": ", ".join(f"{devices.get(n, '?')} ({n})" for n in names) or None,
     }
-    return pd.DataFrame(rows, columns=[*KEY, "metric", "value"]), meta
+    return pd.DataFrame(rows, columns=[*KEY, "metric", "value", *swept]), meta
 
 
 def _fidelity_label(

@@ -6,7 +6,7 @@ science goes through this module, which imports it only when asked:
 
 - validating a spec locally (without it the server validates: POST /v1/experiments/validate),
 - converting pickled field folders before an upload,
-- the replication document and DataFrames (`Experiment.summary()`, `results()`).
+- the replication and findings documents and DataFrames (`Experiment.summary()`, `results()`).
 
 When the science is missing, each entry point raises ScienceMissing (a UsageError, exit
 code 2) naming the command that installs it. Only a missing *science* package is turned into
@@ -156,6 +156,13 @@ def replication_tools() -> Any:
         paper_order=PAPER_ORDER,
         classify=classify,
     )
+
+
+def findings_tools() -> Any:
+    """The findings document's renderer and figures, as one namespace."""
+    with needs_science("the findings document"):
+        from cortexrnn.services.report.findings import figures, render
+    return SimpleNamespace(render=render, figures=figures)
 
 
 def config_defaults() -> dict[str, dict[str, Any]]:

@@ -21,6 +21,7 @@ from cortexrnn.services.spec.cost import (
     variants,
 )
 from cortexrnn.shared.settings import Settings
+from cortexrnn.shared.webhook_hosts import webhook_refusal
 
 GB = 2**30
 
@@ -118,9 +119,25 @@ def _memory_field(spec: ExperimentSpec, pack: PackCost) -> str:
     return "sampling.n_neurons"
 
 
+def _check_notifications(spec: ExperimentSpec, settings: Settings) -> None:
+    """A notice the server could not send is refused now rather than dropped when the
+    experiment ends: a webhook host off the allow-list, an e-mail without SMTP."""
+    if spec.webhook:
+        refusal = webhook_refusal(spec.webhook, settings.webhook_host_patterns)
+        if refusal:
+            raise AdmissionRefused("webhook", refusal)
+    if spec.email and not settings.smtp_configured:
+        raise AdmissionRefused(
+            "email",
+            "this server sends no e-mail: its operator has not configured an SMTP server "
+            "(CORTEXRNN_SMTP_HOST and CORTEXRNN_SMTP_FROM); use a webhook or leave email out",
+        )
+
+
 def check_admission(spec: ExperimentSpec, n_units: int, settings: Settings) -> ExperimentCost:
     """The experiment's cost with `n_units` neurons per network, or AdmissionRefused naming
-    the first field over a limit."""
+    the first field over a limit (or a notice this server cannot send)."""
+    _check_notifications(spec, settings)
     _check_shape(spec, n_units, settings)
     cost = experiment_cost(spec, n_units, settings)
     limit = settings.max_pack_memory_gb * GB

@@ -67,6 +67,8 @@ def open_upload(
     if resumable is not None:
         resumable.step = req.step
         session.commit()
+        if resumable.received_bytes == resumable.size_bytes:
+            return _complete(session, resumable, store)  # the store failed to take it before
         return resumable
     # An open upload of an older version of the same file (a checkpoint since replaced, or
     # one left by a worker that died) will never be finished: drop it with its partial file.
@@ -153,6 +155,10 @@ def accept_chunk(
         if offset + len(data) == row.size_bytes:
             return row  # a retry of the last chunk whose answer was lost
         raise UploadRefused(409, f"upload {upload_id} is complete already")
+    if row.received_bytes == row.size_bytes and offset + len(data) == row.size_bytes:
+        # A retry of the last chunk after the store failed to take the whole file (a bucket
+        # away): the staged file is whole already, so try to complete it again.
+        return _complete(session, row, store)
     if offset != row.received_bytes:
         raise UploadRefused(
             409,
@@ -209,7 +215,7 @@ def _complete(session: Session, row: ArtifactUpload, store: ArtifactStore) -> Ar
         row.state = DROPPED
         session.commit()
         raise
-    row.path = str(store.finalize(row.id, _key(row)))
+    row.path = store.finalize(row.id, _key(row))
     row.state = COMPLETE
     replaced = _record(session, row)
     session.commit()

@@ -21,6 +21,7 @@ from cortexrnn.services.connectome.errors import DatasetError
 from cortexrnn.services.connectome.selection import NeuronSelection
 from cortexrnn.services.connectome.selection import select as select_neurons
 from cortexrnn.services.spec import ExperimentSpec, RunSpec
+from cortexrnn.services.spec.cost import ExperimentCost
 from cortexrnn.shared.datasets_registry import (
     DEFAULT_DATASET_NAME,
     ensure_default_dataset,
@@ -30,6 +31,7 @@ from cortexrnn.shared.datasets_registry import (
 from cortexrnn.shared.lifecycle import dedupe_runs, refresh_experiment_status, state_counts
 from cortexrnn.shared.models import Dataset, Experiment, Run, RunState, User
 from cortexrnn.shared.progress import Progress, experiment_progress
+from cortexrnn.shared.routing import run_needs
 
 __all__ = [  # refresh_experiment_status and state_counts live in lifecycle; importable here too
     "IdempotencyConflict",
@@ -156,12 +158,16 @@ def create_experiment(
     idempotency_key: str | None = None,
     dataset_sha: str | None = None,
     selection: Sequence[int] | None = None,
+    cost: ExperimentCost | None = None,
+    default_queue: str = "cpu",
 ) -> Submission:
     """Store an experiment and one row per run with its inputs; runs whose inputs already
     succeeded are answered from that result (cached) unless the spec says `force: true`.
 
     `dataset_sha` ties the runs to the dataset's content; `selection` is the neurons that
-    `resolve_selection` found (computed here from the store where only the hash is given)."""
+    `resolve_selection` found (computed here from the store where only the hash is given).
+    `cost` (shared/admission.py) gives each run its memory estimate, which the scheduler
+    routes and sizes packs by (shared/routing.py); runs naming no queue go to `default_queue`."""
     spec_hash = spec.canonical_hash()
     if idempotency_key:
         earlier = session.scalar(
@@ -212,6 +218,7 @@ def create_experiment(
     session.flush()
 
     runs = spec.expand_runs()
+    needs = run_needs(spec, runs, cost, default_queue)
     rows = [
         Run(
             experiment_id=experiment.id,
@@ -223,8 +230,9 @@ def create_experiment(
             pack_key=spec.pack_key(run),
             inputs=run_inputs(spec, run),
             priority=priority,
+            **need.columns(),
         )
-        for run in runs
+        for run, need in zip(runs, needs, strict=True)
     ]
     session.add_all(rows)
     session.flush()

@@ -189,6 +189,7 @@ class Experiment(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16), default=ExperimentStatus.ACTIVE.value)
     tags: Mapped[list[Any]] = mapped_column(default=list)
+    notes: Mapped[str | None] = mapped_column(Text)  # the owner's, editable (migration 0009)
     idempotency_key: Mapped[str | None] = mapped_column(String(128))
     # Resolved once at submission (migration 0002; null on older rows): the dataset's content
     # hash and the indices of the neurons its sampling selects, which every pack reuses.
@@ -257,6 +258,14 @@ class Run(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     cached_from_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     error: Mapped[str | None] = mapped_column(Text)
+    # Where it may train (migration 0008; worker/routing.py): the queue its spec named (null:
+    # any queue whose workers can hold it), the device kind and memory it asked for, and the
+    # cost model's memory estimate for one network alone and for each further one in a pack.
+    queue: Mapped[str | None] = mapped_column(String(32))
+    device_kind: Mapped[str | None] = mapped_column(String(16))
+    min_memory_mb: Mapped[float | None] = mapped_column(Float)
+    memory_mb: Mapped[float | None] = mapped_column(Float)
+    network_mb: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -364,6 +373,7 @@ class WorkerInfo(Base):
     device: Mapped[str] = mapped_column(String(64))
     queues: Mapped[list[Any]] = mapped_column(default=list)
     concurrency: Mapped[int] = mapped_column(Integer, default=1)
+    memory_mb: Mapped[float | None] = mapped_column(Float)  # per slot (migration 0008)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from statistics import mean
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from cortexrnn.shared.models import Experiment, Run, RunState, as_utc, utcnow
@@ -35,6 +35,31 @@ class Progress:
     # queued (nothing started) | running | waiting (active, nothing running now: between
     # packs or behind other users' work) | succeeded | failed | cancelled
     phase: str = "queued"
+
+
+def run_done(state: str, progress: float | None) -> float:
+    """How much of one run counts as done: 1 once it succeeded, an active run's progress (at
+    most UNFINISHED_CAP), nothing for a failed, lost or cancelled one."""
+    if state == RunState.SUCCEEDED.value:
+        return 1.0
+    if state in ACTIVE_STATES:
+        return min(float(progress or 0.0), UNFINISHED_CAP)
+    return 0.0
+
+
+def run_done_sql() -> ColumnElement[float]:
+    """`run_done` as a column expression, for totals summed in the database."""
+    return case(
+        (Run.state == RunState.SUCCEEDED.value, 1.0),
+        (
+            Run.state.in_(ACTIVE_STATES),
+            case(
+                (Run.progress > UNFINISHED_CAP, UNFINISHED_CAP),
+                else_=func.coalesce(Run.progress, 0.0),
+            ),
+        ),
+        else_=0.0,
+    )
 
 
 def experiment_phase(status: str, counts: dict[str, int], started: bool) -> str:
@@ -102,14 +127,7 @@ def experiment_progress(session: Session, experiment: Experiment) -> Progress:
     )
     counts = Counter(r.state for r in rows)
     total = len(rows)
-    done = sum(
-        1.0
-        if r.state == RunState.SUCCEEDED.value
-        else min(float(r.progress or 0.0), UNFINISHED_CAP)
-        if r.state in ACTIVE_STATES
-        else 0.0
-        for r in rows
-    )
+    done = sum(run_done(r.state, r.progress) for r in rows)
     fraction = done / total if total else 0.0
     started = any(r.started_at is not None or r.cached_from_id is not None for r in rows)
     phase = experiment_phase(experiment.status, dict(counts), started)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cortexrnn.shared import fair_share
+from cortexrnn.shared import fair_share, routing
 from cortexrnn.shared.fair_share import UserShare
 from cortexrnn.shared.models import (
     Experiment,
@@ -31,6 +31,7 @@ from cortexrnn.shared.models import (
     as_utc,
     utcnow,
 )
+from cortexrnn.shared.routing import QueueCapacity, RunNeeds
 from cortexrnn.shared.settings import Settings
 
 PENDING, QUEUED, RUNNING = RunState.PENDING.value, RunState.QUEUED.value, RunState.RUNNING.value
@@ -57,6 +58,7 @@ class WorkerRow:
     concurrency: int
     alive: bool
     heartbeat_at: datetime
+    memory_mb: float | None = None  # per slot
     packs: list[PackRow] = field(default_factory=list)
 
 
@@ -101,6 +103,7 @@ class QueueView:
     standings: list[Standing]
     waiting: list[Waiting]
     pack_seconds: float | None  # median measured time of one pack, the basis of estimates
+    queues: list[QueueCapacity] = field(default_factory=list)  # every queue a live worker serves
 
 
 def _packs(session: Session) -> dict[int, PackRow]:
@@ -207,7 +210,7 @@ def build_queue(session: Session, settings: Settings) -> QueueView:
         workers.append(
             WorkerRow(
                 w.name, w.hostname, w.device, list(w.queues or []), w.concurrency, alive,
-                w.heartbeat_at,
+                w.heartbeat_at, w.memory_mb,
             )
         )  # fmt: skip
     by_worker = {w.name: w for w in workers}
@@ -217,15 +220,16 @@ def build_queue(session: Session, settings: Settings) -> QueueView:
         if worker in by_worker:
             by_worker[worker].packs.append(packs[pack_id])
     unclaimed = [p for p in packs.values() if p.state == QUEUED]
-    slots = sum(w.concurrency for w in workers if w.alive and queue in w.queues)
-    busy = sum(1 for p in packs.values() if p.queue == queue)
+    caps = routing.live_capacities(session, timeout)
+    default = caps.get(queue, QueueCapacity(queue))
     standings = _standings(session)
     pack_seconds = _pack_seconds(session)
     blocked = _blocked(session, standings, now)
-    waiting = _waiting(
-        session, standings, slots, busy, queue, settings.max_pack_size, pack_seconds, blocked
-    )
-    return QueueView(queue, slots, busy, workers, unclaimed, standings, waiting, pack_seconds)
+    waiting = _waiting(session, standings, caps, settings.max_pack_size, pack_seconds, blocked)
+    return QueueView(
+        queue, default.slots, default.busy, workers, unclaimed, standings, waiting, pack_seconds,
+        sorted(caps.values(), key=lambda c: c.name),
+    )  # fmt: skip
 
 
 def _blocked(session: Session, standings: list[Standing], now: datetime) -> dict[str, str]:
@@ -243,12 +247,25 @@ def _blocked(session: Session, standings: list[Standing], now: datetime) -> dict
     return out
 
 
+def _needs(session: Session, ids: list[int]) -> dict[int, RunNeeds]:
+    """What each experiment's pending runs need (its costliest condition's memory)."""
+    out: dict[int, RunNeeds] = {}
+    for i, queue, kind, min_mb, mem, net in session.execute(
+        select(
+            Run.experiment_id, Run.queue, Run.device_kind, Run.min_memory_mb,
+            func.max(Run.memory_mb), func.max(Run.network_mb),
+        )
+        .where(Run.experiment_id.in_(ids), Run.state == PENDING)
+        .group_by(Run.experiment_id, Run.queue, Run.device_kind, Run.min_memory_mb)
+    ):  # fmt: skip
+        out[i] = RunNeeds(queue, kind, min_mb, mem, net)
+    return out
+
+
 def _waiting(
     session: Session,
     standings: list[Standing],
-    slots: int,
-    busy: int,
-    queue: str,
+    caps: dict[str, QueueCapacity],
     max_pack_size: int,
     pack_seconds: float | None,
     blocked: dict[str, str],
@@ -286,13 +303,19 @@ def _waiting(
             if per_user[owner]:
                 i, name, priority = per_user[owner].pop(0)
                 order.append((i, name, owner, priority))
-    free = max(slots - busy, 0)
+    needs = _needs(session, waiting_ids)
     out, ahead = [], 0
     for position, (i, name, owner, priority) in enumerate(order, 1):
         t = tallies[i]
-        reason = _reason(t, slots, free, ahead, queue)
+        need = needs.get(i)
+        fit = [c for c in caps.values() if need is None or routing.can_hold(need, c)]
+        slots, free = sum(c.slots for c in fit), sum(c.free for c in fit)
+        reason = _reason(t, slots, free, ahead)
+        unroutable = routing.why_unroutable(need, caps) if need is not None else None
         if t[PENDING] and owner in blocked:
             reason = f"user limit: {owner} has {blocked[owner]}"
+        elif t[PENDING] and unroutable:
+            reason = unroutable
         expected = None
         if pack_seconds is not None and slots and t[PENDING] and owner not in blocked:
             # Whole packs ahead, each taking a slot for about one measured pack duration;
@@ -310,9 +333,9 @@ def _waiting(
     return out
 
 
-def _reason(t: dict[str, int], slots: int, free: int, ahead: int, queue: str) -> str:
+def _reason(t: dict[str, int], slots: int, free: int, ahead: int) -> str:
     if (t[PENDING] or t["in_pack"]) and slots == 0:
-        return f"no live worker serves queue '{queue}'; start one with `cortexrnn worker`"
+        return "no live worker serves its queue; start one with `cortexrnn worker`"
     if t[PENDING]:
         if free:
             return f"the scheduler sends it at its next tick ({free} free worker slots)"

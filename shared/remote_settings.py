@@ -4,9 +4,11 @@ shared/settings.py; kept apart so that the multi-host pieces read theirs in one 
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Literal
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cortexrnn.shared.settings import Settings
@@ -33,6 +35,24 @@ class RemoteSettings(BaseSettings):
     # by CORTEXRNN_REQUEST_MAX_BYTES, the body limit of non-upload routes).
     artifact_max_bytes: int = 64 * GiB
     upload_chunk_bytes: int = 8 * MiB
+    # API side: where finished artifacts live. Empty: CORTEXRNN_ARTIFACTS_DIR on local disk;
+    # "s3://bucket/prefix": an S3-compatible bucket (pip install 'cortexrnn[s3]') at the
+    # endpoint URL (unset: AWS itself), with the standard AWS credentials (AWS_ACCESS_KEY_ID
+    # and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the host's role). docs/operations.md.
+    artifact_store: str = ""
+    artifact_s3_endpoint_url: str | None = None
+    artifact_s3_region: str | None = None
+
+    @field_validator("artifact_store")
+    @classmethod
+    def _store_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?", value):
+            raise ValueError(
+                "CORTEXRNN_ARTIFACT_STORE: expected empty (local disk) or s3://bucket[/prefix] "
+                "with a valid bucket name"
+            )
+        return value
 
 
 @functools.lru_cache(maxsize=1)

@@ -4,7 +4,6 @@ the database (runs answered from the cache read their original's rows)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +12,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from cortexrnn.services.spec.sweep import point_columns
+from cortexrnn.shared.artifacts import FinishedFiles, open_seekable
 from cortexrnn.shared.experiments import result_run_id
 from cortexrnn.shared.models import Artifact, MetricPoint, Run, RunState, RunSummary
 
@@ -97,7 +97,9 @@ def load_results(session: Session, experiment_id: int, *, curves: bool = True) -
     )
 
 
-def weights_for_report(session: Session, runs: list[Run], limit: int = 6) -> tuple[dict, dict]:
+def weights_for_report(
+    session: Session, runs: list[Run], files: FinishedFiles, limit: int = 6
+) -> tuple[dict, dict]:
     """Initial and final recurrent matrices (and neuron positions) of up to `limit` runs,
     one per condition first so that the report shows each condition."""
     chosen: list[Run] = []
@@ -112,9 +114,9 @@ def weights_for_report(session: Session, runs: list[Run], limit: int = 6) -> tup
         art = session.scalar(
             select(Artifact).where(Artifact.run_id == result_run_id(r), Artifact.kind == "weights")
         )
-        if art is None or not Path(art.path).is_file():
+        if art is None or not files.exists(art.path):
             continue
-        with np.load(art.path, allow_pickle=False) as z:
+        with open_seekable(files, art.path) as fh, np.load(fh, allow_pickle=False) as z:
             if "w_init" not in z or "W" not in z:
                 continue
             key = (r.condition, r.task, r.seed)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -55,10 +55,10 @@ class Settings(BaseSettings):
     # Memory (MiB) a pack's own process may take beyond what it holds when training starts
     # (worker/pack_memory.py); unset: the cost estimate plus margin, or no limit without one.
     pack_memory_limit_mb: float | None = Field(None, gt=0, allow_inf_nan=False)
-    # Train each pack in its own memory-limited process (worker/pack_process.py). Off by
-    # default for now: under heavy CPU load the pack process's heartbeats came late enough
-    # for a short heartbeat timeout to requeue live packs (docs/operations.md).
-    pack_isolation: bool = False
+    # Train each pack in its own memory-limited process (worker/pack_process.py), so that a
+    # pack out of memory fails alone and the worker lives (CORTEXRNN_PACK_ISOLATION=0: in the
+    # worker's process, as before).
+    pack_isolation: bool = True
     allow_insecure: bool = False
     # Admission limits (shared/admission.py, docs/operations.md): a spec that exceeds one is
     # refused at submission with a 422 naming the field. The defaults let the paper's grids
@@ -74,6 +74,21 @@ class Settings(BaseSettings):
     # effective rates; the CPU's calibrated on the paper's runs (docs/operations.md).
     cpu_gflops: float = Field(40.0, gt=0, allow_inf_nan=False)
     gpu_gflops: float = Field(2000.0, gt=0, allow_inf_nan=False)
+    # Notices of ended experiments (shared/notify.py, docs/operations.md). Webhooks go only
+    # to hosts this comma-separated list allows: "external" (every address the name resolves
+    # to is public: no loopback, private or link-local), "*" (anywhere, internal networks
+    # included), or a host name or IP, with * globs ("*.lab.example.org"); empty: no webhooks.
+    webhook_allowed_hosts: str = "external"
+    # E-mail is sent only with a host and a from address; STARTTLS unless turned off.
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_from: str | None = None
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    # Where users open the dashboard, for links in e-mails (default: CORTEXRNN_API_URL, else
+    # http://api_host:api_port).
+    public_url: str | None = None
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:
@@ -91,6 +106,19 @@ class Settings(BaseSettings):
     @property
     def is_embedded(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def webhook_host_patterns(self) -> list[str]:
+        return [p.strip().lower() for p in self.webhook_allowed_hosts.split(",") if p.strip()]
+
+    @property
+    def smtp_configured(self) -> bool:
+        return bool(self.smtp_host and self.smtp_from)
+
+    @property
+    def dashboard_url(self) -> str:
+        base = self.public_url or self.api_url or f"http://{self.api_host}:{self.api_port}"
+        return base.rstrip("/")
 
     @property
     def broker_dir(self) -> Path:

@@ -144,6 +144,7 @@ class ExperimentOut(BaseModel):
     status: str
     priority: int
     tags: list[str]
+    notes: str | None = None  # the owner's free text, editable after submission
     spec_hash: str
     created_at: datetime
     finished_at: datetime | None
@@ -154,6 +155,18 @@ class ExperimentOut(BaseModel):
     # queued | running | waiting (between packs, or behind other work: `queue` says why) |
     # succeeded | failed | cancelled; empty from servers before it was added
     phase: str = ""
+
+
+class ExperimentEdit(BaseModel):
+    """PATCH /v1/experiments/{id}: what the owner may change after submission. Fields left
+    out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tags: list[str] | None = Field(None, description="Replaces the tags (the spec's rules).")
+    notes: str | None = Field(
+        None, max_length=10_000, description="Replaces the notes; an empty string clears them."
+    )
 
 
 class ExperimentDetail(ExperimentOut):
@@ -243,6 +256,7 @@ class QueueWorker(BaseModel):
     concurrency: int
     heartbeat_at: datetime
     alive: bool
+    memory_mb: float | None = Field(None, description="Memory of each slot (MiB).")
 
 
 class QueueWaiting(BaseModel):
@@ -290,9 +304,24 @@ class ShareOut(ShareLimits):
     blocked: str | None = Field(description="Why none of their runs may start now, or null.")
 
 
+class QueueInfo(BaseModel):
+    """A queue as its live workers make it (shared/routing.py)."""
+
+    name: str
+    slots: int = Field(description="Slots of the live workers serving it.")
+    busy: int = Field(description="Packs queued or running on it.")
+    devices: list[str] = Field(description="Device kinds of its live workers.")
+    memory_mb: float | None = Field(
+        None,
+        description="The smallest memory per slot among its workers (MiB): the largest run "
+        "it takes, and what its packs are sized by.",
+    )
+
+
 class QueueOut(BaseModel):
     users: list[QueueUser]
     workers: list[QueueWorker]
+    queues: list[QueueInfo] = Field(default_factory=list)
     queue: str = Field("", description="The queue these slots and estimates are for.")
     slots: int = Field(0, description="Worker slots of live workers serving the queue.")
     busy: int = Field(0, description="Packs queued or running in the queue.")

@@ -156,6 +156,8 @@ def shared_spec(settings: dict[str, Any], run: RunSpec, fidelity: Fidelity) -> E
             "tasks": [run.task],
             "conditions": {run.condition_name: run.condition},
             "fidelity": fidelity,
+            # In the pack key when not the default, so every run of the pack has the same.
+            "evaluation": settings.get("evaluation") or {},
         }
     )
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from cortexrnn.services.runner.outputs import save_weights as write_weights_file
 from cortexrnn.services.runner.pack import RunOutcome
+from cortexrnn.services.training.evaluation import EXTRA_METRICS
 from cortexrnn.shared.models import Artifact, MetricPoint, Run, RunSummary
 from cortexrnn.shared.settings import Settings
 from cortexrnn.worker.artifact_client import ApiTransport
@@ -32,7 +33,8 @@ SUMMARY_FIELDS = (
     "wall_s",
 )
 
-SavedWeights = tuple[Path, str, int]  # path, sha256, size
+# path (or, for an upload, the API's location: a path, or an s3:// URI), sha256, size
+SavedWeights = tuple[Path | str, str, int]
 
 
 def num(v: object) -> float | None:
@@ -93,7 +95,8 @@ def metric_points(run_id: int, o: Any, steps_per_epoch: int) -> list[MetricPoint
 
 
 def summaries(run_id: int, o: Any) -> list[RunSummary]:
-    out = [RunSummary(run_id=run_id, name=k, value=num(o.row.get(k))) for k in SUMMARY_FIELDS]
+    names = [*SUMMARY_FIELDS, *(k for k in EXTRA_METRICS if k in o.row)]
+    out = [RunSummary(run_id=run_id, name=k, value=num(o.row.get(k))) for k in names]
     for name, value in o.metrics.items():
         v = num(value)
         reason = o.reasons.get(name) if v is None else None
@@ -148,11 +151,11 @@ def upload_weights(
     if pack_id is None:
         raise ValueError("uploading weights needs the pack id (the API checks who holds it)")
     path, sha, size = local
-    state = transport.upload(path, kind="weights", pack_id=pack_id, run_id=run_id)
+    state = transport.upload(Path(path), kind="weights", pack_id=pack_id, run_id=run_id)
     if state.sha256 != sha or state.path is None:
         raise RuntimeError(f"run {run_id}: the API stored other weights than were sent")
-    path.unlink(missing_ok=True)
-    return Path(state.path), sha, size
+    Path(path).unlink(missing_ok=True)
+    return state.path, sha, size  # not a Path: that would make s3://b/k s3:/b/k
 
 
 def write_results(

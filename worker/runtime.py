@@ -3,10 +3,13 @@ scheduler knows its free slots and `GET /v1/queue` can show it."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import socket
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -14,15 +17,46 @@ from cortexrnn.shared.db import session_scope
 from cortexrnn.shared.models import WorkerInfo, utcnow
 
 log = logging.getLogger("cortexrnn.worker")
+MB = 2**20
 
 
-def register_worker(name: str, device: str, queues: list[str], concurrency: int) -> None:
+def device_memory_mb(device: str) -> float | None:
+    """The memory a worker's packs share: the GPU's free memory for a CUDA device (what
+    other processes on it leave), else the host's (or its container's limit, where lower).
+    None where the device cannot be asked (no CUDA): the scheduler then knows no memory bound
+    for its queue."""
+    if device.startswith("cuda"):
+        import torch  # noqa: PLC0415 - only CUDA workers need it here
+
+        if not torch.cuda.is_available():
+            log.warning("%s: CUDA is not available; the worker's memory is unknown", device)
+            return None
+        index = int(device.split(":", 1)[1]) if ":" in device else 0
+        free, _total = torch.cuda.mem_get_info(index)
+        return free / MB
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    with contextlib.suppress(OSError, ValueError):
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            total = min(total, int(limit))
+    return total / MB
+
+
+def register_worker(
+    name: str, device: str, queues: list[str], concurrency: int, memory_mb: float | None = None
+) -> None:
+    """`memory_mb`: the memory of each slot (the scheduler sizes packs by it); None: the
+    device's memory shared by the slots."""
+    if memory_mb is None:
+        total = device_memory_mb(device)
+        memory_mb = None if total is None else total / concurrency
     with session_scope() as session:
         row = session.scalar(select(WorkerInfo).where(WorkerInfo.name == name))
         if row is None:
             row = WorkerInfo(name=name, hostname=socket.gethostname(), device=device)
             session.add(row)
         row.device, row.queues, row.concurrency = device, list(queues), concurrency
+        row.memory_mb = memory_mb
         row.started_at = row.heartbeat_at = utcnow()
 
 

@@ -20,9 +20,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.orm import Session
 
-from cortexrnn.shared import fair_share, lifecycle
+from cortexrnn.shared import fair_share, lifecycle, routing
 from cortexrnn.shared.fair_share import UserShare
-from cortexrnn.shared.models import Pack, Run, RunState, User, WorkerInfo, as_utc, utcnow
+from cortexrnn.shared.models import Pack, Run, RunState, User, as_utc, utcnow
+from cortexrnn.shared.routing import QueueCapacity
 
 log = logging.getLogger("cortexrnn.scheduler")
 
@@ -52,16 +53,6 @@ def _lock(session: Session) -> bool:
     return True
 
 
-def worker_slots(session: Session, queue: str, heartbeat_timeout: timedelta) -> int:
-    """Slots of live workers serving `queue`."""
-    now = utcnow()
-    slots = 0
-    for w in session.scalars(select(WorkerInfo)):
-        if queue in (w.queues or []) and now - as_utc(w.heartbeat_at) < heartbeat_timeout:
-            slots += w.concurrency
-    return slots
-
-
 def busy_packs(session: Session, queue: str) -> int:
     return (
         session.scalar(
@@ -82,7 +73,7 @@ class Pick:
     allowance: dict[int, int | None]
 
 
-def _pick_next_run(session: Session) -> Pick | None:
+def _pick_next_run(session: Session, where: list[ColumnElement[bool]]) -> Pick | None:
     """Fair share: among users not at a limit an admin set, the user with the fewest runs in
     flight goes first; among equals, the one with the least recent usage (worker time, decayed
     as Slurm's fair share does: shared/fair_share.py), then the one served longest ago; then
@@ -91,10 +82,10 @@ def _pick_next_run(session: Session) -> Pick | None:
     A tick must cost the same with 2,000 or 100,000 runs waiting (benchmarks/scheduler.py):
     each user's head run (their first in priority, age order), runs in flight and last dispatch
     are one index lookup each (migration 0003), so a pick reads a few rows per user and never
-    the backlog."""
+    the backlog. `where` keeps the runs the queue being filled can take (shared/routing.py)."""
     head = (
         select(Run.id)
-        .where(Run.owner_id == User.id, Run.state == RunState.PENDING.value)
+        .where(Run.owner_id == User.id, Run.state == RunState.PENDING.value, *where)
         .order_by(Run.priority.desc(), Run.created_at, Run.id)
         .limit(1)
         .correlate(User)
@@ -197,29 +188,41 @@ def _within_limits(mates: list[Run], allowance: dict[int, int | None]) -> list[R
     return kept
 
 
-def _form_pack(session: Session, pick: Pick, queue: str, max_pack_size: int) -> Pack:
+def _form_pack(
+    session: Session,
+    pick: Pick,
+    cap: QueueCapacity,
+    where: list[ColumnElement[bool]],
+    max_pack_size: int,
+) -> Pack:
     """The head run and the pending runs that can train with it: the same pack key, from any
     experiment (its own first, then by priority and age), so that small experiments fill a
     pack where one network alone leaves the device idle (GPUs; small N on CPU, see
-    benchmarks/pack_size.py). max_pack_size is the operator's bound for the device.
+    benchmarks/pack_size.py). max_pack_size is the operator's bound for the device; the
+    queue's memory per slot bounds it further (shared/routing.py).
 
     A retried run still belongs to its earlier pack: that pack goes out again with its
     pending runs, so that a whole retried pack resumes from its checkpoint."""
     head = pick.head
     if head.pack_id is not None:
         # Packs are never deleted (a run's pack_id is only cleared), so the row exists.
-        return lifecycle.send_pack_again(session, session.get_one(Pack, head.pack_id), queue)
+        return lifecycle.send_pack_again(session, session.get_one(Pack, head.pack_id), cap.name)
+    size = routing.pack_size([head], cap, max_pack_size)
     # Two queries rather than one ordered by "own experiment first": each walks an index in
     # its order and stops after the pack is full, where the single query sorted every pending
     # run of the pack key.
     mates = _pending_mates(
-        session, head, Run.experiment_id == head.experiment_id, limit=max_pack_size
+        session, head, Run.experiment_id == head.experiment_id, *where, limit=size
     )
-    if len(mates) < max_pack_size:
+    if len(mates) < size:
         mates += _pending_mates(
-            session, head, Run.experiment_id != head.experiment_id, limit=max_pack_size - len(mates)
+            session, head, Run.experiment_id != head.experiment_id, *where, limit=size - len(mates)
         )
-    return lifecycle.open_pack(session, head.pack_key, _within_limits(mates, pick.allowance), queue)
+    mates = _within_limits(mates, pick.allowance)
+    # Mates of another condition may need more memory than the head (a grid, say).
+    while len(mates) > 1 and len(mates) > routing.pack_size(mates, cap, max_pack_size):
+        mates.pop()
+    return lifecycle.open_pack(session, head.pack_key, mates, cap.name)
 
 
 def schedule_once(
@@ -241,22 +244,33 @@ def schedule_once(
         return report
     timeout = timedelta(seconds=heartbeat_timeout_s)
     _reconcile(session, report, timeout, timedelta(seconds=dispatch_timeout_s), max_attempts)
-    free = (slots if slots is not None else worker_slots(session, queue, timeout)) - busy_packs(
-        session, queue
-    )
-    to_send: list[int] = []
-    while free > 0:
-        pick = _pick_next_run(session)
-        if pick is None:
-            break
-        pack = _form_pack(session, pick, queue, max_pack_size)
-        to_send.append(pack.id)
-        free -= 1
+    if slots is not None:  # a fixed number of slots on `queue` (tests, benchmarks)
+        caps = {queue: QueueCapacity(queue, slots=slots, busy=busy_packs(session, queue))}
+    else:
+        caps = routing.live_capacities(session, timeout)
+    to_send: list[tuple[int, str]] = []
+    # Queues in turn, one pack each per round, so that a busy queue does not starve the others.
+    open_queues = [c for c in sorted(caps.values(), key=lambda c: c.name) if c.free > 0]
+    while open_queues:
+        for cap in list(open_queues):
+            where = routing.eligible(cap)
+            pick = _pick_next_run(session, where)
+            if pick is None:
+                open_queues.remove(cap)
+                continue
+            pack = _form_pack(session, pick, cap, where, max_pack_size)
+            to_send.append((pack.id, cap.name))
+            cap.busy += 1
+            if cap.free <= 0:
+                open_queues.remove(cap)
     session.commit()
     # Sent only after the commit: a message never names a pack the database does not hold.
-    for pack_id in to_send + report.redispatched:
-        dispatch(pack_id, queue)
-    report.dispatched = to_send
+    queues = dict(to_send)
+    for pack_id in report.redispatched:
+        queues[pack_id] = session.get_one(Pack, pack_id).queue
+    for pack_id, q in queues.items():
+        dispatch(pack_id, q)
+    report.dispatched = [pack_id for pack_id, _ in to_send]
     return report
 
 

@@ -10,9 +10,10 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sse_starlette.sse import EventSourceResponse
 
+from cortexrnn.api.artifact_files import FilesDep
 from cortexrnn.api.dashboard.auth import DataViewer, Refused
 from cortexrnn.api.dashboard.curves import aggregate_curves, curve_names, default_metric
 from cortexrnn.api.dashboard.experiment_page import get_experiment
@@ -142,19 +143,21 @@ def _download(body: str, filename: str, media_type: str) -> Response:
 
 
 @router.get("/runs/{run_id}/weights.npz")
-def weights_file(run_id: RunId, session: SessionDep, viewer: DataViewer) -> FileResponse:
+def weights_file(
+    run_id: RunId, session: SessionDep, files: FilesDep, viewer: DataViewer
+) -> Response:
     try:
-        return runs.weights(run_id, session, viewer.user)
+        return runs.weights(run_id, session, files, viewer.user)
     except ApiError as exc:
         raise _refused(exc) from None
 
 
 @router.get("/runs/{run_id}/heatmaps")
-def heatmaps(run_id: RunId, session: SessionDep, _: DataViewer) -> JSONResponse:
+def heatmaps(run_id: RunId, session: SessionDep, files: FilesDep, _: DataViewer) -> JSONResponse:
     run = session.get(Run, run_id)
     if run is None:
         raise Refused(404, f"run {run_id} does not exist")
-    images = weight_images(session, run)
+    images = weight_images(session, run, files)
     if images is None:
         raise Refused(404, f"run {run_id} has no weights yet (state: {run.state})")
     return JSONResponse(images)

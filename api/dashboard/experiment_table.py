@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from cortexrnn.shared.models import Experiment, Run, RunState, User
+from cortexrnn.shared.models import Experiment, Run, User
+from cortexrnn.shared.progress import run_done_sql
 
 PAGE_SIZE = 50
 SORTS = ("id", "name", "owner", "status", "dataset", "created", "runs", "progress")
@@ -53,11 +54,11 @@ class Row:
     finished_at: datetime | None
     counts: dict[str, int] = field(default_factory=dict)
     total: int = 0
-    done: float = 0.0  # terminal runs plus running runs' progress
+    done: float = 0.0  # succeeded runs plus active runs' progress (shared/progress.py)
 
     @property
     def percent(self) -> float:
-        return 100.0 * self.done / self.total if self.total else 100.0
+        return 100.0 * self.done / self.total if self.total else 0.0
 
 
 @dataclass
@@ -136,20 +137,21 @@ _COLUMNS = {
 
 
 def run_tallies(session: Session, ids: list[int]) -> dict[int, tuple[dict[str, int], float]]:
-    """Per experiment: run counts by state and the runs done (running ones by progress)."""
+    """Per experiment: run counts by state and the runs done, by shared/progress.py's rule
+    (the experiment page's and the client's): succeeded runs, plus active runs' progress;
+    failed, lost and cancelled runs are not done."""
     out: dict[int, tuple[dict[str, int], float]] = {}
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     done: dict[int, float] = defaultdict(float)
-    terminal = {s.value for s in RunState if s.is_terminal}
     for start in range(0, len(ids), SQLITE_MAX_PARAMS):
         chunk = ids[start : start + SQLITE_MAX_PARAMS]
-        for experiment_id, state, n, progress in session.execute(
-            select(Run.experiment_id, Run.state, func.count(), func.sum(Run.progress))
+        for experiment_id, state, n, state_done in session.execute(
+            select(Run.experiment_id, Run.state, func.count(), func.sum(run_done_sql()))
             .where(Run.experiment_id.in_(chunk))
             .group_by(Run.experiment_id, Run.state)
         ):
             counts[experiment_id][state] = n
-            done[experiment_id] += n if state in terminal else float(progress or 0.0)
+            done[experiment_id] += float(state_done or 0.0)
     for i in ids:
         out[i] = (counts.get(i, {}), done.get(i, 0.0))
     return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cortexrnn.api.dashboard.images import block_mean, encode
+from cortexrnn.shared.artifacts import FinishedFiles, open_seekable
 from cortexrnn.shared.experiments import result_run_id
 from cortexrnn.shared.models import Artifact, Run
 
@@ -17,16 +17,16 @@ from cortexrnn.shared.models import Artifact, Run
 PANELS = (("w_init", "Initial W"), ("W", "Final W"))
 
 
-def weight_images(session: Session, run: Run) -> dict[str, Any] | None:
+def weight_images(session: Session, run: Run, files: FinishedFiles) -> dict[str, Any] | None:
     artifact = session.scalar(
         select(Artifact)
         .where(Artifact.run_id == result_run_id(run), Artifact.kind == "weights")
         .order_by(Artifact.id.desc())
     )
-    if artifact is None or not Path(artifact.path).is_file():
+    if artifact is None or not files.exists(artifact.path):
         return None
     images = []
-    with np.load(artifact.path, allow_pickle=False) as z:
+    with open_seekable(files, artifact.path) as fh, np.load(fh, allow_pickle=False) as z:
         for key, title in PANELS:
             if key in z.files and z[key].ndim == 2:
                 w = np.asarray(z[key], dtype=float)

@@ -20,13 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from cortexrnn.api.artifact_files import FilesDep, StoreDep, download
 from cortexrnn.api.deps import MAX_ID, SessionDep
 from cortexrnn.api.errors import ApiError, Responses, error_responses, not_found
 from cortexrnn.api.worker_auth import WorkerDep
 from cortexrnn.services.connectome.store import ConnectomeStore
 from cortexrnn.shared import artifact_uploads as uploads
 from cortexrnn.shared.artifact_models import ArtifactUpload, PackCheckpoint
-from cortexrnn.shared.artifacts import ArtifactStore
 from cortexrnn.shared.datasets_registry import get_store
 from cortexrnn.shared.models import Dataset
 from cortexrnn.shared.remote_settings import get_remote_settings
@@ -38,10 +38,6 @@ FILE: Responses = {**ERRORS, 200: {"content": {"application/octet-stream": {}}}}
 UploadId = Annotated[int, Path(ge=1, le=MAX_ID, description="The upload's id.")]
 PackId = Annotated[int, Path(ge=1, le=MAX_ID, description="The pack's id.")]
 RunsKey = Annotated[str, Path(pattern=r"^[0-9a-f]{1,40}$", description="The runs' key.")]
-
-
-def _store(request: Request) -> ArtifactStore:
-    return ArtifactStore(request.app.state.settings.artifacts_dir)
 
 
 def _state(request: Request, row: ArtifactUpload) -> UploadState:
@@ -70,14 +66,17 @@ def _refused(exc: uploads.UploadRefused) -> ApiError:
 
 @router.post("/uploads", response_model=UploadState, status_code=201, responses=ERRORS)
 def start_upload(
-    body: UploadCreate, request: Request, response: Response, session: SessionDep, _: WorkerDep
+    body: UploadCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    store: StoreDep,
+    _: WorkerDep,
 ) -> UploadState:
     """Start an upload, or resume the open upload of the same file (answer 200, with the
     bytes the server has); a file already stored whole answers `complete` at once."""
     try:
-        row = uploads.open_upload(
-            session, body, _store(request), get_remote_settings().artifact_max_bytes
-        )
+        row = uploads.open_upload(session, body, store, get_remote_settings().artifact_max_bytes)
     except uploads.UploadRefused as exc:
         raise _refused(exc) from None
     if row.received_bytes or row.state == uploads.COMPLETE:
@@ -113,6 +112,7 @@ async def upload_chunk(
     upload_id: UploadId,
     request: Request,
     session: SessionDep,
+    store: StoreDep,
     _: WorkerDep,
     upload_offset: Annotated[int, Header(ge=0, description="Where this chunk starts.")],
     content_digest: Annotated[
@@ -123,7 +123,6 @@ async def upload_chunk(
     stands; the last chunk completes it."""
     data = await request.body()
     digest = _sha256_of_header(content_digest)
-    store = _store(request)
 
     def accept() -> ArtifactUpload:
         return uploads.accept_chunk(session, upload_id, upload_offset, data, digest, store)
@@ -187,15 +186,16 @@ def checkpoint_info(
 
 @router.get("/packs/{pack_id}/checkpoints/{runs_key}/file", responses=FILE)
 def checkpoint_file(
-    pack_id: PackId, runs_key: RunsKey, session: SessionDep, _: WorkerDep
-) -> FileResponse:
+    pack_id: PackId, runs_key: RunsKey, session: SessionDep, files: FilesDep, _: WorkerDep
+) -> Response:
     c = _checkpoint(session, pack_id, runs_key)
-    return FileResponse(
-        c.path,
-        media_type="application/octet-stream",
-        filename=f"checkpoint-{runs_key}.pt",
-        headers={"X-Checkpoint-Step": str(c.step), "X-Checkpoint-SHA256": c.sha256},
-    )
+    headers = {"X-Checkpoint-Step": str(c.step), "X-Checkpoint-SHA256": c.sha256}
+    try:
+        return download(files, c.path, f"checkpoint-{runs_key}.pt", headers)
+    except FileNotFoundError:
+        raise ApiError(
+            404, f"the checkpoint of pack {pack_id} is recorded but missing from the store"
+        ) from None
 
 
 @router.get("/datasets/{sha}/{filename}", responses=FILE)

@@ -18,6 +18,7 @@ from cortexrnn.api.errors import ApiError, Responses, error_responses, invalid_f
 from cortexrnn.services.spec import ExperimentSpec
 from cortexrnn.shared import lifecycle
 from cortexrnn.shared.admission import AdmissionRefused, check_admission
+from cortexrnn.shared.experiment_labels import LabelError, edit_labels
 from cortexrnn.shared.experiments import (
     IdempotencyConflict,
     SpecDatasetError,
@@ -29,6 +30,7 @@ from cortexrnn.shared.models import Experiment, Run, User
 from cortexrnn.shared.results import run_key, sweep_columns
 from cortexrnn.wire.schemas import (
     ExperimentDetail,
+    ExperimentEdit,
     ExperimentOut,
     ExperimentPage,
     RunOut,
@@ -58,6 +60,7 @@ def _fields(session: Session, experiment: Experiment) -> dict[str, Any]:
         status=experiment.status,
         priority=experiment.priority,
         tags=list(experiment.tags or []),
+        notes=experiment.notes,
         spec_hash=experiment.spec_hash,
         created_at=experiment.created_at,
         finished_at=experiment.finished_at,
@@ -136,7 +139,8 @@ def submit(
     for attempt in (1, 2):
         try:
             dataset = resolve_selection(session, spec)
-            check_admission(spec, len(dataset.selection), request.app.state.settings)
+            settings = request.app.state.settings
+            cost = check_admission(spec, len(dataset.selection), settings)
             sub = create_experiment(
                 session,
                 user,
@@ -144,6 +148,8 @@ def submit(
                 idempotency_key=idempotency_key,
                 dataset_sha=dataset.row.content_sha256,
                 selection=dataset.selection,
+                cost=cost,
+                default_queue=settings.default_queue,
             )
             session.commit()
             break
@@ -231,6 +237,20 @@ def cancel(experiment_id: ExperimentId, session: SessionDep, user: UserDep) -> E
     (they keep their checkpoint, so `retry` resumes them)."""
     experiment = _owned(session, experiment_id, user)
     _apply(session, lifecycle.cancel_experiment, experiment, user.name)
+    return _out(session, experiment)
+
+
+@router.patch("/{experiment_id}", response_model=ExperimentOut, responses=ERRORS)
+def edit(
+    experiment_id: ExperimentId, edit: ExperimentEdit, session: SessionDep, user: UserDep
+) -> ExperimentOut:
+    """Change its tags or notes (owner or admin); the submitted spec stays as it was."""
+    experiment = _owned(session, experiment_id, user)
+    try:
+        edit_labels(experiment, edit.tags, edit.notes)
+    except LabelError as exc:
+        raise invalid_field(exc.path, str(exc)) from None
+    session.commit()
     return _out(session, experiment)
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from cortexrnn.api.deps import SessionDep, UserDep
 from cortexrnn.shared.models import Run, RunState, User
 from cortexrnn.shared.queue_status import build_queue
-from cortexrnn.wire.schemas import QueueOut, QueueUser, QueueWaiting, QueueWorker
+from cortexrnn.wire.schemas import QueueInfo, QueueOut, QueueUser, QueueWaiting, QueueWorker
 
 router = APIRouter(prefix="/v1", tags=["queue"])
 
@@ -42,6 +42,16 @@ def queue(request: Request, session: SessionDep, _: UserDep) -> QueueOut:
         users=sorted(users.values(), key=lambda u: (u.user, -u.priority)),
         workers=[QueueWorker.model_validate(w) for w in view.workers],
         waiting=[QueueWaiting.model_validate(w) for w in view.waiting],
+        queues=[
+            QueueInfo(
+                name=c.name,
+                slots=c.slots,
+                busy=c.busy,
+                devices=sorted(c.kinds),
+                memory_mb=c.slot_memory_mb,
+            )
+            for c in view.queues
+        ],
         queue=view.queue,
         slots=view.slots,
         busy=view.busy,

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cortexrnn.api.artifact_files import artifact_files
 from cortexrnn.api.deps import ExperimentId, SessionDep, UserDep
 from cortexrnn.api.errors import ApiError, Responses, error_responses, not_found
 from cortexrnn.services.report import build_report
@@ -191,7 +192,7 @@ def report(
     if cache.is_file():
         return HTMLResponse(cache.read_text(encoding="utf-8"))
     results = load_results(session, experiment_id)
-    weights, positions = weights_for_report(session, results.runs)
+    weights, positions = weights_for_report(session, results.runs, artifact_files(request))
     html = build_report(
         tidy_for_stats(results.metrics),
         results.curves,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cortexrnn.api.artifact_files import FilesDep, download
 from cortexrnn.api.deps import RunId, SessionDep, UserDep
 from cortexrnn.api.errors import ApiError, Responses, error_responses, not_found
 from cortexrnn.shared.experiments import result_run_id
@@ -67,7 +66,7 @@ def metrics(
 @router.get(
     "/{run_id}/weights", responses={**ERRORS, 200: {"content": {"application/octet-stream": {}}}}
 )
-def weights(run_id: RunId, session: SessionDep, _: UserDep) -> FileResponse:
+def weights(run_id: RunId, session: SessionDep, files: FilesDep, _: UserDep) -> Response:
     """The run's weights as .npz: initial, after every epoch, final (numeric arrays only)."""
     run = _get(session, run_id)
     artifact = session.scalar(
@@ -75,8 +74,10 @@ def weights(run_id: RunId, session: SessionDep, _: UserDep) -> FileResponse:
         .where(Artifact.run_id == result_run_id(run), Artifact.kind == "weights")
         .order_by(Artifact.id.desc())
     )
-    if artifact is None or not Path(artifact.path).is_file():
-        raise ApiError(404, f"run {run_id} has no weights yet (state: {run.state})")
-    return FileResponse(
-        artifact.path, media_type="application/octet-stream", filename=f"run-{run.id}-weights.npz"
-    )
+    missing = ApiError(404, f"run {run_id} has no weights yet (state: {run.state})")
+    if artifact is None or not files.exists(artifact.path):
+        raise missing
+    try:
+        return download(files, artifact.path, f"run-{run.id}-weights.npz")
+    except FileNotFoundError:  # removed between the two looks
+        raise missing from None

@@ -7,6 +7,7 @@
     datasets     datasets list | show | upload
     spec         spec template | validate
     replication  replication
+    findings     findings
 
 `common` holds what they share: the Client factory (CLIENT_OPTIONS, which tests fill with an
 in-process transport), consoles and the table/csv/json output.

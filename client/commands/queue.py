@@ -18,8 +18,9 @@ def queue(ctx: typer.Context) -> None:
         users.add_row(u.user, str(u.priority), str(u.pending), str(u.queued), str(u.running))
     out.print(users if q.users else "no runs waiting or running")
     workers = Table(
-        "worker", "host", "device", "queues", "slots", "last heartbeat", "alive", title="workers"
-    )
+        "worker", "host", "device", "queues", "slots", "GB per slot", "last heartbeat", "alive",
+        title="workers",
+    )  # fmt: skip
     for w in q.workers:
         workers.add_row(
             w.name,
@@ -27,6 +28,7 @@ def queue(ctx: typer.Context) -> None:
             w.device,
             ",".join(w.queues),
             str(w.concurrency),
+            "?" if w.memory_mb is None else f"{w.memory_mb / 1024:.3g}",
             when(w.heartbeat_at),
             "yes" if w.alive else "[red]no[/]",
         )

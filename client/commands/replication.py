@@ -36,25 +36,7 @@ def replication(
 ) -> None:
     """Fetch experiments' results into --data and write the replication document from them."""
     if experiment:
-        client = client_from(ctx)
-        for item in experiment:
-            label, _, idents = item.partition("=")
-            ids = idents.split("+")
-            if not label or not all(i.isdigit() for i in ids):
-                raise UsageError(f"--experiment: expected LABEL=ID or LABEL=ID+ID, got {item!r}")
-            parts = [fetch_tidy(client, int(i)) for i in ids]
-            saved = load_label(data, label) if append else None
-            if saved is not None:
-                parts.insert(0, saved)
-            try:
-                df, meta = merge(label, parts) if len(parts) > 1 else parts[0]
-            except ValueError as exc:
-                raise UsageError(str(exc)) from None
-            save(data, label, df, meta)
-            typer.echo(
-                f"{label}: experiment {idents}, {df['seed'].nunique() if len(df) else 0} seeds, "
-                f"{len(df)} values"
-            )
+        fetch_into(ctx, experiment, data, append=append)
     try:
         text = render_from(data, output.parent / "replication-figures")
     except ValueError as exc:
@@ -62,6 +44,30 @@ def replication(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
     typer.echo(f"wrote {output}")
+
+
+def fetch_into(ctx: typer.Context, experiment: list[str], data: Path, *, append: bool) -> None:
+    """Each LABEL=ID[+ID...]'s succeeded runs as <label>.csv + .json in `data` (with
+    `append`, added to the label's saved table)."""
+    client = client_from(ctx)
+    for item in experiment:
+        label, _, idents = item.partition("=")
+        ids = idents.split("+")
+        if not label or not all(i.isdigit() for i in ids):
+            raise UsageError(f"--experiment: expected LABEL=ID or LABEL=ID+ID, got {item!r}")
+        parts = [fetch_tidy(client, int(i)) for i in ids]
+        saved = load_label(data, label) if append else None
+        if saved is not None:
+            parts.insert(0, saved)
+        try:
+            df, meta = merge(label, parts) if len(parts) > 1 else parts[0]
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        save(data, label, df, meta)
+        typer.echo(
+            f"{label}: experiment {idents}, {df['seed'].nunique() if len(df) else 0} seeds, "
+            f"{len(df)} values"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -20,12 +20,13 @@ from ..stats.inference import with_holm
 from ..stats.outcomes import SOLVED_DEFINITION, SOLVED_METRIC, definitions
 from ..stats.paired import by_seed, compare_by_seed, compare_solved
 from ..stats.summary import check_tidy
+from ..training.evaluation import EXTRA_METRICS
 from . import figures, sweep_figures
 from .learning_speed import STEPS_METRIC, learning_speed
 
 CURVE_COLUMNS = ("condition", "task", "seed", "step", "epoch", "name", "value")
 PREFERRED_BARS = (
-    "test_acc", "train_acc", "entropy_kde", "modularity_cnm", "modularity_louvain",
+    "test_acc", *EXTRA_METRICS, "train_acc", "entropy_kde", "modularity_cnm", "modularity_louvain",
     "small_world_sigma", "small_world_sigma_released", "small_world_propensity", "assortativity",
     "global_efficiency", "wiring_cost", "weight_distance_spearman", "spectral_radius",
 )  # fmt: skip

@@ -29,6 +29,7 @@ from cortexrnn.services.runner.pack import RunOutcome, prepare_inputs, train_pac
 from cortexrnn.services.runner.summary import condition_summary
 from cortexrnn.services.spec import CODE_VERSION, ExperimentSpec, RunSpec, parse_spec
 from cortexrnn.services.spec.sweep import point_columns
+from cortexrnn.services.training.evaluation import EXTRA_METRICS
 from cortexrnn.services.training.results import TrainingCallbacks
 
 log = logging.getLogger(__name__)
@@ -301,6 +302,7 @@ def write_folder_report(out: Path, max_runs_shown: int = 6) -> Path:
         c
         for c in (
             "test_acc",
+            *EXTRA_METRICS,
             "train_acc",
             "test_loss",
             "train_loss",

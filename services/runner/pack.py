@@ -177,6 +177,8 @@ def measure_run(
         else "held-out test",
         "lam_effective": prior.lam,
         "wall_s": round(wall_share, 3),
+        # test_acc_<set>: the generalisation sets beside recall (services/training/evaluation.py)
+        **{k: _finite_or_none(v) for k, v in net.heldout_acc.items()},
     }
     row.update({m: _finite_or_none(v) for m, v in values.items()})
     weights = {
@@ -272,6 +274,7 @@ def train_pack(
             device,
             callbacks,
             checkpoint,
+            evaluation=spec.evaluation,
         )
     trained = (
         dict(zip(members, zip(result.networks, priors, strict=True), strict=True)) if result else {}

@@ -9,8 +9,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from cortexrnn.services.training.evaluation import EXTRA_METRICS
+
 SUMMARY_MEASURES = (
-    "accuracy", "test_acc", "train_acc", "test_loss", "steps_to_criterion", "entropy_kde",
+    "accuracy", "test_acc", *EXTRA_METRICS, "train_acc", "test_loss", "steps_to_criterion",
+    "entropy_kde",
     "modularity_cnm", "modularity_louvain", "small_world_sigma", "small_world_propensity",
     "assortativity", "char_path_length", "global_efficiency", "wiring_cost", "spectral_radius",
 )  # fmt: skip

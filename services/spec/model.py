@@ -4,9 +4,9 @@ dataset, selection, model and training) and the hashes that identify it.
 An experiment expands to runs = conditions x seeds x tasks. `canonical_hash()` identifies the
 experiment's inputs, `run_hash(run)` one run's (what dedupe compares), `pack_key(run)` what
 runs must share to be trained together as one population. Labels that do not change results
-(name, tags, priority, force, webhook) are excluded from all three; defaults are filled, keys
-sorted, and CODE_VERSION is included so that a change of the science code invalidates old
-results.
+(name, tags, priority, force, webhook, email, resources) are excluded from all three; defaults are
+filled, keys sorted, and CODE_VERSION is included so that a change of the science code
+invalidates old results.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import asdict
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -31,10 +32,12 @@ from cortexrnn.services.connectome.selection import NeuronSelection
 from cortexrnn.services.model.config import ModelConfig
 from cortexrnn.services.priors.conditions import Condition, Fidelity
 from cortexrnn.services.priors.presets import expand_preset
+from cortexrnn.services.spec.resources import Resources
 from cortexrnn.services.spec.sweep import Sweep, SweepPathError, SweepPoint, SweptCondition
 from cortexrnn.services.spec.sweep import expand as expand_sweep
 from cortexrnn.services.tasks.registry import canonical_task_name, get_task
 from cortexrnn.services.training.config import TrainingConfig
+from cortexrnn.services.training.evaluation import EvaluationConfig
 
 # Bump when the science code changes what a run with the same inputs computes.
 CODE_VERSION = "2026.12.1"
@@ -48,6 +51,8 @@ MAX_SEED_VALUE = 2**31 - 1
 
 PRIORITY_LEVELS: dict[str, int] = {"low": -10, "normal": 0, "high": 10}
 _FORBIDDEN_NAME_CHARS = set('/\\\0\n\r\t"')
+# One plain address (no display name, no list): what an SMTP envelope takes as is.
+_EMAIL_RE = re.compile(r"[^@\s,;:<>()\[\]\\\"]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z0-9-]{2,}")
 
 
 def _check_name(value: str, what: str, max_len: int) -> str:
@@ -185,11 +190,28 @@ class ExperimentSpec(BaseModel):
     priority: Literal["low", "normal", "high"] | int = "normal"
     force: bool = False
     sweep: Sweep | None = None
+    # Held-out sets besides recall (services/training/evaluation.py); the default, recall
+    # only, is left out of every hash so that results from before the field keep their keys.
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    # Where it may train (services/spec/resources.py); a label: no hash includes it.
+    resources: Resources = Field(default_factory=Resources)
     # An http(s) URL POSTed a JSON notice (id, name, status, run counts) when the experiment
     # ends (shared/notify.py); a label like the name: no hash includes it.
     webhook: str | None = Field(None, max_length=2000)
+    # An address e-mailed the same notice, where the operator configured SMTP (refused at
+    # submission otherwise); a label too.
+    email: str | None = Field(None, max_length=254)
 
     # -- validation ------------------------------------------------------------------------
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.isascii() or not _EMAIL_RE.fullmatch(value):
+            raise ValueError(f"email must be one address like name@lab.example.org, got {value!r}")
+        return value
+
     @field_validator("webhook")
     @classmethod
     def _webhook(cls, value: str | None) -> str | None:
@@ -374,6 +396,38 @@ class ExperimentSpec(BaseModel):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _evaluation_applies(self) -> ExperimentSpec:
+        ev = self.evaluation
+        perceptual = [t for t in self.tasks if t.name == "perceptual_decision_making"]
+        if "unseen_coherence" in ev.sets:
+            if not perceptual:
+                raise SweepPathError(
+                    "evaluation.sets",
+                    "unseen_coherence needs a perceptual_decision_making task in `tasks`",
+                )
+            for t in perceptual:
+                training = get_task(t.name, **t.params).cohs  # type: ignore[attr-defined]
+                unseen = ev.unseen_for(training)
+                seen = sorted(set(unseen) & set(training))
+                if not unseen or seen:
+                    raise SweepPathError(
+                        "evaluation.unseen_cohs",
+                        f"task {t.run_label!r} trains on coherences {list(training)}; the "
+                        f"unseen set {list(unseen)} must be non-empty and hold none of them"
+                        + (f" (it holds {seen})" if seen else ""),
+                    )
+        if "noisy" in ev.sets and ev.noise_in is None:
+            points = [c.point for c in self.swept_conditions()] if self.sweep else [None]
+            models = [p.model if p and p.model else self.model for p in points]
+            if any(m.noise_in <= 0 for m in models):
+                raise SweepPathError(
+                    "evaluation.noise_in",
+                    "the noisy set uses the model's noise_in, which is 0 here; give "
+                    "evaluation.noise_in > 0",
+                )
+        return self
+
     # -- expansion -------------------------------------------------------------------------
     @property
     def seed_list(self) -> list[int]:
@@ -443,7 +497,13 @@ class ExperimentSpec(BaseModel):
             "model": model.model_dump(mode="json"),
             "training": training.model_dump(mode="json"),
             "task": run.task.canonical(),
+            **self._evaluation_inputs(),
         }
+
+    def _evaluation_inputs(self) -> dict[str, Any]:
+        # Absent for the default (recall only): run hashes and pack keys as before the field.
+        ev = self.evaluation
+        return {} if ev.is_default else {"evaluation": ev.model_dump(mode="json")}
 
     def canonical(self) -> dict[str, Any]:
         """Everything that determines results, defaults filled, labels excluded."""
@@ -458,6 +518,7 @@ class ExperimentSpec(BaseModel):
             "conditions": {k: v.model_dump(mode="json") for k, v in self.conditions.items()},
             "fidelity": self.fidelity.model_dump(mode="json"),
             **({"sweep": self.sweep.model_dump(mode="json")} if self.sweep else {}),
+            **self._evaluation_inputs(),
         }
 
     def canonical_hash(self) -> str:

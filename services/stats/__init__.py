@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .anova import rank_anova
+from .equivalence import TOST, Tost, paired_tost, tost_by_seed, tost_table
 from .factors import FACTORS, LEVELS, factor_table, parse_condition
 from .inference import cohens_d, holm, mann_whitney, omnibus, van_elteren, with_holm
 from .outcomes import (
@@ -64,7 +65,9 @@ __all__ = [
     "PAIRED",
     "SOLVED_DEFINITION",
     "SOLVED_METRIC",
+    "TOST",
     "UNPAIRED",
+    "Tost",
     "bootstrap_interval",
     "by_seed",
     "chance",
@@ -80,6 +83,7 @@ __all__ = [
     "mcnemar_exact",
     "mean_interval",
     "omnibus",
+    "paired_tost",
     "pairwise_tests",
     "parse_condition",
     "pooled_signed_rank",
@@ -90,6 +94,8 @@ __all__ = [
     "solved_text",
     "summarise",
     "threshold",
+    "tost_by_seed",
+    "tost_table",
     "van_elteren",
     "with_holm",
 ]

@@ -66,6 +66,12 @@ class Task:
     def chance(self) -> float:
         return 1.0 / self.n_outputs
 
+    @property
+    def periods(self) -> tuple[tuple[str, int], ...]:
+        """The trial's periods in order, (name, steps) each, summing to `n_steps` (what a
+        timing-jitter evaluation moves the boundaries of)."""
+        raise NotImplementedError
+
     def generate(
         self,
         batch_size: int,
@@ -126,6 +132,15 @@ class PeriodTask(Task):
     @property
     def n_steps(self) -> int:
         return self.fixation + self.stimulus + self.delay + self.decision
+
+    @property
+    def periods(self) -> tuple[tuple[str, int], ...]:
+        return (
+            ("fixation", self.fixation),
+            ("stimulus", self.stimulus),
+            ("delay", self.delay),
+            ("decision", self.decision),
+        )
 
     def _check_periods(self) -> None:
         check_steps(

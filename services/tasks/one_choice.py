@@ -58,6 +58,10 @@ class OneChoiceInference(Task):
     def n_steps(self) -> int:
         return self.goal + self.delay + self.choices
 
+    @property
+    def periods(self) -> tuple[tuple[str, int], ...]:
+        return (("goal", self.goal), ("delay", self.delay), ("choices", self.choices))
+
     def templates(self, device: torch.device | str = "cpu") -> torch.Tensor:
         """[8 problems, T, 8 channels] noiseless inputs."""
         import torch  # noqa: PLC0415 - services.spec imports the tasks without torch

@@ -149,9 +149,13 @@ def compute_metrics(
 
     def step(name: str, fn: Callable[[], object], names: tuple[str, ...]) -> None:
         # A bug in one metric must not cost the run its other metrics.
+        # Running out of memory is not such a bug: the pack fails with its memory reason
+        # (worker/pack_memory.py) rather than storing the run with that group missing.
         t0 = time.perf_counter()
         try:
             fn()
+        except MemoryError:
+            raise
         except Exception as exc:
             log.exception("topology metric group %s failed", name)
             out.fail(names, f"failed: {type(exc).__name__}: {exc}")

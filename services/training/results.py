@@ -52,6 +52,9 @@ class NetworkResult:
         np.ndarray
     )  # [1 + epochs done, N, N] W (post, pre): before training, after each epoch
     final_weights: dict[str, np.ndarray] = field(default_factory=dict)  # W, U, b, V, c
+    # Final accuracy on each extra evaluation set, `test_acc_<set>` (services/training/
+    # evaluation.py); empty with the default evaluation (recall only) or when cancelled.
+    heldout_acc: dict[str, float] = field(default_factory=dict)
 
     @property
     def final_test_acc(self) -> float | None:

@@ -35,7 +35,7 @@ from cortexrnn.services.model.config import ModelConfig
 from cortexrnn.services.model.population import PopulationRNN, per_network_ce
 from cortexrnn.services.model.regularizer import ExpmMethod, PackRegularizer
 from cortexrnn.services.priors.network_prior import NetworkPrior
-from cortexrnn.services.tasks.base import STREAM_TEST, STREAM_TRAIN, Task, batch_generator
+from cortexrnn.services.tasks.base import STREAM_TRAIN, Task, batch_generator
 from cortexrnn.services.training.adam import MaskedAdam
 from cortexrnn.services.training.checkpoint import (
     load_checkpoint,
@@ -43,6 +43,8 @@ from cortexrnn.services.training.checkpoint import (
     save_checkpoint,
 )
 from cortexrnn.services.training.config import TrainingConfig
+from cortexrnn.services.training.evaluation import METRIC_PREFIX, RECALL, EvaluationConfig
+from cortexrnn.services.training.heldout import heldout_batch
 from cortexrnn.services.training.results import (
     NetworkResult,
     NetworkStatus,
@@ -70,6 +72,7 @@ class PopulationTrainer:
         callbacks: TrainingCallbacks | None = None,
         checkpoint: str | Path | None = None,
         dtype: torch.dtype = torch.float32,
+        evaluation: EvaluationConfig | None = None,
     ) -> None:
         if len(priors) == 0:
             raise ValueError("train_population needs at least one network prior")
@@ -91,6 +94,11 @@ class PopulationTrainer:
         self.task = task
         self.model_cfg = model_cfg
         self.cfg = train_cfg
+        self.evaluation = evaluation or EvaluationConfig()
+        if "noisy" in self.evaluation.sets and not (
+            (self.evaluation.noise_in or model_cfg.noise_in) > 0
+        ):
+            raise ValueError("the noisy evaluation set needs a noise_in > 0 (evaluation or model)")
         self.device = torch.device(device)
         self.dtype = dtype
         self.callbacks = callbacks or TrainingCallbacks()
@@ -202,8 +210,9 @@ class PopulationTrainer:
 
     # ----- evaluation -----------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self) -> tuple[Tensor, Tensor]:
-        """Held-out cross-entropy and accuracy per network ([P] float64 each), noise off."""
+    def evaluate(self, name: str = RECALL) -> tuple[Tensor, Tensor]:
+        """Held-out cross-entropy and accuracy per network ([P] float64 each) on evaluation
+        set `name` (services/training/heldout.py); the model's own noise off."""
         total = self.cfg.test_trials
         chunk = self.cfg.batch_size
         loss = torch.zeros(self.p, dtype=torch.float64)
@@ -212,8 +221,15 @@ class PopulationTrainer:
             size = min(chunk, total - start)
             xs, ys = [], []
             for seed in self.seeds:
-                b = self.task.generate(
-                    size, batch_generator(seed, ci, STREAM_TEST, self.device), self.device
+                b = heldout_batch(
+                    self.task,
+                    name,
+                    self.evaluation,
+                    self.model_cfg.noise_in,
+                    seed,
+                    ci,
+                    size,
+                    self.device,
                 )
                 xs.append(b.inputs)
                 ys.append(b.labels)
@@ -411,7 +427,16 @@ class PopulationTrainer:
                 cancelled = True
                 break
         self.save()
-        return self._result(cancelled, time.perf_counter() - t0)
+        # The generalisation sets, once, on the final weights (a cancelled pack is resumed).
+        heldout = {} if cancelled else self._evaluate_sets()
+        return self._result(cancelled, time.perf_counter() - t0, heldout)
+
+    def _evaluate_sets(self) -> dict[str, Tensor]:
+        """`test_acc_<set>` -> [P] accuracy for every extra evaluation set of this task."""
+        return {
+            METRIC_PREFIX + name: self.evaluate(name)[1]
+            for name in self.evaluation.sets_for(self.task.name)
+        }
 
     def _progress_rows(self) -> list[dict[str, object]]:
         last = (
@@ -434,7 +459,9 @@ class PopulationTrainer:
             for p in range(self.p)
         ]
 
-    def _result(self, cancelled: bool, wall: float) -> PackResult:
+    def _result(
+        self, cancelled: bool, wall: float, heldout: dict[str, Tensor] | None = None
+    ) -> PackResult:
         steps = torch.stack(self.step_rows).numpy() if self.step_rows else np.zeros((0, 3, self.p))
         evals = torch.stack(self.eval_rows).numpy() if self.eval_rows else np.zeros((0, 3, self.p))
         epochs = (
@@ -489,6 +516,7 @@ class PopulationTrainer:
                     step_reg=steps[:, 2, p].copy(),
                     snapshots=snaps[:, p].copy(),
                     final_weights={k: v[p].copy() for k, v in weights.items()},
+                    heldout_acc={k: float(v[p]) for k, v in (heldout or {}).items()},
                 )
             )
         return PackResult(
@@ -523,6 +551,7 @@ def train_population(
     callbacks: TrainingCallbacks | None = None,
     checkpoint: str | Path | None = None,
     dtype: torch.dtype = torch.float32,
+    evaluation: EvaluationConfig | None = None,
 ) -> PackResult:
     """Train one pack; resumes from `checkpoint` when that file exists (and was written for
     this very pack), writes it every `checkpoint_every_steps`, on cancel and at the end."""
@@ -536,5 +565,6 @@ def train_population(
         callbacks,
         checkpoint,
         dtype,
+        evaluation,
     )
     return trainer.run()

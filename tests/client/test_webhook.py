@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from cortexrnn.client.errors import SpecInvalid
+from cortexrnn.client.errors import SpecInvalid, UsageError
 from cortexrnn.shared import notify
 from cortexrnn.shared.db import session_scope
 from cortexrnn.shared.experiments import refresh_experiment_status
@@ -48,6 +48,19 @@ class Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(autouse=True)
+def allow_local_receivers(monkeypatch) -> Iterator[None]:
+    """The receivers here listen on 127.0.0.1, an internal address the default allow-list
+    ("external") refuses: the operator names it, as a lab would name its own hosts."""
+    from cortexrnn.shared.settings import reset_settings_cache
+
+    monkeypatch.setenv("CORTEXRNN_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1, *.lab.example.org")
+    reset_settings_cache()
+    yield
+    monkeypatch.undo()
+    reset_settings_cache()
 
 
 @pytest.fixture()
@@ -102,3 +115,49 @@ def test_webhook_must_be_http(server) -> None:
         server.client().submit(small_spec(webhook="file:///etc/passwd"))
     assert any(f["path"] == "webhook" for f in info.value.fields)
     assert server.client().list_experiments().total == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost:8000/hook",  # a name for an internal address, not named by the operator
+        "http://10.0.0.5/hook",
+        "http://169.254.169.254/latest/meta-data/",  # cloud metadata
+        "http://[::1]:9000/hook",
+        "https://hooks.elsewhere.example.com/hook",  # not on the list at all
+    ],
+)
+def test_webhook_host_off_the_allow_list_is_refused_at_submission(server, url) -> None:
+    with pytest.raises(UsageError) as info:
+        server.client().submit(small_spec(webhook=url))
+    assert info.value.status == 422
+    (field,) = [f for f in info.value.fields if f["path"] == "webhook"]
+    assert "127.0.0.1, *.lab.example.org" in field["message"]
+    assert "CORTEXRNN_WEBHOOK_ALLOWED_HOSTS" in field["message"]
+    assert server.client().list_experiments().total == 0
+
+
+def test_default_allow_list_takes_only_external_hosts(monkeypatch) -> None:
+    from cortexrnn.shared.settings import Settings
+    from cortexrnn.shared.webhook_hosts import webhook_refusal
+
+    monkeypatch.delenv("CORTEXRNN_WEBHOOK_ALLOWED_HOSTS")
+    default = Settings().webhook_host_patterns
+    assert default == ["external"]
+    assert webhook_refusal("https://93.184.215.14/hook", default) is None  # a public address
+    for internal in ("http://127.0.0.1/", "http://192.168.1.20/", "http://[fe80::1]/",
+                     "http://2130706433/", "http://[::ffff:10.0.0.1]/"):  # fmt: skip
+        assert "internal address" in webhook_refusal(internal, default)
+    assert "sends no webhooks" in webhook_refusal("https://93.184.215.14/hook", [])
+    assert webhook_refusal("http://10.0.0.5/", ["*"]) is None
+    assert webhook_refusal("https://ci.lab.example.org/x", ["*.lab.example.org"]) is None
+    assert webhook_refusal("https://lab.example.org.evil.com/x", ["*.lab.example.org"])
+
+
+def test_webhook_is_checked_again_when_sent(receiver, monkeypatch) -> None:
+    """The operator took the host off the list after the experiment was accepted."""
+    assert not notify.deliver(receiver.url, {"id": 1}, allowed=["hooks.lab.example.org"])
+    assert not notify.deliver(receiver.url, {"id": 1}, allowed=["external"])
+    assert receiver.bodies == []
+    assert notify.deliver(receiver.url, {"id": 1}, allowed=["127.0.0.1"])
+    assert len(receiver.bodies) == 1

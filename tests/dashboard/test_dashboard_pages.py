@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.dashboard.conftest import accuracy, finish_runs
 
@@ -55,6 +56,40 @@ def test_experiments_table_searches_by_every_field_and_sorts(dash) -> None:
     assert ids("sort=progress&order=asc") == [a, b]
     assert ids("sort=name&order=asc") == [b, a]
     assert "100 %" in http.get("/experiments?status=succeeded").text
+
+
+def test_experiments_table_counts_cancelled_and_failed_runs_as_not_done(dash) -> None:
+    """A cancelled experiment never reads 100 % in the table: only succeeded runs are done
+    (shared/progress.py's rule, the experiment page's and the client's), and the cancelled
+    and failed runs are counted apart."""
+    stopped = dash.submit("alice", name="stopped-early")  # 8 runs
+    finish_runs(stopped, dash.home / "artifacts", only=4, fail=frozenset({("baseline", 0)}))
+    with TestClient(dash.app) as api:
+        cancel = api.post(
+            f"/v1/experiments/{stopped}/cancel",
+            headers={"Authorization": f"Bearer {dash.tokens['alice']}"},
+        )
+    assert cancel.status_code == 200, cancel.text
+    complete = dash.submit("alice", name="complete", seeds=1)
+    finish_runs(complete, dash.home / "artifacts")
+    http = dash.browser("alice").http
+
+    html = http.get("/experiments?name=stopped-early").text
+    row = html[html.index(f'value="{stopped}"') :]
+    cell = row[row.index('class="progress-cell"') : row.index("</tr>")]
+    assert 'value="37.5"' in cell and "38 %" in cell  # 3 of 8 succeeded
+    assert '<span class="count c-succeeded">3 succeeded</span>' in cell
+    assert '<span class="count c-failed">1 failed</span>' in cell
+    assert '<span class="count c-cancelled">4 cancelled</span>' in cell
+    assert "100 %" not in cell
+    page = http.get(f"/experiments/{stopped}").text
+    assert re.search(r'<span id="percent">37\.5 %</span>', page)  # the same number
+
+    ids = [int(i) for i in re.findall(r'name="ids" value="(\d+)"', html)]
+    assert ids == [stopped]
+    by_progress = http.get("/experiments?sort=progress&order=desc").text
+    ranked = [int(i) for i in re.findall(r'name="ids" value="(\d+)"', by_progress)]
+    assert ranked == [complete, stopped]
 
 
 def test_experiment_page_embeds_curves_and_finals_aggregated_over_seeds(dash) -> None:
@@ -151,6 +186,48 @@ def test_tags_are_edited_by_the_owner_with_the_specs_rules(dash) -> None:
         f"/experiments/{experiment}/tags", data={"csrf_token": alice.csrf, "tags": "a/b"}
     )
     assert r.status_code == 422 and "not allowed" in r.text
+
+
+def test_notes_are_written_by_the_owner_shown_on_the_page_and_refused_for_others(dash) -> None:
+    experiment = dash.submit("alice")
+    alice, bob = dash.browser("alice"), dash.browser("bob")
+    text = "seed 3 diverged: rerun at lr 5e-4\nsee <the lab log>"
+    r = alice.http.post(
+        f"/experiments/{experiment}/notes",
+        data={"csrf_token": alice.csrf, "notes": text},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    page = alice.http.get(f"/experiments/{experiment}").text
+    # Shown escaped, with its line break kept by the page's style.
+    assert "seed 3 diverged: rerun at lr 5e-4\nsee &lt;the lab log&gt;" in page
+    r = bob.http.post(
+        f"/experiments/{experiment}/notes", data={"csrf_token": bob.csrf, "notes": "mine now"}
+    )
+    assert r.status_code == 403
+    r = alice.http.post(
+        f"/experiments/{experiment}/notes", data={"csrf_token": alice.csrf, "notes": "a\x00b"}
+    )
+    assert r.status_code == 422 and "control characters" in r.text
+    # Through the API too, with the same rules; the notes are kept after each refusal.
+    headers = {"Authorization": f"Bearer {dash.tokens['alice']}"}
+    with dash.browser("alice").http as api:
+        got = api.get(f"/v1/experiments/{experiment}", headers=headers).json()
+        assert got["notes"] == text
+        r = api.patch(
+            f"/v1/experiments/{experiment}", headers=headers, json={"notes": "x" * 10_001}
+        )
+        assert r.status_code == 422 and r.json()["error"]["fields"][0]["path"] == "notes"
+        r = api.patch(
+            f"/v1/experiments/{experiment}", headers=headers, json={"tags": ["ok"], "notes": ""}
+        )
+        assert r.status_code == 200 and r.json()["tags"] == ["ok"] and r.json()["notes"] is None
+        other = {"Authorization": f"Bearer {dash.tokens['bob']}"}
+        r = api.patch(f"/v1/experiments/{experiment}", headers=other, json={"notes": "no"})
+        assert r.status_code in (403, 404)
+        r = api.patch(f"/v1/experiments/{experiment}", headers=headers, json={"tags": ["a/b"]})
+        assert r.status_code == 422
+        assert api.get(f"/v1/experiments/{experiment}", headers=headers).json()["tags"] == ["ok"]
 
 
 def test_compare_puts_experiments_side_by_side_on_shared_conditions(dash) -> None:

@@ -38,9 +38,16 @@ def _users(s: Session, *names: str) -> list[User]:
 
 
 def _submit(
-    s: Session, user: User, n_runs: int, pack_key: str, when=None, priority: int = 0
+    s: Session,
+    user: User,
+    n_runs: int,
+    pack_key: str,
+    when=None,
+    priority: int = 0,
+    **needs: Any,
 ) -> Experiment:
-    """One experiment of `n_runs` pending runs, inserted in bulk."""
+    """One experiment of `n_runs` pending runs, inserted in bulk; `needs`: their routing
+    columns (queue, device_kind, memory_mb, ...)."""
     created = when or utcnow()
     exp = Experiment(
         owner_id=user.id, spec={}, spec_hash="h", created_at=created, priority=priority
@@ -58,6 +65,7 @@ def _submit(
             pack_key=pack_key,
             priority=priority,
             created_at=created,
+            **needs,
         )
         for i in range(n_runs)
     ]
@@ -163,9 +171,9 @@ def test_priority_orders_a_users_own_queue_and_users_otherwise_equal(db_url: str
 
 
 def test_the_slots_are_those_of_live_workers_serving_the_queue(db_url: str) -> None:
-    """No slot count given: the GPU queue has the slots of its live workers (2 + 1), less the
-    pack training on it; a dead GPU worker and the CPU queue's worker and pack do not count.
-    The packs go out on the GPU queue."""
+    """No slot count given: each queue has the slots of its live workers, less the packs on
+    it: GPU 2 + 1 - 1 = 2, CPU 1 + 8 - 1 = 8 (a dead GPU worker does not count). anna's runs
+    name the GPU queue and ben's the CPU queue: each goes out only on its own."""
     now = utcnow()
     with get_sessionmaker(db_url)() as s:
         anna, ben = _users(s, "anna", "ben")
@@ -186,20 +194,23 @@ def test_the_slots_are_those_of_live_workers_serving_the_queue(db_url: str) -> N
                 )
             )
         s.commit()
-        _submit(s, anna, 40, "annas-task")
-        _submit(s, ben, 40, "bens-task")
+        _submit(s, anna, 80, "annas-task", queue="gpu")
+        _submit(s, ben, 80, "bens-task", queue="cpu")
         # One pack training on each queue.
-        for queue in ("cpu", "gpu"):
+        for queue, owner in (("cpu", "ben"), ("gpu", "anna")):
             (training,) = schedule_once(
                 s, lambda pid, q: None, slots=1, **{**SETTINGS, "queue": queue}
             ).dispatched
+            assert _owner(s, training) == owner
             assert claim_pack(s, training, f"{queue}-a")
         sent: list[tuple[int, str]] = []
-        settings = {**SETTINGS, "queue": "gpu"}
-        report = schedule_once(s, lambda pid, q: sent.append((pid, q)), **settings)
-        assert len(report.dispatched) == 2
-        assert sent == [(p, "gpu") for p in report.dispatched]
-        assert {s.get_one(Pack, p).queue for p in report.dispatched} == {"gpu"}
+        report = schedule_once(s, lambda pid, q: sent.append((pid, q)), **SETTINGS)
+        assert sorted(sent) == sorted((p, s.get_one(Pack, p).queue) for p in report.dispatched)
+        by_queue = {q: [p for p, q2 in sent if q2 == q] for q in ("cpu", "gpu")}
+        assert len(by_queue["gpu"]) == 2
+        assert len(by_queue["cpu"]) == 8
+        assert {_owner(s, p) for p in by_queue["gpu"]} == {"anna"}
+        assert {_owner(s, p) for p in by_queue["cpu"]} == {"ben"}
 
 
 def test_a_pack_takes_its_heads_experiment_first_then_the_most_urgent_runs_of_its_key(

@@ -3,8 +3,12 @@ transport tests; and the helpers the multi-host tests share."""
 
 from __future__ import annotations
 
+import hashlib
+import socket
 from dataclasses import dataclass
+from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -121,3 +125,86 @@ def patient_startup(monkeypatch):
             raise AssertionError(f"{exc}: {log.read_text()[-3000:]}") from None
 
     monkeypatch.setattr(harness, "_wait_ready", wait)
+
+
+S3_BUCKET = "cortexrnn-artifacts"
+S3_PREFIX = "lab"
+
+
+@dataclass
+class S3Bucket:
+    """A bucket on a real S3 endpoint (moto's server, over HTTP on a local port)."""
+
+    endpoint: str
+    client: Any  # boto3's S3 client, for looking into the bucket beside the API
+
+    def objects(self) -> dict[str, str]:
+        """The SHA-256 of each object in the bucket, by key."""
+        listed = self.client.list_objects_v2(Bucket=S3_BUCKET).get("Contents", [])
+        return {
+            o["Key"]: hashlib.sha256(
+                self.client.get_object(Bucket=S3_BUCKET, Key=o["Key"])["Body"].read()
+            ).hexdigest()
+            for o in listed
+        }
+
+
+@pytest.fixture()
+def s3_bucket(monkeypatch) -> S3Bucket:
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    # boto3's standard credential chain, as on an API host (moto takes any key).
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "cortexrnn-test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "cortexrnn-test-secret")
+    endpoint = f"http://127.0.0.1:{port}"
+    # moto's servers in one process share their state: start from an empty S3.
+    httpx.post(f"{endpoint}/moto-api/reset").raise_for_status()
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket=S3_BUCKET)
+    try:
+        yield S3Bucket(endpoint, client)
+    finally:
+        server.stop()
+
+
+def use_artifact_store(monkeypatch, url: str, endpoint: str | None) -> None:
+    """Point the API's artifact store at `url` (as an operator's environment does); takes
+    effect for apps made after this."""
+    from cortexrnn.shared.remote_settings import get_remote_settings
+
+    monkeypatch.setenv("CORTEXRNN_ARTIFACT_STORE", url)
+    if endpoint:
+        monkeypatch.setenv("CORTEXRNN_ARTIFACT_S3_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("CORTEXRNN_ARTIFACT_S3_REGION", "us-east-1")
+    get_remote_settings.cache_clear()
+
+
+@pytest.fixture()
+def s3_store(s3_bucket, monkeypatch) -> S3Bucket:
+    """The API's artifact store in the bucket, under a prefix."""
+    from cortexrnn.shared.remote_settings import get_remote_settings
+
+    use_artifact_store(monkeypatch, f"s3://{S3_BUCKET}/{S3_PREFIX}", s3_bucket.endpoint)
+    yield s3_bucket
+    monkeypatch.delenv("CORTEXRNN_ARTIFACT_STORE")
+    get_remote_settings.cache_clear()
+
+
+@pytest.fixture(params=["local", "s3"])
+def artifact_store(request) -> S3Bucket | None:
+    """Each artifact store in turn: the API's folder (the default; None), then a bucket."""
+    return request.getfixturevalue("s3_store") if request.param == "s3" else None
+
+
+@pytest.fixture()
+def s3_worker_api(s3_store, request) -> WorkerApi:
+    """`worker_api` with its artifact store in the bucket."""
+    return request.getfixturevalue("worker_api")

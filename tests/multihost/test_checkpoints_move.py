@@ -2,7 +2,7 @@
 to the queue with its checkpoint uploaded; a worker on another host, with its own artifacts
 folder, resumes it from that checkpoint and ends bit-identical to an uninterrupted run. In
 process, with the API in a test client (tests/multihost/test_two_hosts.py does it with real
-processes and SIGKILL)."""
+processes and SIGKILL). With the API's artifact store on its disk, then in an S3 bucket."""
 
 from __future__ import annotations
 
@@ -16,17 +16,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.conftest import seeded_app
-from tests.multihost.conftest import reference_weights, submit_and_schedule
+from tests.multihost.conftest import S3_BUCKET, reference_weights, submit_and_schedule
 
 DRAIN_AT = 15  # checkpoints every 10 steps: the drain writes one at 15 itself
 
 
 def test_a_drained_pack_resumes_on_another_host_bit_identically(
-    cortexrnn_home, tmp_path, monkeypatch, caplog
+    artifact_store, cortexrnn_home, tmp_path, monkeypatch, caplog
 ) -> None:
     from cortexrnn.shared.artifact_models import PackCheckpoint
     from cortexrnn.shared.db import session_scope
-    from cortexrnn.shared.models import Pack, Run
+    from cortexrnn.shared.models import Artifact, Pack, Run
     from cortexrnn.shared.remote_settings import RemoteSettings
     from cortexrnn.shared.settings import get_settings
     from cortexrnn.shared.worker_tokens import issue_worker_token
@@ -87,6 +87,8 @@ def test_a_drained_pack_resumes_on_another_host_bit_identically(
                 assert (ckpt.pack_id, ckpt.step, ckpt.worker) == (pack_id, DRAIN_AT, "host-a")
             assert sent == [(pack_id, "cpu")]
             shutil.rmtree(tmp_path / "a")  # host A is gone, with its folder
+            if artifact_store is not None:  # the checkpoint is in the bucket, not on the API host
+                shutil.rmtree(get_settings().artifacts_dir)
 
             drain.reset()
             b = execution.execute_pack(
@@ -101,6 +103,15 @@ def test_a_drained_pack_resumes_on_another_host_bit_identically(
             with session_scope() as s:
                 runs = list(s.scalars(select(Run).order_by(Run.id)))
             assert {r.state for r in runs} == {"succeeded"}
+            if artifact_store is not None:
+                shutil.rmtree(get_settings().artifacts_dir)
+                with session_scope() as s:
+                    stored = {
+                        a.path.removeprefix(f"s3://{S3_BUCKET}/"): a.sha256
+                        for a in s.scalars(select(Artifact).where(Artifact.kind == "weights"))
+                    }
+                assert len(stored) == len(runs)
+                assert stored.items() <= artifact_store.objects().items()
             auth = {"Authorization": f"Bearer {tokens['alice']}"}
             got = {}
             for r in runs:

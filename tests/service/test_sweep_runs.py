@@ -63,9 +63,11 @@ def test_a_swept_lr_and_n_neurons_train_runs_with_those_settings(
     trained: list[tuple[float, int, int]] = []  # lr, units, networks of each pack
     real = pack_module.train_population
 
-    def spy(priors: list[Any], seeds: list[int], task: Any, model: Any, training: Any, *a: Any):
+    def spy(
+        priors: list[Any], seeds: list[int], task: Any, model: Any, training: Any, *a: Any, **k: Any
+    ):
         trained.append((training.lr, priors[0].w_init.shape[0], len(priors)))
-        return real(priors, seeds, task, model, training, *a)
+        return real(priors, seeds, task, model, training, *a, **k)
 
     monkeypatch.setattr(pack_module, "train_population", spy)
     upgrade()

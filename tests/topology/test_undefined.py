@@ -87,3 +87,29 @@ def test_no_metric_raises_on_arbitrary_matrices_of_size_0_to_50(
             w, d, functional=w.T, anatomical=np.abs(w), n_nulls=4, null_model=null_model
         )
     _check_record(m)
+
+
+def test_a_bug_in_one_group_costs_only_that_group_but_running_out_of_memory_fails(
+    monkeypatch,
+) -> None:
+    """A metric group that raises is recorded as failed with its reason and the others are
+    kept; one that runs out of memory stops the measurement, so the pack fails with its memory
+    reason instead of storing the run with that group silently missing."""
+    from cortexrnn.services.topology import metrics
+
+    w = np.random.default_rng(0).standard_normal((20, 20))
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(metrics, "_modularity", broken)
+    m = compute_metrics(w, n_nulls=5)
+    assert m.reasons["modularity_louvain"] == "failed: ZeroDivisionError: a bug"
+    assert m.values()["spectral_radius"] is not None
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("cannot allocate 8 GB")
+
+    monkeypatch.setattr(metrics, "_modularity", out_of_memory)
+    with pytest.raises(MemoryError, match="8 GB"):
+        compute_metrics(w, n_nulls=5)

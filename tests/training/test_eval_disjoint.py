@@ -4,7 +4,9 @@ During a short real training run every task batch is recorded together with the 
 asked for it (training step or `evaluate`), the seed of the generator it was drawn from, and
 every (seed, counter, stream) the trainer derived a generator from. The held-out generators
 and trials must be disjoint from the training ones, and the held-out set must be the same at
-every evaluation (a fixed test set, SCIENCE.md §4).
+every evaluation (a fixed test set, SCIENCE.md §4). With the generalisation sets on (noisy,
+jitter: services/training/evaluation.py) their generators, extra streams included, and their
+trials are disjoint from training too, and they start from the recall set's trials.
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ import torch
 from cortexrnn.services.model.config import ModelConfig
 from cortexrnn.services.priors.network_prior import NetworkPrior
 from cortexrnn.services.tasks.go_no_go import GoNoGo
+from cortexrnn.services.training import heldout as heldout_mod
 from cortexrnn.services.training import trainer as trainer_mod
 from cortexrnn.services.training.config import TrainingConfig
+from cortexrnn.services.training.evaluation import EvaluationConfig
 
 torch.set_num_threads(1)
 
 N = 6
-_LOG: dict[str, list] = {"batches": [], "gens": []}
+_LOG: dict[str, list] = {"batches": [], "gens": [], "shown": []}
 _PHASE = ["train"]
 
 
@@ -46,18 +50,26 @@ def _trial_keys(x: torch.Tensor) -> set[bytes]:
     return {x[:, i].contiguous().numpy().tobytes() for i in range(x.shape[1])}
 
 
-@pytest.mark.parametrize("stream", ["fixed", "fresh"])
-def test_heldout_trials_and_generators_are_disjoint_from_training(stream: str, monkeypatch) -> None:
+GENERALISE = EvaluationConfig(sets=["recall", "noisy", "jitter"], jitter_steps=1)
+
+
+@pytest.mark.parametrize(
+    ("stream", "evaluation"), [("fixed", None), ("fresh", None), ("fixed", GENERALISE)]
+)
+def test_heldout_trials_and_generators_are_disjoint_from_training(
+    stream: str, evaluation: EvaluationConfig | None, monkeypatch
+) -> None:
     _LOG["batches"].clear()
     _LOG["gens"].clear()
+    _LOG["shown"].clear()
     _PHASE[0] = "train"
     orig_eval = trainer_mod.PopulationTrainer.evaluate
     orig_gen = trainer_mod.batch_generator
 
-    def evaluate(self):
-        _PHASE[0] = "eval"
+    def evaluate(self, name="recall"):
+        _PHASE[0] = "eval" if name == "recall" else f"eval:{name}"
         try:
-            return orig_eval(self)
+            return orig_eval(self, name)
         finally:
             _PHASE[0] = "train"
 
@@ -67,6 +79,15 @@ def test_heldout_trials_and_generators_are_disjoint_from_training(stream: str, m
 
     monkeypatch.setattr(trainer_mod.PopulationTrainer, "evaluate", evaluate)
     monkeypatch.setattr(trainer_mod, "batch_generator", batch_generator)
+    monkeypatch.setattr(heldout_mod, "batch_generator", batch_generator)
+    orig_heldout = trainer_mod.heldout_batch
+
+    def heldout_batch(*args, **kwargs):  # what the network is shown, after the set's change
+        b = orig_heldout(*args, **kwargs)
+        _LOG["shown"].append((_PHASE[0], b.inputs.detach().clone()))
+        return b
+
+    monkeypatch.setattr(trainer_mod, "heldout_batch", heldout_batch)
 
     task = RecordingGoNoGo(fixation=1, stimulus=3, delay=1, decision=1, sigma=0.3)
     rng = np.random.default_rng(0)
@@ -82,7 +103,9 @@ def test_heldout_trials_and_generators_are_disjoint_from_training(stream: str, m
         checkpoint_every_steps=None,
         trial_stream=stream,
     )
-    res = trainer_mod.PopulationTrainer(priors, seeds, task, ModelConfig(), cfg).run()
+    res = trainer_mod.PopulationTrainer(
+        priors, seeds, task, ModelConfig(), cfg, evaluation=evaluation
+    ).run()
     assert res.step == 12
 
     train_b = [(s, x) for ph, s, x in _LOG["batches"] if ph == "train"]
@@ -116,3 +139,20 @@ def test_heldout_trials_and_generators_are_disjoint_from_training(stream: str, m
     # 4. the held-out set is fixed: every evaluation draws the very same trials.
     per_eval = [frozenset(s for s, _ in eval_b[i : i + 6]) for i in range(0, len(eval_b), 6)]
     assert len(set(per_eval)) == 1
+
+    extra = evaluation.extra_sets if evaluation else []
+    assert set(res.networks[0].heldout_acc) == {f"test_acc_{n}" for n in extra}
+    for name in extra:
+        # 5. each generalisation set: evaluated once, at the end, from the recall trials'
+        # generators; every generator it derives (extra streams too) is unused by training;
+        # none of its trials is a training trial.
+        phase = f"eval:{name}"
+        set_b = [(s, x) for ph, s, x in _LOG["batches"] if ph == phase]
+        assert len(set_b) == 3 * 2 and {s for s, _ in set_b} == per_eval[0]
+        set_trip = {t[1:] for t in triples if t[0] == phase}
+        assert {t[2] for t in set_trip} == {"test", f"test_{name}"}
+        assert all_train.isdisjoint(set_trip)
+        shown = [x for ph, x in _LOG["shown"] if ph == phase]
+        set_keys = set().union(*(_trial_keys(x) for x in shown))
+        assert len(shown) == 3 * 2 and len(set_keys) == 2 * 20
+        assert train_keys.isdisjoint(set_keys)
