@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from cortexrnn.shared.db import make_engine
 from cortexrnn.shared.migrate import upgrade
-from cortexrnn.shared.models import Experiment, Pack, Run, RunState, User, utcnow
+from cortexrnn.shared.models import Experiment, Pack, Run, RunState, User, WorkerInfo, utcnow
 from cortexrnn.worker.scheduler import schedule_once
 
 EXPERIMENTS_PER_USER = 5
@@ -70,6 +70,10 @@ def fill(session: Session, n_runs: int, n_users: int) -> None:
                     "pack_key": f"key{i % PACK_KEYS}",
                     "priority": exp["priority"],
                     "created_at": exp["created_at"],
+                    # what a submission records for routing (shared/routing.py)
+                    "queue": "cpu",
+                    "memory_mb": 900.0,
+                    "network_mb": 60.0,
                 }
             )
             if len(batch) == 10_000:
@@ -109,9 +113,17 @@ class Backlog:
         self.session = Session(self.engine, expire_on_commit=False)
 
     def tick(self, slots: int) -> float:
-        """Seconds for one tick filling `slots` slots; its packs then finish."""
+        """Seconds for one tick filling `slots` slots of live workers (the routing path: the
+        queues and their memory from the workers' rows); its packs then finish."""
+        self.session.merge(
+            WorkerInfo(
+                id=1, name="bench", hostname="h", device="cpu", queues=["cpu"],
+                concurrency=slots, memory_mb=16_384.0, heartbeat_at=utcnow(),
+            )
+        )  # fmt: skip
+        self.session.commit()
         t = time.perf_counter()
-        report = schedule_once(self.session, lambda pid, q: None, slots=slots, **SETTINGS)
+        report = schedule_once(self.session, lambda pid, q: None, **SETTINGS)
         seconds = time.perf_counter() - t
         assert len(report.dispatched) == slots, report
         finish(self.session, report.dispatched)

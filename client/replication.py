@@ -170,7 +170,7 @@ def load(data_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, A
         experiments[label] = pd.read_csv(csv)
         info = csv.with_suffix(".json")
         meta[label] = json.loads(info.read_text()) if info.exists() else {}
-    order = ["paper", "corrected", "positive"]
+    order = ["paper", "corrected", "positive", "positive-paper"]
     labels = sorted(experiments, key=lambda k: (order.index(k) if k in order else len(order), k))
     return {k: experiments[k] for k in labels}, meta
 

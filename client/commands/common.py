@@ -90,6 +90,24 @@ def screen_table(
     return table, [k for k in columns if k not in shown]
 
 
+def print_rows(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
+    """Rows as a table on screen: on a terminal too narrow for every column, numbers are never
+    cut (text wraps, then the rightmost columns are left out, named on stderr); in a pipe the
+    table is as wide as it needs."""
+    screen = console()
+    limit = screen.width if screen.is_terminal else None
+    table, dropped = screen_table(rows, columns, title, limit)
+    if limit is None:
+        needed = Console(highlight=False, soft_wrap=False, width=10_000).measure(table).maximum
+        screen = Console(highlight=False, soft_wrap=False, width=max(needed, screen.width))
+    screen.print(table)
+    if dropped:
+        err_console().print(
+            f"{title}: {len(dropped)} columns left out to fit the terminal "
+            f"({', '.join(dropped)}); a wider terminal or --format csv|json shows them"
+        )
+
+
 def emit(
     rows: list[dict[str, Any]], columns: list[str], form: str, output: Path | None, title: str
 ) -> None:
@@ -106,24 +124,14 @@ def emit(
             writer.writerow({k: "" if r.get(k) is None else r.get(k) for k in columns})
         text = buf.getvalue()
     else:
-        screen = console()
-        limit = screen.width if output is None and screen.is_terminal else None
-        table, dropped = screen_table(rows, columns, title, limit)
-        if limit is None:
-            wide = Console(highlight=False, soft_wrap=False, width=10_000)
-            needed = wide.measure(table).maximum
-            if output is not None:
-                with open(output, "w") as fh:
-                    Console(file=fh, width=max(needed, 80)).print(table)
-                typer.echo(f"wrote {output}")
-                return
-            screen = Console(highlight=False, soft_wrap=False, width=max(needed, screen.width))
-        screen.print(table)
-        if dropped:
-            err_console().print(
-                f"{title}: {len(dropped)} columns left out to fit the terminal "
-                f"({', '.join(dropped)}); a wider terminal or --format csv|json shows them"
-            )
+        if output is None:
+            print_rows(rows, columns, title)
+            return
+        table, _ = screen_table(rows, columns, title, None)
+        needed = Console(highlight=False, soft_wrap=False, width=10_000).measure(table).maximum
+        with open(output, "w") as fh:
+            Console(file=fh, width=max(needed, 80)).print(table)
+        typer.echo(f"wrote {output}")
         return
     if output is not None:
         output.write_text(text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from cortexrnn.client.commands.common import client_from, console, when
+from cortexrnn.client.commands.common import client_from, console, print_rows, when
 
 
 def queue(ctx: typer.Context) -> None:
@@ -33,20 +33,28 @@ def queue(ctx: typer.Context) -> None:
             "yes" if w.alive else "[red]no[/]",
         )
     out.print(workers if q.workers else "no workers have registered")
+    if q.queues:
+        queues = Table("queue", "slots", "busy", "devices", "GB per slot", title="live queues")
+        for c in q.queues:
+            queues.add_row(
+                c.name, str(c.slots), str(c.busy), ",".join(c.devices),
+                "?" if c.memory_mb is None else f"{c.memory_mb / 1024:.3g}",
+            )  # fmt: skip
+        out.print(queues)
     if not q.waiting:
         return
-    waiting = Table(
-        "#", "id", "name", "owner", "prio", "pending", "in pack", "identical", "running",
-        "ahead", "expected start", "reason",
-        title=f"waiting in queue '{q.queue}' ({q.busy} packs busy, {q.slots} slots)",
-    )  # fmt: skip
-    for e in q.waiting:
-        waiting.add_row(
-            str(e.position), str(e.experiment_id), e.name, e.owner, str(e.priority),
-            str(e.pending), str(e.in_pack), str(e.identical), str(e.running), str(e.runs_ahead),
-            in_about(e.expected_start_s), e.reason,
-        )  # fmt: skip
-    out.print(waiting)
+    # The reason first after who and when: on a narrow terminal the counts are dropped, never
+    # the reason, and no number is cut (screen_table).
+    rows = [
+        {
+            "#": e.position, "id": e.experiment_id, "name": e.name, "owner": e.owner,
+            "expected start": in_about(e.expected_start_s), "reason": e.reason,
+            "prio": e.priority, "pending": e.pending, "in pack": e.in_pack,
+            "identical": e.identical, "running": e.running, "ahead": e.runs_ahead,
+        }
+        for e in q.waiting
+    ]  # fmt: skip
+    print_rows(rows, list(rows[0]), "waiting experiments")
 
 
 def in_about(seconds: float | None) -> str:

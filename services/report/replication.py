@@ -5,12 +5,13 @@ the paper's claims tested per task; what each of the released code's deviations 
 
 Input tables are tidy [condition, task, seed, metric, value] (one row per run x metric), one
 per experiment, labelled. Labels `paper` and `corrected` are the two fidelity modes on the
-paper's field, `positive` the positive-only variants (Table 3); an experiment whose meta
-`fidelity_switches` differ from the corrected default in exactly one switch is that
-deviation's experiment, compared with the corrected grid on its dataset; any other label is
-a full grid (another dataset or fidelity), and a paper-fidelity grid is compared with the
-corrected grid on the same dataset. Every number in the output is computed here from those
-tables; the prose around them is fixed text."""
+paper's field; `positive` and `positive-paper` (or any experiment whose variants are all
+positive-only X+) are Table 3, each X+ compared with X of the grid of its fidelity; an
+experiment whose meta `fidelity_switches` differ from the corrected default in exactly one
+switch is that deviation's experiment, compared with the corrected grid on its dataset; any
+other label is a full grid (another dataset or fidelity), and a paper-fidelity grid is
+compared with the corrected grid on the same dataset. Every number in the output is
+computed here from those tables; the prose around them is fixed text."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from .replication_deviations import (
     deviation_section,
     deviations_overview_lines,
     extension_section,
-    positive_lines,
+    positive_section,
 )
 from .replication_format import mean_ci, num, pval
 from .replication_stats import (
@@ -37,14 +38,14 @@ from .replication_stats import (
     MEASURE_LABEL,
     POSITIVE_CLAIM,
     ClaimResult,
+    PositiveResult,
     claim_results,
     classify,
-    common_tasks,
     conditions_in,
     deviation_results,
     extension_results,
     measures_in,
-    positive_table,
+    positive_results,
     positive_verdict,
     seeds_per_variant,
     values_of,
@@ -194,19 +195,11 @@ def render(
         "",
     ]
     claims = {label: claim_results(experiments[label]) for label in roles["grid"]}
-    positive = (
-        positive_table(
-            experiments["corrected"],
-            experiments["positive"],
-            common_tasks(experiments["positive"], experiments["corrected"]),
-        )
-        if {"positive", "corrected"} <= set(experiments)
-        else None
-    )
+    positives = positive_results(experiments, meta, roles)
     deviations = deviation_results(experiments, meta, roles)
     out += experiments_lines(experiments, meta)
     out += methods_lines(experiments, roles)
-    out += overview_lines(roles, claims, positive)
+    out += overview_lines(roles, claims, positives)
     out += deviations_overview_lines(deviations)
     for label in roles["grid"]:
         df = experiments[label]
@@ -238,25 +231,7 @@ def render(
         out += [f"### {label}: the paper's claims", "", *claim_lines(claims[label])]
     out += deviation_section(experiments, meta, roles, deviations)
     out += extension_section(extension_results(experiments, roles))
-    if positive is not None:
-        out += [
-            "## Positive-only recurrent weights (Table 3)",
-            "",
-            f"{POSITIVE_CLAIM}, per task:",
-            "",
-            *[
-                f"- {task}: **{positive_verdict(rows)}**"
-                for task, rows in positive.groupby("task", sort=True)
-            ],
-            "",
-            "Held-out accuracy of the bio-initialised variants with non-negative recurrent "
-            "weights (`positive`) against the same variants and seeds with free signs "
-            "(`corrected`). Tests, paired by seed: one-sided for 'positive is worse' (on "
-            "accuracy, and McNemar's exact test on solved), and non-inferiority within "
-            f"{MARGIN} (positive + {MARGIN} > free sign), each Holm-corrected within the task.",
-            "",
-        ]
-        out += [*positive_lines(positive), ""]
+    out += positive_section(positives)
     return "\n".join(out) + "\n"
 
 
@@ -342,7 +317,7 @@ def methods_lines(experiments: dict[str, pd.DataFrame], roles: dict[str, list[st
 def overview_lines(
     roles: dict[str, list[str]],
     claims: dict[str, list[ClaimResult]],
-    positive: pd.DataFrame | None,
+    positives: list[PositiveResult],
 ) -> list[str]:
     grids = roles["grid"]
     if not grids:
@@ -367,12 +342,15 @@ def overview_lines(
             out.append(f"| {claim.text} | {task} | " + " | ".join(cells) + " |")
         cells = [direction_text(claims[label][i]) for label in grids]
         out.append(f"| {claim.text} | all tasks: direction only | " + " | ".join(cells) + " |")
-    for task, rows in positive.groupby("task", sort=True) if positive is not None else []:
-        cells = [
-            short_verdict(positive_verdict(rows)) if label == "corrected" else "–"
-            for label in grids
-        ]
-        out.append(
-            f"| {POSITIVE_CLAIM} (against `positive`) | {task} | " + " | ".join(cells) + " |"
-        )
+    for result in positives:
+        for task, rows in result.table.groupby("task", sort=True):
+            cells = [
+                short_verdict(positive_verdict(rows)) if label == result.base else "–"
+                for label in grids
+            ]
+            out.append(
+                f"| {POSITIVE_CLAIM} (against `{result.label}`) | {task} | "
+                + " | ".join(cells)
+                + " |"
+            )
     return [*out, ""]

@@ -17,9 +17,12 @@ from .replication_format import mean_ci, num, pval, solved_change
 from .replication_stats import (
     ACCURACY,
     ALPHA,
+    MARGIN,
     MEASURE_LABEL,
+    POSITIVE_CLAIM,
     TRAIN_ACCURACY,
     DeviationResult,
+    PositiveResult,
     common_tasks,
     compare_experiments,
     conditions_in,
@@ -27,6 +30,7 @@ from .replication_stats import (
     dataset_of,
     fidelity_of,
     pooled_table,
+    positive_verdict,
 )
 
 
@@ -132,6 +136,45 @@ def positive_lines(table: pd.DataFrame) -> list[str]:
             f"{pval(r.p_noninferior)} ({pval(r.p_noninferior_holm)}) | {solved} |"
         )
     return lines
+
+
+def positive_section(results: list[PositiveResult]) -> list[str]:
+    """Table 3: each positive-only experiment against the free-sign grid of its fidelity
+    (`positive` against `corrected`, `positive-paper` against `paper`), one subsection each
+    when there are several."""
+    if not results:
+        return []
+    out = ["## Positive-only recurrent weights (Table 3)", ""]
+    for r in results:
+        if len(results) > 1:
+            out += [f"### `{r.label}` against `{r.base}`", ""]
+        bio_only = bool(r.table["bio"].astype(bool).all())
+        which = (
+            ""
+            if bio_only
+            else " The verdict counts only the bio-initialised variants (`W*…`, `W!…`), "
+            "Holm-corrected together; the other variants are shown beside them as a Holm family "
+            "of their own within the task."
+        )
+        out += [
+            f"{POSITIVE_CLAIM}, per task:",
+            "",
+            *[
+                f"- {task}: **{positive_verdict(rows)}**"
+                for task, rows in r.table.groupby("task", sort=True)
+            ],
+            "",
+            f"Held-out accuracy of the {'bio-initialised ' if bio_only else ''}variants with "
+            f"non-negative recurrent weights (`{r.label}`) against the same variants and seeds "
+            f"with free signs (`{r.base}`). Tests, paired by seed: one-sided for 'positive is "
+            "worse' (on accuracy, and McNemar's exact test on solved), and non-inferiority within "
+            f"{MARGIN} (positive + {MARGIN} > free sign), each Holm-corrected within the task."
+            + which,
+            "",
+            *positive_lines(r.table),
+            "",
+        ]
+    return out
 
 
 def deviations_overview_lines(results: list[DeviationResult]) -> list[str]:

@@ -123,8 +123,12 @@ def measures_in(df: pd.DataFrame) -> list[str]:
 
 
 def conditions_in(df: pd.DataFrame) -> list[str]:
-    present = set(df["condition"])
-    return [c for c in PAPER_ORDER if c in present] + sorted(present - set(PAPER_ORDER))
+    return in_paper_order(set(df["condition"]))
+
+
+def in_paper_order(names: set[str]) -> list[str]:
+    """The paper's variants in its order, then any other names sorted."""
+    return [c for c in PAPER_ORDER if c in names] + sorted(names - set(PAPER_ORDER))
 
 
 def seeds_per_variant(df: pd.DataFrame) -> int:
@@ -357,14 +361,23 @@ def deviation_switch(meta: dict[str, Any]) -> str | None:
     return differ[0] if len(differ) == 1 else None
 
 
+def free_sign_of(name: str) -> str | None:
+    """The free-sign variant a positive-only one pairs with (W*D*C+ -> W*D*C); None for a
+    name without the positive suffix."""
+    return name.removesuffix(POSITIVE_SUFFIX) if name.endswith(POSITIVE_SUFFIX) else None
+
+
 def positive_table(free: pd.DataFrame, positive: pd.DataFrame, tasks: list[str]) -> pd.DataFrame:
-    """Positive-only against free sign per task and bio-initialised variant (the same seeds:
-    paired): held-out accuracy by seed, difference, the one-sided test for 'positive is
-    worse', the non-inferiority test (positive + MARGIN > free) and McNemar's exact test for
-    'positive solves less often', each Holm-corrected within the task (judged per task)."""
+    """Positive-only against free sign per task and variant, each X+ of `positive` against X
+    of `free` (the same seeds: paired): held-out accuracy by seed, difference, the one-sided
+    test for 'positive is worse', the non-inferiority test (positive + MARGIN > free) and
+    McNemar's exact test for 'positive solves less often'. Holm-corrected within the task,
+    the bio-initialised variants (the claim's family, `bio`) apart from the others, so that
+    adding the non-bio variants leaves the claim's tests as they were."""
+    pairs = in_paper_order({n for c in set(positive["condition"]) if (n := free_sign_of(c))})
     rows = []
     for task in tasks:
-        for cond in BIO:
+        for cond in pairs:
             a = by_seed(free, task, cond, ACCURACY)
             b = by_seed(positive, task, cond + POSITIVE_SUFFIX, ACCURACY)
             if not len(a) or not len(b):
@@ -375,6 +388,7 @@ def positive_table(free: pd.DataFrame, positive: pd.DataFrame, tasks: list[str])
                 dict(
                     task=task,
                     condition=cond,
+                    bio=cond in BIO,
                     free=a,
                     positive=b,
                     difference=float(b.mean() - a.mean()),
@@ -386,17 +400,19 @@ def positive_table(free: pd.DataFrame, positive: pd.DataFrame, tasks: list[str])
                     p_solved_worse=solved["p_solved"],
                 )
             )
-    columns = ["task", "condition", "free", "positive", "difference", "test", "p_worse",
+    columns = ["task", "condition", "bio", "free", "positive", "difference", "test", "p_worse",
                "p_noninferior", "solved_free", "solved_positive", "p_solved_worse"]  # fmt: skip
     return with_holm(
         pd.DataFrame(rows, columns=columns),
         ("p_worse", "p_noninferior", "p_solved_worse"),
-        by="task",
+        by=["task", "bio"],
     )
 
 
 def positive_verdict(table: pd.DataFrame) -> str:
-    tested = table.dropna(subset=["p_noninferior_holm"])
+    """The claim 'positive-only weights keep bio-initialised networks working', from the
+    bio-initialised rows of a `positive_table` (the other variants are shown, not judged)."""
+    tested = table[table["bio"].astype(bool)].dropna(subset=["p_noninferior_holm"])
     if tested.empty:
         return "not tested (no data)"
     total = len(tested)
@@ -471,10 +487,10 @@ def classify(
     experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]]
 ) -> dict[str, list[str]]:
     """Labels by role: grids (full measure sections, claims), deviations (one switch off the
-    corrected default), and positive."""
+    corrected default), positive-only experiments and extensions."""
     roles: dict[str, list[str]] = {"grid": [], "deviation": [], "positive": [], "extension": []}
     for label in experiments:
-        if label == "positive":
+        if is_positive(label, experiments[label]):
             roles["positive"].append(label)
         elif (
             label not in ("paper", "corrected")
@@ -486,6 +502,58 @@ def classify(
         else:
             roles["grid"].append(label)
     return roles
+
+
+POSITIVE_LABELS = {"positive": "corrected", "positive-paper": "paper"}
+
+
+def is_positive(label: str, df: pd.DataFrame) -> bool:
+    """A positive-only experiment (Table 3): labelled `positive` or `positive-paper`, or every
+    variant a positive-only one (paper-2026-positive's X+), whatever its label."""
+    names = set(df["condition"])
+    return label in POSITIVE_LABELS or (
+        label not in ("paper", "corrected")
+        and bool(names)
+        and all(free_sign_of(str(c)) for c in names)
+    )
+
+
+@dataclass
+class PositiveResult:
+    """One positive-only experiment against the free-sign grid of its fidelity."""
+
+    label: str  # the positive-only experiment
+    base: str  # `corrected` or `paper`
+    table: pd.DataFrame  # positive_table(base, label)
+
+
+def positive_base(label: str, meta: dict[str, dict[str, Any]]) -> str | None:
+    """The grid a positive-only experiment pairs with: the one of its fidelity, `paper` or
+    `corrected` (from its meta, else from its label: `positive-paper` is at paper fidelity);
+    None at any other fidelity, whose runs pair with neither."""
+    fidelity = meta.get(label, {}).get("fidelity") or POSITIVE_LABELS.get(label, "corrected")
+    return fidelity if fidelity in ("paper", "corrected") else None
+
+
+def positive_results(
+    experiments: dict[str, pd.DataFrame],
+    meta: dict[str, dict[str, Any]],
+    roles: dict[str, list[str]],
+) -> list[PositiveResult]:
+    """Each positive-only experiment whose grid is present (and on the same dataset, where both
+    name theirs) against it, X+ with X, paired by seed."""
+    results = []
+    for label in roles["positive"]:
+        base = positive_base(label, meta)
+        if base is None or base not in experiments:
+            continue
+        datasets = {dataset_of(label, meta), dataset_of(base, meta)} - {None}
+        if len(datasets) > 1:
+            continue
+        positive, free = experiments[label], experiments[base]
+        table = positive_table(free, positive, common_tasks(positive, free))
+        results.append(PositiveResult(label, base, table))
+    return results
 
 
 def _is_extension(

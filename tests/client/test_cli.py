@@ -310,7 +310,8 @@ def test_queue(cli, tmp_path) -> None:
     assert [c.strip() for c in row.split("│")[1:-1]] == ["alice", "0", "6", "0", "0"]
     assert "w1@host" in result.stdout and "cuda:0" in result.stdout
     # the worker serves "gpu", the experiment waits in "cpu": the reason says so
-    waiting = result.stdout[result.stdout.index("waiting in queue 'cpu'") :]
+    assert "live queues" in result.stdout and "gpu" in result.stdout
+    waiting = result.stdout[result.stdout.index("waiting experiments") :]
     assert "no live worker serves" in waiting and "unknown" in waiting
 
 

@@ -362,3 +362,73 @@ def test_an_experiment_changing_some_corrected_variants_is_compared_with_them() 
     assert "## c-star-weighted: measures" in render(
         {"corrected": corrected, "c-star-weighted": weighted}, meta
     )
+
+
+def test_positive_only_at_both_fidelities_pairs_every_variant_with_its_free_sign() -> None:
+    """Table 3 with all eleven variants: `positive` against `corrected` and `positive-paper`
+    against `paper`, each X+ paired by seed with X of its own fidelity's grid. The claim about
+    bio-initialised networks is judged on those variants alone (their own Holm family), the
+    other pairs are shown and tested beside them."""
+    from cortexrnn.services.report.replication_stats import (
+        BIO,
+        classify,
+        positive_results,
+    )
+
+    seeds = 7  # smallest one-sided p 1/128: passes Holm over the 5 bio pairs, not over all 11
+    corrected, paper = _fake({}, seed=2, seeds=seeds), _fake({}, seed=5, seeds=seeds)
+
+    def positive_of(grid: pd.DataFrame) -> pd.DataFrame:
+        """Every X+ as X, seed by seed, except the non-bio variants, about 0.3 worse."""
+        pos = grid.copy()
+        hurt = ~pos.condition.isin(BIO) & (pos.metric == "test_acc")
+        rng = np.random.default_rng(9)
+        pos.loc[hurt, "value"] -= 0.3 + rng.uniform(0, 0.01, int(hurt.sum()))
+        pos["condition"] += "+"
+        return pos
+
+    experiments = {
+        "paper": paper,
+        "corrected": corrected,
+        "positive": positive_of(corrected),
+        "positive-paper": positive_of(paper),
+    }
+    meta = {"paper": {"fidelity": "paper"}, "corrected": {"fidelity": "corrected"}}
+    roles = classify(experiments, meta)
+    assert roles["positive"] == ["positive", "positive-paper"]
+    results = {r.label: r for r in positive_results(experiments, meta, roles)}
+    assert {k: r.base for k, r in results.items()} == {
+        "positive": "corrected",
+        "positive-paper": "paper",
+    }
+    table = results["positive-paper"].table
+    assert len(table) == 2 * 11 and set(table.condition) == set(PAPER_ORDER)
+    # paired with paper's own runs: the bio variants differ from them by exactly nothing
+    assert (table[table.bio].difference == 0).all()
+    row = table[(table.task == "go_no_go") & (table.condition == "WD")].iloc[0]
+    expected = wilcoxon(
+        _values(experiments["positive-paper"], "go_no_go", "WD+")
+        - _values(paper, "go_no_go", "WD"),
+        alternative="less",
+        method="exact",
+    ).pvalue
+    assert row.test == "Wilcoxon signed-rank, paired" and row.p_worse == pytest.approx(expected)
+
+    text = render(experiments, meta)
+    section = text.split("## Positive-only recurrent weights (Table 3)")[1]
+    assert "### `positive` against `corrected`" in section
+    paper_part = section.split("### `positive-paper` against `paper`")[1]
+    assert paper_part.count("**holds (5 of 5 comparisons non-inferior") == 2
+    assert "counts only the bio-initialised variants" in paper_part
+    for cond in ("W", "WD", "WD*", "WDC", "WD*C", "WD*C*", "W!D*C*"):
+        assert f"| go_no_go | {cond} |" in paper_part, cond
+    # the glance table: each positive experiment's verdict under its own grid's column
+    head = next(r for r in text.splitlines() if r.startswith("| claim | task |"))
+    assert head.startswith("| claim | task | paper | corrected |")
+    glance = [r for r in text.splitlines() if "(against `positive-paper`) | go_no_go |" in r]
+    assert len(glance) == 1 and glance[0].endswith("| holds (5/5) | – |")
+    # any label: an experiment of X+ variants only, at paper fidelity, pairs with `paper`
+    renamed = {k: v for k, v in experiments.items() if k != "positive-paper"}
+    renamed["table-3-paper"] = experiments["positive-paper"]
+    meta["table-3-paper"] = {"fidelity": "paper"}
+    assert "### `table-3-paper` against `paper`" in render(renamed, meta)

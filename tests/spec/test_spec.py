@@ -304,3 +304,30 @@ def test_replication_specs_pair_with_the_corrected_grid() -> None:
             assert cond == (
                 base.model_copy(update={"sign": "positive"}) if name.endswith("+") else base
             ), name
+
+
+def test_positive_specs_run_table_3_at_both_fidelities() -> None:
+    """Table 3 with all eleven variants at both fidelities: each positive spec's X+ is its
+    grid's X with non-negative weights, on the same field, tasks, model, training, seeds and
+    fidelity, so every run pairs with one of the grid's: 11 x 20 seeds x 3 tasks = 660 runs."""
+    from cortexrnn.services.priors.presets import PAPER_2026_NAMES
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    for positive, grid in (
+        ("replication/positive-6_6_2.yaml", "paper-2026-corrected.yaml"),
+        ("replication/positive-6_6_2-paper.yaml", "paper-2026.yaml"),
+    ):
+        spec, base = load_spec(examples / positive), load_spec(examples / grid)
+        assert list(spec.conditions) == [f"{x}+" for x in PAPER_2026_NAMES], positive
+        for field in ("dataset", "sampling", "tasks", "model", "training", "seeds", "fidelity"):
+            assert getattr(spec, field) == getattr(base, field), (positive, field)
+        for name, cond in spec.conditions.items():
+            assert cond == base.conditions[name.removesuffix("+")].model_copy(
+                update={"sign": "positive"}
+            ), (positive, name)
+        runs = spec.expand_runs()
+        assert len(runs) == spec.n_runs == 11 * 20 * 3 == 660
+        assert {(r.condition_name.removesuffix("+"), r.seed, r.task_name) for r in runs} == {
+            (r.condition_name, r.seed, r.task_name) for r in base.expand_runs()
+        }
+    assert load_spec(examples / "replication/positive-6_6_2-paper.yaml").fidelity.label == "paper"
