@@ -83,7 +83,6 @@ class QueueCapacity:
     busy: int = 0
     kinds: set[str] = field(default_factory=set)
     memory_mb: float | None = None
-    workers: int = 0
     memory_known: bool = True
 
     @property
@@ -110,7 +109,6 @@ def live_capacities(session: Session, heartbeat_timeout: timedelta) -> dict[str,
         for q in w.queues or []:
             cap = caps.setdefault(q, QueueCapacity(q))
             cap.slots += w.concurrency
-            cap.workers += 1
             cap.kinds.add(device_kind(w.device))
             if w.memory_mb is None:
                 cap.memory_known = False
@@ -118,17 +116,24 @@ def live_capacities(session: Session, heartbeat_timeout: timedelta) -> dict[str,
                 cap.memory_mb = (
                     w.memory_mb if cap.memory_mb is None else min(cap.memory_mb, w.memory_mb)
                 )
-    if caps:
-        for q, n in session.execute(
-            select(Pack.queue, func.count())
-            .where(
-                Pack.queue.in_(list(caps)),
-                Pack.state.in_([RunState.QUEUED.value, RunState.RUNNING.value]),
-            )
-            .group_by(Pack.queue)
-        ):
-            caps[q].busy = n
+    for q, n in busy_packs(session, list(caps)).items():
+        caps[q].busy = n
     return caps
+
+
+def busy_packs(session: Session, queues: list[str]) -> dict[str, int]:
+    """Packs queued or running on each of `queues` (absent: none)."""
+    if not queues:
+        return {}
+    rows = session.execute(
+        select(Pack.queue, func.count())
+        .where(
+            Pack.queue.in_(queues),
+            Pack.state.in_([RunState.QUEUED.value, RunState.RUNNING.value]),
+        )
+        .group_by(Pack.queue)
+    )
+    return {q: n for q, n in rows}
 
 
 def eligible(cap: QueueCapacity) -> list[ColumnElement[bool]]:
@@ -199,7 +204,3 @@ def why_unroutable(needs: RunNeeds, caps: dict[str, QueueCapacity]) -> str | Non
         f"no live worker can hold it: it needs {' and '.join(wants) or 'a worker'}; "
         f"live queues: {live}; start one with `{start}`"
     )
-
-
-def needs_of(run: Run) -> RunNeeds:
-    return RunNeeds(run.queue, run.device_kind, run.min_memory_mb, run.memory_mb, run.network_mb)

@@ -53,17 +53,6 @@ def _lock(session: Session) -> bool:
     return True
 
 
-def busy_packs(session: Session, queue: str) -> int:
-    return (
-        session.scalar(
-            select(func.count()).where(
-                Pack.queue == queue, Pack.state.in_([RunState.QUEUED.value, RunState.RUNNING.value])
-            )
-        )
-        or 0
-    )
-
-
 @dataclass
 class Pick:
     """The next run to send, and how many more runs each user with a limit may start now
@@ -245,7 +234,8 @@ def schedule_once(
     timeout = timedelta(seconds=heartbeat_timeout_s)
     _reconcile(session, report, timeout, timedelta(seconds=dispatch_timeout_s), max_attempts)
     if slots is not None:  # a fixed number of slots on `queue` (tests, benchmarks)
-        caps = {queue: QueueCapacity(queue, slots=slots, busy=busy_packs(session, queue))}
+        busy = routing.busy_packs(session, [queue]).get(queue, 0)
+        caps = {queue: QueueCapacity(queue, slots=slots, busy=busy)}
     else:
         caps = routing.live_capacities(session, timeout)
     to_send: list[tuple[int, str]] = []
