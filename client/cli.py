@@ -8,6 +8,7 @@ CORTEXRNN_CLIENT_DEBUG=1 asks for one.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import typer
@@ -47,6 +48,13 @@ class _ClientGroup(TyperGroup):
         except KeyboardInterrupt:
             typer.echo("interrupted; the experiment keeps running on the server", err=True)
             ctx.exit(130)
+        except BrokenPipeError:
+            # The reader went away (`| head`): what it read is all it wanted. Point stdout at
+            # devnull so the interpreter's final flush does not raise again, and exit as a
+            # shell reports a writer stopped by SIGPIPE.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(141)
         except (typer.exceptions.TyperException, typer.Exit, typer.Abort, SystemExit):
             raise  # usage errors, --help, declined confirmations: the framework reports them
         except Exception as exc:

@@ -88,6 +88,7 @@ EXIT_CODES: dict[int, str] = {
     6: "refused: not the owner (403) or not possible now (409, e.g. nothing to retry)",
     7: "server error (500): the administrators have the details",
     130: "interrupted (Ctrl-C); the experiment keeps running on the server",
+    141: "output closed by its reader (e.g. `| head`); what was sent to the server stands",
 }
 
 

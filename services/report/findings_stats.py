@@ -56,6 +56,17 @@ EXPECTED = {
         "examples/paper-2026-corrected.yaml",
         "reference grid: the baseline W and the free-sign variants",
     ),
+    "geometry-4_7_2": ("examples/controls/geometry-4_7_2.yaml", "geometry controls, field 4_7_2"),
+    "functional-4_7_2": (
+        "examples/controls/functional-4_7_2.yaml",
+        "functional-init controls, field 4_7_2",
+    ),
+    "dale-4_7_2": ("examples/controls/dale-4_7_2.yaml", "sign controls (Dale's law), field 4_7_2"),
+    "positive-4_7_2": (
+        "examples/controls/positive-4_7_2.yaml",
+        "sign controls (positive-only weights), field 4_7_2",
+    ),
+    "paper-4_7_2": ("examples/controls/paper-4_7_2.yaml", "reference grid, field 4_7_2"),
     "lambda-4_7_2": ("examples/sweeps/lambda-4_7_2.yaml", "λ sweep, field 4_7_2"),
     "lambda-6_6_2": ("examples/sweeps/lambda-6_6_2.yaml", "λ sweep, field 6_6_2"),
 }

@@ -5,12 +5,15 @@ generalisation sets beside recall; and the stub an empty folder gives."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from cortexrnn.services.report.findings import figures, render
 from cortexrnn.services.report.findings_stats import (
+    EXPECTED,
     FUNCTIONAL,
     GEOMETRY,
     NO_GAIN,
@@ -22,6 +25,7 @@ from cortexrnn.services.report.findings_stats import (
     control_table,
     sources,
 )
+from cortexrnn.services.spec import load_spec
 from cortexrnn.services.stats import clopper_pearson, mean_interval
 
 SEEDS = range(10)  # 10 paired seeds: the smallest one-sided p is 1/1024
@@ -209,3 +213,11 @@ def test_an_empty_folder_gives_the_not_run_stub() -> None:
     for label in ("geometry-6_6_2", "functional-6_6_2", "dale-6_6_2", "lambda-4_7_2"):
         assert f"| `{label}` |" in text
     assert "verdict" not in text.lower()
+
+
+def test_each_expected_label_names_a_spec_on_its_field() -> None:
+    root = Path(__file__).resolve().parents[2]
+    for label, (path, _what) in EXPECTED.items():
+        spec = load_spec(root / path)
+        field = label.rsplit("-", 1)[1]
+        assert spec.dataset == f"microns-{field}", (label, path)
