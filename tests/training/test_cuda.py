@@ -1,16 +1,15 @@
 """The CUDA path, where a GPU is present (skipped elsewhere, saying so): each precision trains
-and repeats exactly on the device, a resume on the same device is bit-identical, and a worker
-registers the device's free memory, by which the scheduler sizes its packs."""
+and repeats exactly on the device, and a worker registers the device's free memory, by which
+the scheduler sizes its packs. A resume on the device is bit-identical: the CPU test's cuda
+case (tests/training/test_training_trainer.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from cortexrnn.services.training.trainer import TrainingCallbacks, train_population
+from cortexrnn.services.training.trainer import train_population
 from tests.training.test_training_trainer import MODEL, TASK, _cfg, _priors
 
 pytestmark = pytest.mark.skipif(
@@ -35,28 +34,6 @@ def test_each_precision_trains_on_the_device_and_repeats_exactly(precision: str)
         assert np.nanmax(np.abs(x.step_loss - c.step_loss)) < 0.05
     for w, v in zip(_weights(a), _weights(b), strict=True):
         assert w.dtype == np.float32 and np.array_equal(w, v)
-
-
-@pytest.mark.parametrize("precision", ["fp32", "bf16-mixed"])
-def test_resume_on_the_same_device_is_bit_identical(tmp_path: Path, precision: str) -> None:
-    pr = _priors(3)
-    cfg = _cfg(checkpoint_every_steps=4, precision=precision)
-    full = train_population(pr, [7, 8, 9], TASK, MODEL, cfg, device="cuda")
-    ck = tmp_path / "part.pt"
-    calls = {"n": 0}
-
-    def cancel() -> bool:
-        calls["n"] += 1
-        return calls["n"] == 13
-
-    part = train_population(
-        pr, [7, 8, 9], TASK, MODEL, cfg, device="cuda",
-        callbacks=TrainingCallbacks(should_cancel=cancel), checkpoint=ck,
-    )  # fmt: skip
-    assert part.cancelled and part.step == 13
-    resumed = train_population(pr, [7, 8, 9], TASK, MODEL, cfg, device="cuda", checkpoint=ck)
-    for w, v in zip(_weights(full), _weights(resumed), strict=True):
-        assert np.array_equal(w, v)
 
 
 def test_a_cuda_worker_registers_the_free_device_memory_and_packs_fit_it(cortexrnn_home) -> None:

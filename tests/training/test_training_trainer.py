@@ -74,11 +74,27 @@ def test_repeat_is_bit_identical() -> None:
     assert not np.array_equal(_w(a, 2), _w(c, 2)) and np.array_equal(_w(a, 0), _w(c, 0))
 
 
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda",
+        marks=pytest.mark.skipif(
+            not torch.cuda.is_available(), reason="no CUDA device on this machine"
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("precision", ["fp32", "bf16-mixed"])
-def test_resume_from_mid_run_checkpoint_is_bit_identical(tmp_path: Path, precision: str) -> None:
+def test_resume_from_mid_run_checkpoint_is_bit_identical(
+    tmp_path: Path, precision: str, device: str
+) -> None:
     pr = _priors(3)
     cfg = _cfg(checkpoint_every_steps=4, precision=precision)
-    full = train_population(pr, [7, 8, 9], TASK, MODEL, cfg, checkpoint=tmp_path / "full.pt")
+    full = train_population(
+        pr, [7, 8, 9], TASK, MODEL, cfg, checkpoint=tmp_path / "full.pt", device=device
+    )
     ck = tmp_path / "part.pt"
     stop_at = {"n": 0}
 
@@ -94,11 +110,12 @@ def test_resume_from_mid_run_checkpoint_is_bit_identical(tmp_path: Path, precisi
         cfg,
         callbacks=TrainingCallbacks(should_cancel=cancel),
         checkpoint=ck,
+        device=device,
     )
     assert (
         part.cancelled and part.step == 13 and all(n.status == "cancelled" for n in part.networks)
     )
-    resumed = train_population(pr, [7, 8, 9], TASK, MODEL, cfg, checkpoint=ck)
+    resumed = train_population(pr, [7, 8, 9], TASK, MODEL, cfg, checkpoint=ck, device=device)
     assert not resumed.cancelled and resumed.step == cfg.total_steps
     for x, y in zip(full.networks, resumed.networks, strict=True):
         for k in x.final_weights:
