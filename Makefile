@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck install install-dev clean mutation
+.PHONY: demo test lint typecheck install install-dev clean mutation mutation-sample
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,7 +65,7 @@ MUTATION_TESTS ?= tests/model tests/training tests/tasks tests/priors tests/topo
 	tests/stats tests/service/test_scheduler.py tests/integration/test_scheduler_slots.py
 MUTATION_MARKERS ?= not slow
 MUTATION_JOBS ?= 2
-MUTATION_DIR := build/mutation
+MUTATION_DIR ?= build/mutation
 toml_list = $(foreach w,$(1),"$(w)",)
 mutation: install-dev
 	mkdir -p $(MUTATION_DIR)/cortexrnn
@@ -86,6 +86,12 @@ mutation: install-dev
 		CORTEXRNN_MICRONS_DIR=$${CORTEXRNN_MICRONS_DIR:-$(CURDIR)/../shared/data/microns} \
 		OMP_NUM_THREADS=1 $(CURDIR)/$(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(foreach m,$(MUTANTS),'$(m)'); \
 		$(CURDIR)/$(BIN)/mutmut results
+
+# CI's share of it: a seeded sample of mutants of the modules with fast tests; fails when the
+# sample shows the killed fraction below the target (tools/mutation_sample.py).
+MUTATION_SAMPLE ?= 40
+mutation-sample: install-dev
+	$(BIN)/python tools/mutation_sample.py --size $(MUTATION_SAMPLE)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -10,8 +10,15 @@ from scipy import stats as sst
 
 from .summary import check_tidy
 
+ALTERNATIVES = ("two-sided", "greater", "less")
 FRIEDMAN = "Friedman (blocks: seeds)"
 KRUSKAL = "Kruskal–Wallis"
+
+
+def check_alternative(alternative: str) -> None:
+    """A misspelt alternative would otherwise be read as two-sided, silently."""
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {ALTERNATIVES}, not {alternative!r}")
 
 
 def holm(pvalues: np.ndarray) -> np.ndarray:
@@ -60,6 +67,7 @@ def cohens_d(a: np.ndarray, b: np.ndarray) -> float:
 def mann_whitney(a: np.ndarray, b: np.ndarray, alternative: str) -> tuple[float, float]:
     """(U of a, p) of scipy's Mann–Whitney U; p = 1 where all values are equal (scipy gives
     NaN there), NaN where a side is empty."""
+    check_alternative(alternative)
     a, b = np.asarray(a, float), np.asarray(b, float)
     if not len(a) or not len(b):
         return float("nan"), float("nan")
@@ -77,6 +85,7 @@ def van_elteren(
     approximation with the tie correction. One stratum gives scipy's asymptotic
     `mannwhitneyu(..., use_continuity=False)`. Strata with an empty side are skipped; (NaN,
     NaN) when none is left or the variance is zero."""
+    check_alternative(alternative)
     t = e = var = 0.0
     for a, b in strata:
         a, b = np.asarray(a, float), np.asarray(b, float)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sst
 
-from .inference import mann_whitney, van_elteren
+from .inference import check_alternative, mann_whitney, van_elteren
 from .outcomes import solved
 
 PAIRED = "Wilcoxon signed-rank, paired"
@@ -67,6 +67,7 @@ def _tail(probs: np.ndarray, t: int, alternative: str) -> float:
 def signed_rank(d: np.ndarray, alternative: str = "two-sided") -> tuple[float, float]:
     """(T+, p) of the exact Wilcoxon signed-rank test that the differences d are centred on
     0; 'greater': they tend to be positive. (0, 1) when every difference is zero."""
+    check_alternative(alternative)
     ranked = _ranks(d)
     if ranked is None:
         return 0.0, 1.0
@@ -80,6 +81,7 @@ def pooled_signed_rank(
     """(sum of T+, p): the signed-rank test stratified over several sets of paired
     differences (ranked within each set; the exact null is the convolution of the sets'
     nulls). One set gives `signed_rank`."""
+    check_alternative(alternative)
     probs, total = np.ones(1), 0
     for d in diffs:
         ranked = _ranks(d)
@@ -97,6 +99,7 @@ def mcnemar_exact(
 ) -> tuple[int, int, float]:
     """(pairs only a solved, pairs only b solved, p) of McNemar's exact test on paired
     booleans: the binomial test of the discordant pairs at 1/2; 'greater': a solves more."""
+    check_alternative(alternative)
     a, b = np.asarray(a, bool), np.asarray(b, bool)
     only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
     if only_a + only_b == 0:

@@ -59,27 +59,28 @@ class MaskedAdam:
         }
         self.t = torch.zeros(self.n_networks, dtype=torch.int64, device=first.device)
 
-    @torch.no_grad()
     def step(self, active: Tensor) -> None:
         """One update for the networks where `active` ([P] bool) is True; the rest stay
         untouched."""
-        t = self.t + active.to(torch.int64)
-        tf = t.to(torch.float64).clamp_min(1.0)
-        step_size = self.lr * torch.sqrt(1.0 - self.beta2**tf) / (1.0 - self.beta1**tf)
-        for name, p in self.params.items():
-            g = p.grad
-            if g is None:
-                continue
-            shape = (-1,) + (1,) * (p.dim() - 1)
-            mask = active.view(shape)
-            lr_p = step_size.to(p.dtype).view(shape)
-            m_new = torch.lerp(self.m[name], g, 1.0 - self.beta1)
-            v_new = torch.lerp(self.v[name], g * g, 1.0 - self.beta2)
-            upd = m_new / (v_new.sqrt() + self.eps)
-            self.m[name] = torch.where(mask, m_new, self.m[name])
-            self.v[name] = torch.where(mask, v_new, self.v[name])
-            p.copy_(torch.where(mask, p - lr_p * upd, p))
-        self.t = t
+        # A block, not the decorator: mutmut mutates only undecorated functions.
+        with torch.no_grad():
+            t = self.t + active.to(torch.int64)
+            tf = t.to(torch.float64).clamp_min(1.0)
+            step_size = self.lr * torch.sqrt(1.0 - self.beta2**tf) / (1.0 - self.beta1**tf)
+            for name, p in self.params.items():
+                g = p.grad
+                if g is None:
+                    continue
+                shape = (-1,) + (1,) * (p.dim() - 1)
+                mask = active.view(shape)
+                lr_p = step_size.to(p.dtype).view(shape)
+                m_new = torch.lerp(self.m[name], g, 1.0 - self.beta1)
+                v_new = torch.lerp(self.v[name], g * g, 1.0 - self.beta2)
+                upd = m_new / (v_new.sqrt() + self.eps)
+                self.m[name] = torch.where(mask, m_new, self.m[name])
+                self.v[name] = torch.where(mask, v_new, self.v[name])
+                p.copy_(torch.where(mask, p - lr_p * upd, p))
+            self.t = t
 
     def state_dict(self) -> AdamState:
         return {

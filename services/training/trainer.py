@@ -209,35 +209,36 @@ class PopulationTrainer:
         )
 
     # ----- evaluation -----------------------------------------------------------------------
-    @torch.no_grad()
     def evaluate(self, name: str = RECALL) -> tuple[Tensor, Tensor]:
         """Held-out cross-entropy and accuracy per network ([P] float64 each) on evaluation
         set `name` (services/training/heldout.py); the model's own noise off."""
-        total = self.cfg.test_trials
-        chunk = self.cfg.batch_size
-        loss = torch.zeros(self.p, dtype=torch.float64)
-        correct = torch.zeros(self.p, dtype=torch.float64)
-        for ci, start in enumerate(range(0, total, chunk)):
-            size = min(chunk, total - start)
-            xs, ys = [], []
-            for seed in self.seeds:
-                b = heldout_batch(
-                    self.task,
-                    name,
-                    self.evaluation,
-                    self.model_cfg.noise_in,
-                    seed,
-                    ci,
-                    size,
-                    self.device,
-                )
-                xs.append(b.inputs)
-                ys.append(b.labels)
-            logits = self.model(torch.stack(xs, dim=1).to(self.dtype))
-            ce, acc = per_network_ce(logits, torch.stack(ys))
-            loss += ce.double().cpu() * size
-            correct += acc.double().cpu() * size
-        return loss / total, correct / total
+        # A block, not the decorator: mutmut mutates only undecorated functions.
+        with torch.no_grad():
+            total = self.cfg.test_trials
+            chunk = self.cfg.batch_size
+            loss = torch.zeros(self.p, dtype=torch.float64)
+            correct = torch.zeros(self.p, dtype=torch.float64)
+            for ci, start in enumerate(range(0, total, chunk)):
+                size = min(chunk, total - start)
+                xs, ys = [], []
+                for seed in self.seeds:
+                    b = heldout_batch(
+                        self.task,
+                        name,
+                        self.evaluation,
+                        self.model_cfg.noise_in,
+                        seed,
+                        ci,
+                        size,
+                        self.device,
+                    )
+                    xs.append(b.inputs)
+                    ys.append(b.labels)
+                logits = self.model(torch.stack(xs, dim=1).to(self.dtype))
+                ce, acc = per_network_ce(logits, torch.stack(ys))
+                loss += ce.double().cpu() * size
+                correct += acc.double().cpu() * size
+            return loss / total, correct / total
 
     # ----- one step -------------------------------------------------------------------------
     def _train_step(self, active: Tensor) -> tuple[Tensor, Tensor]:
@@ -273,18 +274,19 @@ class PopulationTrainer:
         rows = torch.stack([ce.detach(), acc, reg.detach()]).double().cpu()
         return torch.where(active[None, :], rows, torch.full_like(rows, math.nan)), active
 
-    @torch.no_grad()
     def _clip(self, active: Tensor) -> None:
-        sq = torch.zeros(self.p, dtype=self.dtype, device=self.device)
-        for prm in self.params.values():
-            if prm.grad is not None:
-                sq += prm.grad.pow(2).flatten(1).sum(dim=1)
-        assert self.cfg.grad_clip is not None  # _clip runs only when clipping is configured
-        scale = (self.cfg.grad_clip / (sq.sqrt() + 1e-6)).clamp(max=1.0)
-        scale = torch.where(active, scale, torch.ones_like(scale))
-        for prm in self.params.values():
-            if prm.grad is not None:
-                prm.grad.mul_(scale.view((-1,) + (1,) * (prm.dim() - 1)))
+        # A block, not the decorator: mutmut mutates only undecorated functions.
+        with torch.no_grad():
+            sq = torch.zeros(self.p, dtype=self.dtype, device=self.device)
+            for prm in self.params.values():
+                if prm.grad is not None:
+                    sq += prm.grad.pow(2).flatten(1).sum(dim=1)
+            assert self.cfg.grad_clip is not None  # _clip runs only when clipping is configured
+            scale = (self.cfg.grad_clip / (sq.sqrt() + 1e-6)).clamp(max=1.0)
+            scale = torch.where(active, scale, torch.ones_like(scale))
+            for prm in self.params.values():
+                if prm.grad is not None:
+                    prm.grad.mul_(scale.view((-1,) + (1,) * (prm.dim() - 1)))
 
     # ----- checkpoints ----------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from cortexrnn.shared.db import get_sessionmaker
 from cortexrnn.shared.lifecycle import claim_pack
 from cortexrnn.shared.migrate import upgrade
 from cortexrnn.shared.models import Experiment, Pack, Run, RunState, User, utcnow
-from cortexrnn.worker.scheduler import schedule_once
+from cortexrnn.worker.scheduler import release_dead_worker, schedule_once
 
 SETTINGS = dict(
     queue="cpu", max_pack_size=8, heartbeat_timeout_s=60, dispatch_timeout_s=300, max_attempts=3
@@ -124,6 +124,22 @@ def test_only_free_slots_are_filled_and_packs_group_runs(session_factory) -> Non
         assert states == {"queued", "pending"}
 
 
+def test_a_users_oldest_run_goes_first_whatever_order_the_rows_were_written(
+    session_factory,
+) -> None:
+    """Age is the submission time, not the row id: an experiment stamped an hour earlier (an
+    import, a retried run's original time) goes before one written before it."""
+    with session_factory() as s:
+        alice = User(name="alice")
+        s.add(alice)
+        s.commit()
+        _submit(s, alice, 2, pack_key="newer")
+        _submit(s, alice, 2, pack_key="older", when=utcnow() - timedelta(hours=1))
+        (first,) = schedule_once(s, lambda *a: None, slots=1, **SETTINGS).dispatched
+        keys = {r.pack_key for r in s.scalars(select(Run).where(Run.pack_id == first))}
+        assert keys == {"older"}
+
+
 def test_a_pack_fills_up_with_other_experiments_runs_of_the_same_pack_key(session_factory) -> None:
     with session_factory() as s:
         alice, bob = _users(s, "alice", "bob")
@@ -184,6 +200,49 @@ def test_lost_worker_requeues_the_same_pack_then_gives_up(session_factory) -> No
                 assert {r.state for r in runs} == {"lost"}
                 assert all("lost 3 times" in r.error for r in runs)
                 assert s.get(Experiment, exp.id).status == "failed"
+
+
+def test_a_dead_workers_packs_are_requeued_at_once_and_others_untouched(session_factory) -> None:
+    """What `cortexrnn serve` does when it sees a worker process end: that worker's running
+    packs go back to the queue now (their finished runs stay finished), without waiting for
+    the heartbeat timeout; another worker's pack and a pack at its last attempt are not."""
+    with session_factory() as s:
+        alice = User(name="alice")
+        s.add(alice)
+        s.commit()
+        first = _submit(s, alice, 3, pack_key="a")
+        second = _submit(s, alice, 2, pack_key="b")
+        report = schedule_once(s, lambda *a: None, slots=2, **SETTINGS)
+        pack_a, pack_b = sorted(report.dispatched)
+        runs_a = claim_pack(s, pack_a, "w-dead")
+        assert runs_a and claim_pack(s, pack_b, "w-alive")
+        runs_a[0].transition(RunState.SUCCEEDED)
+        s.commit()  # the heartbeat is fresh: the reconciler would not touch it yet
+
+        released = release_dead_worker(s, "w-dead", max_attempts=3)
+        s.commit()
+        assert released == [(pack_a, "cpu")]
+        pack = s.get(Pack, pack_a)
+        assert pack.state == "queued" and pack.worker is None and pack.attempt == 1
+        states = {r.seed: (r.state, r.attempt) for r in s.scalars(
+            select(Run).where(Run.experiment_id == first.id)
+        )}  # fmt: skip
+        assert states == {0: ("succeeded", 0), 1: ("queued", 1), 2: ("queued", 1)}
+        assert {r.state for r in s.scalars(select(Run).where(Run.experiment_id == second.id))} == {
+            "running"
+        }
+        assert s.get(Pack, pack_b).worker == "w-alive"
+        assert release_dead_worker(s, "w-nobody", max_attempts=3) == []
+
+        # On its last attempt the pack is lost with its live runs, not requeued.
+        assert claim_pack(s, pack_a, "w-dead-2")
+        s.get(Pack, pack_a).attempt = 2
+        s.commit()
+        assert release_dead_worker(s, "w-dead-2", max_attempts=3) == []
+        s.commit()
+        lost = [r for r in s.scalars(select(Run).where(Run.experiment_id == first.id))]
+        assert sorted(r.state for r in lost) == ["lost", "lost", "succeeded"]
+        assert s.get(Pack, pack_a).state == "lost"
 
 
 def test_an_unclaimed_dispatch_is_sent_again_after_the_timeout(session_factory) -> None:
