@@ -34,7 +34,8 @@ DEFAULT_MAKE_VARIABLES = [
     "cortexrnn/worker/scheduler.py cortexrnn/shared/routing.py",
     "MUTATION_TESTS=tests/stats tests/tasks tests/training/test_eval_sets.py "
     "tests/service/test_scheduler.py tests/integration/test_scheduler_slots.py "
-    "tests/integration/test_routing.py",
+    "tests/integration/test_routing.py tests/integration/test_routing_values.py "
+    "tests/integration/test_user_limits.py",
     "MUTATION_MARKERS=not slow and not postgres",
 ]
 

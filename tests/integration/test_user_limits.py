@@ -16,7 +16,13 @@ from cortexrnn.shared.fair_share import UserShare, charge, decayed, set_limits
 from cortexrnn.shared.models import Pack, Run, RunState, User, utcnow
 from cortexrnn.shared.queue_status import build_queue
 from cortexrnn.shared.settings import Settings
-from tests.integration.test_scheduler_slots import _in_flight_per_user, _submit, _tick, _users
+from tests.integration.test_scheduler_slots import (
+    _in_flight_per_user,
+    _owner,
+    _submit,
+    _tick,
+    _users,
+)
 
 
 def _runs_in_flight(s, name: str) -> int:
@@ -124,3 +130,63 @@ def test_recent_usage_orders_users_with_as_many_runs_in_flight(db_url: str) -> N
         s.commit()
         (second,) = _tick(s, slots=1)
         assert s.scalars(select(User.name).join(Run).where(Run.pack_id == second)).first() == "anna"
+
+
+def test_a_limited_users_next_pack_takes_only_what_their_runs_in_flight_leave(db_url: str) -> None:
+    """anna may have 5 runs in flight and has 3: her next pack takes 2 of her runs, not 8."""
+    with get_sessionmaker(db_url)() as s:
+        (anna,) = _users(s, "anna")
+        set_limits(s, anna.id, max_runs_in_flight=5, max_worker_hours_per_day=None)
+        s.commit()
+        _submit(s, anna, 3, "first")
+        assert len(_tick(s, slots=1)) == 1 and _runs_in_flight(s, "anna") == 3
+        _submit(s, anna, 20, "second")
+        (pack,) = _tick(s, slots=2)
+        assert s.scalar(select(func.count()).where(Run.pack_id == pack)) == 2
+        assert _runs_in_flight(s, "anna") == 5
+
+
+def _usage(s, user, seconds: float, now) -> None:
+    share = fair_share.share_of(s, user.id)
+    share.decayed_seconds, share.decayed_at = seconds, now
+    s.commit()
+
+
+def test_usage_is_compared_to_the_millisecond_then_the_user_served_longest_ago_goes_first(
+    db_url: str,
+) -> None:
+    """Decayed usage carries float noise: users whose usage differs by less than a millisecond
+    count as equal and the one served longer ago goes first; a difference of 0.3 s decides."""
+    for anna_s, ben_s, first in [(0.1004, 0.1001, "anna"), (0.4, 0.1, "ben")]:
+        with get_sessionmaker(db_url)() as s:
+            s.query(Run).delete()
+            s.query(Pack).delete()
+            s.query(UserShare).delete()
+            s.query(User).delete()
+            s.commit()
+            anna, ben = _users(s, "anna", "ben")
+            now = utcnow()
+            _usage(s, anna, anna_s, now)
+            _usage(s, ben, ben_s, now)
+            # anna was served an hour ago, ben a minute ago (runs of theirs since finished).
+            for user, ago in ((anna, 3600), (ben, 60)):
+                done = _submit(s, user, 1, "old", when=now - timedelta(hours=2))
+                run = s.scalars(select(Run).where(Run.experiment_id == done.id)).one()
+                run.state, run.queued_at = RunState.SUCCEEDED.value, now - timedelta(seconds=ago)
+            s.commit()
+            _submit(s, anna, 2, "anna's", when=now)  # own pack keys: packs do not mix them
+            _submit(s, ben, 2, "ben's", when=now)
+            (pack,) = _tick(s, slots=1)
+            assert _owner(s, pack) == first, (anna_s, ben_s)
+
+
+def test_between_equal_users_the_older_head_run_goes_first(db_url: str) -> None:
+    """Same runs in flight, usage and (never) served, same priority: the user whose waiting
+    run is older goes first, although the other user's rows were written first."""
+    with get_sessionmaker(db_url)() as s:
+        anna, ben = _users(s, "anna", "ben")
+        now = utcnow()
+        _submit(s, anna, 2, "anna's", when=now)
+        _submit(s, ben, 2, "ben's", when=now - timedelta(minutes=5))
+        (pack,) = _tick(s, slots=1)
+        assert _owner(s, pack) == "ben"

@@ -173,13 +173,16 @@ def test_a_claimed_pack_cannot_be_claimed_twice(session_factory) -> None:
         assert {r.worker for r in s.scalars(select(Run))} == {"w1"}
 
 
-def test_lost_worker_requeues_the_same_pack_then_gives_up(session_factory) -> None:
+def test_lost_worker_requeues_the_same_pack_then_gives_up(session_factory, caplog) -> None:
+    caplog.set_level("WARNING", logger="cortexrnn.scheduler")
     with session_factory() as s:
         alice = User(name="alice")
         s.add(alice)
         s.commit()
         exp = _submit(s, alice, 2)
         (pack_id,) = schedule_once(s, lambda *a: None, slots=1, **SETTINGS).dispatched
+        s.get(Pack, pack_id).created_at = utcnow() - timedelta(hours=1)
+        s.commit()
         for attempt in range(1, 4):
             assert claim_pack(s, pack_id, f"w{attempt}")
             s.get(Pack, pack_id).heartbeat_at = utcnow() - timedelta(seconds=61)
@@ -189,8 +192,17 @@ def test_lost_worker_requeues_the_same_pack_then_gives_up(session_factory) -> No
                 s, lambda pid, q, sent=sent: sent.append(pid), slots=1, **SETTINGS
             )
             runs = list(s.scalars(select(Run).where(Run.experiment_id == exp.id)))
+            assert any(
+                r.getMessage().startswith(
+                    f"pack {pack_id} lost its worker w{attempt} (last heartbeat 20"
+                )
+                for r in caplog.records
+            )
             if attempt < 3:
                 assert sent == [pack_id] and report.dispatched == []
+                # Requeued now: the next tick neither resends it nor counts another loss.
+                schedule_once(s, lambda pid, q, sent=sent: sent.append(pid), slots=1, **SETTINGS)
+                assert sent == [pack_id]
                 assert {r.state for r in runs} == {"queued"} and {r.pack_id for r in runs} == {
                     pack_id
                 }
@@ -202,7 +214,9 @@ def test_lost_worker_requeues_the_same_pack_then_gives_up(session_factory) -> No
                 assert s.get(Experiment, exp.id).status == "failed"
 
 
-def test_a_dead_workers_packs_are_requeued_at_once_and_others_untouched(session_factory) -> None:
+def test_a_dead_workers_packs_are_requeued_at_once_and_others_untouched(
+    session_factory, caplog
+) -> None:
     """What `cortexrnn serve` does when it sees a worker process end: that worker's running
     packs go back to the queue now (their finished runs stay finished), without waiting for
     the heartbeat timeout; another worker's pack and a pack at its last attempt are not."""
@@ -217,11 +231,19 @@ def test_a_dead_workers_packs_are_requeued_at_once_and_others_untouched(session_
         runs_a = claim_pack(s, pack_a, "w-dead")
         assert runs_a and claim_pack(s, pack_b, "w-alive")
         runs_a[0].transition(RunState.SUCCEEDED)
+        s.get(Pack, pack_a).created_at = utcnow() - timedelta(hours=1)
         s.commit()  # the heartbeat is fresh: the reconciler would not touch it yet
 
         released = release_dead_worker(s, "w-dead", max_attempts=3)
         s.commit()
         assert released == [(pack_a, "cpu")]
+        assert f"pack {pack_a}: its worker w-dead died; requeueing it now" in [
+            r.getMessage() for r in caplog.records
+        ]
+        # Its caller sends it now: the next tick neither resends it nor takes it for lost.
+        sent: list[int] = []
+        schedule_once(s, lambda pid, q: sent.append(pid), slots=2, **SETTINGS)
+        assert sent == []
         pack = s.get(Pack, pack_a)
         assert pack.state == "queued" and pack.worker is None and pack.attempt == 1
         states = {r.seed: (r.state, r.attempt) for r in s.scalars(
@@ -257,10 +279,16 @@ def test_an_unclaimed_dispatch_is_sent_again_after_the_timeout(session_factory) 
             schedule_once(s, lambda pid, q: sent.append(pid), slots=1, **SETTINGS).redispatched
             == []
         )
-        s.get(Pack, pack_id).dispatched_at = utcnow() - timedelta(seconds=301)
+        pack = s.get(Pack, pack_id)
+        pack.dispatched_at = utcnow() - timedelta(seconds=301)
+        pack.created_at = utcnow() - timedelta(hours=1)  # an old pack: its clock is its dispatch
         s.commit()
-        schedule_once(s, lambda pid, q: sent.append(pid), slots=1, **SETTINGS)
-        assert sent == [pack_id]
+        again: list[tuple[int, str]] = []
+        report = schedule_once(s, lambda pid, q: again.append((pid, q)), slots=1, **SETTINGS)
+        assert again == [(pack_id, "cpu")] and report.redispatched == [pack_id]
+        # Sent again now, so its clock starts again: the next tick does not resend it.
+        schedule_once(s, lambda pid, q: again.append((pid, q)), slots=1, **SETTINGS)
+        assert again == [(pack_id, "cpu")]
 
 
 def test_a_retried_pack_goes_out_again_whole(session_factory) -> None:
