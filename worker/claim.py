@@ -15,6 +15,7 @@ from cortexrnn.services.priors.conditions import Condition, Fidelity
 from cortexrnn.services.runner.pack import ExperimentInputs, prepare_inputs
 from cortexrnn.services.spec import ExperimentSpec, RunSpec, TaskEntry
 from cortexrnn.services.spec.sweep import SweepPoint
+from cortexrnn.services.training.evaluation import RECALL, EvaluationConfig
 from cortexrnn.shared import lifecycle
 from cortexrnn.shared.datasets_registry import get_dataset_by_name
 from cortexrnn.shared.models import Experiment
@@ -147,6 +148,13 @@ def shared_spec(settings: dict[str, Any], run: RunSpec, fidelity: Fidelity) -> E
     A swept run's point replaces the sections it sets (all runs of a pack share them: they
     are in the pack key)."""
     point = run.point
+    evaluation = settings.get("evaluation") or {}
+    if evaluation:
+        # Only the sets that apply to this pack's task: a spec whose tasks include perceptual
+        # decisions may ask for unseen coherences, but a go/no-go pack's spec of one task
+        # would be refused for them.
+        sets = EvaluationConfig.model_validate(evaluation).sets_for(run.task_name)
+        evaluation = {**evaluation, "sets": [RECALL, *sets]}
     return ExperimentSpec.model_validate(
         {
             "dataset": settings["dataset"],
@@ -157,7 +165,7 @@ def shared_spec(settings: dict[str, Any], run: RunSpec, fidelity: Fidelity) -> E
             "conditions": {run.condition_name: run.condition},
             "fidelity": fidelity,
             # In the pack key when not the default, so every run of the pack has the same.
-            "evaluation": settings.get("evaluation") or {},
+            "evaluation": evaluation,
         }
     )
 

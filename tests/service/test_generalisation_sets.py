@@ -55,3 +55,40 @@ def test_the_worker_stores_each_generalisation_set_beside_recall(cortexrnn_home)
             assert all(0.0 <= values[k] <= 1.0 for k in wanted)
         table = load_results(s, eid, curves=False).metrics
     assert wanted <= set(table["metric"])
+
+
+def test_a_set_for_one_task_does_not_fail_the_other_tasks_packs(cortexrnn_home) -> None:
+    """Unseen coherences apply to perceptual decisions only: in a spec of two tasks, the
+    go/no-go pack trains with the sets that apply to it (it once failed at preparation, its
+    one-task spec refused for naming unseen_coherence), the perceptual pack with all three."""
+    upgrade()
+    spec = parse_spec(
+        {
+            **SPEC,
+            "seeds": 1,
+            "tasks": ["go_no_go", "perceptual_decision_making"],
+            "evaluation": {"sets": ["recall", "noisy", "unseen_coherence"]},
+        }
+    )
+    with session_scope() as s:
+        resolved = resolve_selection(s, spec)
+        alice = User(name="alice")
+        s.add(alice)
+        s.flush()
+        eid = create_experiment(
+            s, alice, spec, dataset_sha=resolved.row.content_sha256, selection=resolved.selection
+        ).experiment.id
+    with session_scope() as s:
+        packs = schedule_once(s, lambda *a: None, slots=2, **SETTINGS).dispatched
+    assert len(packs) == 2
+    assert [execute_pack(p, "w1", settings=get_settings()) for p in packs] == ["done", "done"]
+    with session_scope() as s:
+        for run in s.scalars(select(Run).where(Run.experiment_id == eid)):
+            assert run.state == "succeeded", run.error
+            names = {
+                row.name for row in s.scalars(select(RunSummary).where(RunSummary.run_id == run.id))
+            }
+            assert "test_acc_noisy" in names
+            assert ("test_acc_unseen_coherence" in names) == (
+                run.task == "perceptual_decision_making"
+            )
