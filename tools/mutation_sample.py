@@ -35,7 +35,7 @@ DEFAULT_MAKE_VARIABLES = [
     "MUTATION_TESTS=tests/stats tests/tasks tests/training/test_eval_sets.py "
     "tests/service/test_scheduler.py tests/integration/test_scheduler_slots.py "
     "tests/integration/test_routing.py tests/integration/test_routing_values.py "
-    "tests/integration/test_user_limits.py",
+    "tests/integration/test_user_limits.py tests/api/test_resources.py",
     "MUTATION_MARKERS=not slow and not postgres",
 ]
 
