@@ -23,7 +23,16 @@ SETTINGS: dict[str, Any] = dict(
 GB = 1024.0
 
 
-def _worker(s: Session, name: str, device: str, queues: list[str], slots: int, mb: float) -> None:
+def _worker(
+    s: Session,
+    name: str,
+    device: str,
+    queues: list[str],
+    slots: int,
+    mb: float | None,
+    age_s: float = 0.0,
+) -> None:
+    """A worker row; `age_s`: seconds since its last heartbeat; `mb`: None, not reported."""
     s.add(
         WorkerInfo(
             name=name,
@@ -32,7 +41,7 @@ def _worker(s: Session, name: str, device: str, queues: list[str], slots: int, m
             queues=queues,
             concurrency=slots,
             memory_mb=mb,
-            heartbeat_at=utcnow(),
+            heartbeat_at=utcnow() - timedelta(seconds=age_s),
         )
     )
     s.commit()

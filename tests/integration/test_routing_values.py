@@ -7,10 +7,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from cortexrnn.shared.db import get_sessionmaker
-from cortexrnn.shared.models import Pack, Run, User, WorkerInfo, utcnow
+from cortexrnn.shared.models import Pack, Run, User, utcnow
 from cortexrnn.shared.routing import (
     QueueCapacity,
     RunNeeds,
@@ -21,33 +20,14 @@ from cortexrnn.shared.routing import (
     why_unroutable,
 )
 from cortexrnn.worker.scheduler import schedule_once
+from tests.integration.test_routing import GB, SETTINGS, _worker
 from tests.integration.test_scheduler_slots import _submit
 
-SETTINGS = dict(
-    queue="cpu", max_pack_size=8, heartbeat_timeout_s=60, dispatch_timeout_s=300, max_attempts=3
-)
-
-GB = 1024.0
 CPU8 = QueueCapacity("cpu", slots=2, kinds={"cpu"}, memory_mb=8 * GB)
 
 
 def _needs(queue=None, kind=None, min_mb=None, mb=None) -> RunNeeds:
     return RunNeeds(queue, kind, min_mb, mb, None)
-
-
-def _worker(s: Session, name: str, device: str, queues: list[str], slots: int, mb, age_s=0.0):
-    s.add(
-        WorkerInfo(
-            name=name,
-            hostname="h",
-            device=device,
-            queues=queues,
-            concurrency=slots,
-            memory_mb=mb,
-            heartbeat_at=utcnow() - timedelta(seconds=age_s),
-        )
-    )
-    s.commit()
 
 
 def test_a_queue_describes_its_slots_kinds_and_memory() -> None:

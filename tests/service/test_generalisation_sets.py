@@ -28,17 +28,22 @@ SPEC = {
 }
 
 
-def test_the_worker_stores_each_generalisation_set_beside_recall(cortexrnn_home) -> None:
-    upgrade()
-    spec = parse_spec(SPEC)
+def _submit(spec) -> int:
+    """The spec submitted by a new user, as the API does; its experiment id."""
     with session_scope() as s:
         resolved = resolve_selection(s, spec)
         alice = User(name="alice")
         s.add(alice)
         s.flush()
-        eid = create_experiment(
+        return create_experiment(
             s, alice, spec, dataset_sha=resolved.row.content_sha256, selection=resolved.selection
         ).experiment.id
+
+
+def test_the_worker_stores_each_generalisation_set_beside_recall(cortexrnn_home) -> None:
+    upgrade()
+    spec = parse_spec(SPEC)
+    eid = _submit(spec)
     with session_scope() as s:
         (pack_id,) = schedule_once(s, lambda *a: None, slots=1, **SETTINGS).dispatched
     assert execute_pack(pack_id, "w1", settings=get_settings()) == "done"
@@ -70,14 +75,7 @@ def test_a_set_for_one_task_does_not_fail_the_other_tasks_packs(cortexrnn_home) 
             "evaluation": {"sets": ["recall", "noisy", "unseen_coherence"]},
         }
     )
-    with session_scope() as s:
-        resolved = resolve_selection(s, spec)
-        alice = User(name="alice")
-        s.add(alice)
-        s.flush()
-        eid = create_experiment(
-            s, alice, spec, dataset_sha=resolved.row.content_sha256, selection=resolved.selection
-        ).experiment.id
+    eid = _submit(spec)
     with session_scope() as s:
         packs = schedule_once(s, lambda *a: None, slots=2, **SETTINGS).dispatched
     assert len(packs) == 2
