@@ -71,6 +71,10 @@ def cortexrnn_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     from cortexrnn.shared.db import get_engine, get_sessionmaker
     from cortexrnn.shared.settings import reset_settings_cache
 
+    # A test before this one may have left the default engine cached on another home; the
+    # mutation runs order tests by what they cover, so no test may rely on its neighbours.
+    get_sessionmaker.cache_clear()
+    get_engine.cache_clear()
     home = tmp_path / "cortexrnn-home"
     monkeypatch.setenv("CORTEXRNN_HOME", str(home))
     for var in (

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -49,12 +50,22 @@ def verdicts(directory: Path) -> dict[str, int | None]:
 
 
 def make_mutation(directory: Path, variables: list[str], mutants: list[str]) -> str:
-    """Run `make mutation` on the named mutants; its output (mutmut lists every mutant not
-    run yet, thousands of lines) is returned for when something goes wrong."""
+    """Run `make mutation` on the named mutants; its output is returned for when something
+    goes wrong, less its spinners and the thousands of lines listing mutants not run yet, so
+    that mutmut's own complaint (a failing clean run, say) is what remains."""
     command = ["make", "-s", "mutation", f"MUTATION_DIR={directory}", *variables]
     command.append("MUTANTS=" + " ".join(mutants))
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    return done.stdout + done.stderr
+    return readable(done.stdout + done.stderr)
+
+
+def readable(output: str) -> str:
+    spinner = re.compile("[\u2800-\u28ff]")  # mutmut's progress spinners are braille
+    return "\n".join(
+        line
+        for line in re.split(r"[\r\n]", output)
+        if line.strip() and not spinner.search(line) and not line.endswith(": not checked")
+    )
 
 
 def upper_bound(killed: int, tested: int, confidence: float = 0.95) -> float:
@@ -107,7 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     tested = outcome["killed"] + outcome["survived"]
     if not tested:
         print(output[-4000:], file=sys.stderr)
-        print("error: no sampled mutant was judged by a test", file=sys.stderr)
+        print(
+            "error: no sampled mutant was judged by a test (for the output of mutmut's test "
+            f"runs, add `debug = true` under [tool.mutmut] in {args.dir}/pyproject.toml and "
+            "rerun with the seed above)",
+            file=sys.stderr,
+        )
         return 2
     bound = upper_bound(outcome["killed"], tested)
     print(

@@ -36,3 +36,12 @@ def test_verdicts_are_read_from_every_meta_file(tmp_path: Path) -> None:
     (meta / "a.py.meta").write_text(json.dumps({"exit_code_by_key": {"m.x_f__mutmut_1": 1}}))
     (meta / "b.py.meta").write_text(json.dumps({"exit_code_by_key": {"m.x_g__mutmut_1": None}}))
     assert sample.verdicts(tmp_path) == {"m.x_f__mutmut_1": 1, "m.x_g__mutmut_1": None}
+
+
+def test_a_failed_run_shows_mutmuts_complaint_not_its_thousands_of_pending_mutants() -> None:
+    # What CI printed when mutmut's clean run failed: spinner frames joined by carriage
+    # returns, then every mutant "not checked"; the one line that said why was lost.
+    spinner = "".join(f"{c} Generating mutants" for c in "⠋⠙⠹⠸") + "\r"
+    pending = "".join(f"    m.x_f__mutmut_{i}: not checked\n" for i in range(3000))
+    output = spinner + "\n    done in 80ms\n⠋ Running clean tests\rFailed to run clean test\n"
+    assert sample.readable(output + pending) == "    done in 80ms\nFailed to run clean test"

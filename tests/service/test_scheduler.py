@@ -317,7 +317,7 @@ def test_a_retried_pack_goes_out_again_whole(session_factory) -> None:
         assert len(claim_pack(s, pack_id, "w2")) == 3
 
 
-def test_a_worker_taken_for_dead_stops_and_writes_nothing(tmp_path, monkeypatch) -> None:
+def test_a_worker_taken_for_dead_stops_and_writes_nothing(cortexrnn_home, monkeypatch) -> None:
     """A worker paused past the heartbeat timeout finds its pack requeued at its next
     heartbeat: it stops training and leaves the results to the new holder."""
     import threading
@@ -325,12 +325,10 @@ def test_a_worker_taken_for_dead_stops_and_writes_nothing(tmp_path, monkeypatch)
     from cortexrnn.services.spec import parse_spec
     from cortexrnn.shared.db import session_scope
     from cortexrnn.shared.experiments import create_experiment
-    from cortexrnn.shared.settings import get_settings, reset_settings_cache
+    from cortexrnn.shared.settings import get_settings
     from cortexrnn.worker import execution
     from cortexrnn.worker.execution import execute_pack
 
-    monkeypatch.setenv("CORTEXRNN_HOME", str(tmp_path / "home"))
-    reset_settings_cache()
     upgrade()
     spec = parse_spec(
         {
@@ -383,7 +381,6 @@ def test_a_worker_taken_for_dead_stops_and_writes_nothing(tmp_path, monkeypatch)
         from cortexrnn.shared.models import RunSummary
 
         assert s.scalar(select(RunSummary)) is None
-    reset_settings_cache()
 
 
 def test_eta_counts_from_the_first_run_start_not_the_queue_wait(session_factory) -> None:
