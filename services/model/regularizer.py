@@ -46,11 +46,6 @@ class _TensorOptions(TypedDict):
     dtype: torch.dtype
 
 
-def node_strengths(w: Tensor) -> Tensor:
-    """Out-strengths s_j = sum_i |W[i, j]| of a (post, pre) matrix batch [..., N, N] -> [..., N]."""
-    return w.abs().sum(dim=-2)
-
-
 def communicability(
     w: Tensor,
     strength_eps: float | Tensor = 1e-12,

@@ -1,0 +1,559 @@
+"""Every state change of shared/lifecycle.py, as an operator reads it off the rows: which
+state each run and pack ends in, what error text the owner sees, which counters move, and
+what an experiment's status becomes. Hand-written expectations from the module's documented
+rules, against a real database (SQLite here, Postgres when reachable)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cortexrnn.shared import lifecycle
+from cortexrnn.shared.models import Experiment, Pack, Run, RunState, User, utcnow
+from cortexrnn.shared.notify import PENDING_KEY
+
+OK = SimpleNamespace(error=None, status="completed", row={})
+
+
+def _exp(s: Session, user: User, n: int, *, spec: dict | None = None, key: str = "k") -> list[Run]:
+    exp = Experiment(owner_id=user.id, spec=spec or {}, spec_hash="h")
+    s.add(exp)
+    s.flush()
+    runs = [
+        Run(
+            experiment_id=exp.id,
+            owner_id=user.id,
+            condition="c",
+            seed=i,
+            task="go_no_go",
+            run_hash=f"{exp.id}-{i}-{key}",
+            pack_key=key,
+        )
+        for i in range(n)
+    ]
+    s.add_all(runs)
+    s.flush()
+    return runs
+
+
+def _user(s: Session, name: str = "alice") -> User:
+    u = User(name=name)
+    s.add(u)
+    s.flush()
+    return u
+
+
+def _running_pack(s: Session, runs: list[Run], worker: str = "w1") -> Pack:
+    pack = lifecycle.open_pack(s, "k", runs, "cpu")
+    s.commit()
+    started = lifecycle.claim_pack(s, pack.id, worker)
+    assert started is not None and {r.id for r in started} == {r.id for r in runs}
+    s.refresh(pack)  # the claim's UPDATE, as a scheduler reading the row sees it
+    return pack
+
+
+def _claim(s: Session, pack: Pack, worker: str) -> None:
+    assert lifecycle.claim_pack(s, pack.id, worker)
+    s.refresh(pack)
+
+
+def _experiment(s: Session, run: Run) -> Experiment:
+    exp = s.get(Experiment, run.experiment_id)
+    assert exp is not None
+    return exp
+
+
+# ----- experiment status ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("states", "status"),
+    [
+        (["succeeded", "succeeded"], "succeeded"),
+        (["succeeded", "failed"], "failed"),
+        (["succeeded", "lost"], "failed"),
+        (["cancelled", "lost"], "failed"),
+        (["succeeded", "cancelled"], "cancelled"),
+        (["cancelled", "cancelled"], "cancelled"),
+        (["succeeded", "running"], "active"),
+        (["pending", "queued"], "active"),
+        ([], "active"),
+    ],
+)
+def test_experiment_status_follows_its_runs(sessions, states: list[str], status: str) -> None:
+    with sessions() as s:
+        runs = _exp(s, _user(s), len(states), spec={"webhook": "http://hook.invalid/x"})
+        exp = s.scalars(select(Experiment)).one()
+        for run, st in zip(runs, states, strict=True):
+            run.state = st
+        s.flush()
+        assert lifecycle.refresh_experiment_status(s, exp) == status
+        assert exp.status == status
+        ended = status != "active"
+        assert (exp.finished_at is not None) == ended
+        notices = s.info.get(PENDING_KEY, [])
+        assert len(notices) == int(ended)  # one notice, as it ends
+        if ended:
+            assert notices[0][2]["status"] == status
+            first = exp.finished_at
+            assert lifecycle.refresh_experiment_status(s, exp) == status
+            assert exp.finished_at == first and len(s.info[PENDING_KEY]) == 1  # no second one
+            # A retry makes it active again, unfinished.
+            runs[0].state = RunState.PENDING.value
+            s.flush()
+            assert lifecycle.refresh_experiment_status(s, exp) == "active"
+            assert exp.finished_at is None
+
+
+# ----- the scheduler: open, send again, close, requeue or lose ------------------------------
+
+
+def test_open_send_again_and_close_a_pack(sessions) -> None:
+    with sessions() as s:
+        runs = _exp(s, _user(s), 2)
+        before = utcnow()
+        pack = lifecycle.open_pack(s, "key", runs, "gpu")
+        assert (pack.pack_key, pack.queue, pack.state) == ("key", "gpu", "queued")
+        assert pack.dispatched_at is not None and pack.dispatched_at >= before
+        assert all(r.pack_id == pack.id and r.state == "queued" for r in runs)
+        # The pack comes back with one run retried (pending): it goes out whole again.
+        pack.state, pack.worker, pack.attempt = "failed", "w9", 2
+        runs[0].state = RunState.FAILED.value
+        runs[0].transition(RunState.PENDING)
+        runs[1].state = RunState.CANCELLED.value
+        s.flush()
+        again = lifecycle.send_pack_again(s, pack, "cpu")
+        assert again is pack
+        assert (pack.state, pack.worker, pack.attempt, pack.queue) == ("queued", None, 0, "cpu")
+        assert [r.state for r in runs] == ["queued", "cancelled"]
+        lifecycle.close_pack(pack)
+        assert pack.state == "succeeded"
+
+
+def test_a_silent_workers_pack_is_requeued_then_lost(sessions) -> None:
+    with sessions() as s:
+        runs = _exp(s, _user(s), 2)
+        pack = _running_pack(s, runs)
+        now = utcnow() + timedelta(minutes=5)
+        assert lifecycle.requeue_or_lose(pack, runs, 3, now) is True
+        assert (pack.state, pack.attempt, pack.worker) == ("queued", 1, None)
+        assert pack.dispatched_at == now
+        assert [(r.state, r.attempt, r.worker) for r in runs] == [("queued", 1, None)] * 2
+        # A drain gives the pack back on purpose: no attempt used, however often.
+        for _ in range(2):
+            _claim(s, pack, "w2")
+            assert lifecycle.requeue_or_lose(pack, runs, 3, now, counts_attempt=False)
+            assert pack.attempt == 1 and pack.state == "queued"
+        _claim(s, pack, "w3")
+        assert lifecycle.requeue_or_lose(pack, runs, 3, now) is True and pack.attempt == 2
+        _claim(s, pack, "w4")
+        # The third loss of three allowed: lost, with the reason the owner reads.
+        assert lifecycle.requeue_or_lose(pack, runs, 3, now) is False
+        assert (pack.state, pack.attempt) == ("lost", 3)
+        assert [r.state for r in runs] == ["lost", "lost"]
+        assert runs[0].error == (
+            "lost 3 times (worker stopped heartbeating; last: w4); "
+            "retry the experiment to try again"
+        )
+        assert _experiment(s, runs[0]).status == "failed"
+
+
+def test_a_run_asked_to_cancel_is_cancelled_not_requeued_when_its_worker_dies(sessions) -> None:
+    with sessions() as s:
+        runs = _exp(s, _user(s), 2)
+        pack = _running_pack(s, runs)
+        runs[0].cancel_requested = True
+        now = utcnow()
+        assert lifecycle.requeue_or_lose(pack, runs, 3, now) is True
+        assert runs[0].state == "cancelled" and runs[1].state == "queued"
+        assert runs[0].error is not None and "its worker (w1) stopped" in runs[0].error
+        assert runs[0].finished_at == now
+        # Only runs asked to cancel left: the pack is cancelled, not requeued.
+        _claim(s, pack, "w2")
+        runs[1].cancel_requested = True
+        assert lifecycle.requeue_or_lose(pack, [runs[1]], 3, now) is False
+        assert pack.state == "cancelled" and runs[1].state == "cancelled"
+        assert pack.attempt == 1  # the first requeue's, no more
+        assert _experiment(s, runs[0]).status == "cancelled"
+
+
+# ----- the worker: claim, heartbeat, progress, hold ---------------------------------------
+
+
+def test_claim_starts_the_queued_runs_once(sessions) -> None:
+    with sessions() as s:
+        runs = _exp(s, _user(s), 3)
+        pack = lifecycle.open_pack(s, "k", runs, "cpu")
+        runs[2].transition(RunState.CANCELLED)
+        s.commit()
+        started = lifecycle.claim_pack(s, pack.id, "w1")
+        assert started is not None and [r.id for r in started] == [runs[0].id, runs[1].id]
+        for r in started:
+            assert (r.state, r.worker) == ("running", "w1")
+            assert r.heartbeat_at is not None and r.started_at is not None
+        assert runs[2].state == "cancelled" and runs[2].worker is None
+        s.refresh(pack)
+        assert (pack.state, pack.worker) == ("running", "w1") and pack.heartbeat_at is not None
+        assert lifecycle.claim_pack(s, pack.id, "w2") is None
+        assert lifecycle.claim_pack(s, 10**6, "w2") is None
+        # A pack none of whose runs is left to start is cancelled by its claim.
+        other = _exp(s, _user(s, "bob"), 1)
+        empty = lifecycle.open_pack(s, "k", other, "cpu")
+        other[0].transition(RunState.CANCELLED)
+        s.commit()
+        assert lifecycle.claim_pack(s, empty.id, "w1") == []
+        s.refresh(empty)
+        assert empty.state == "cancelled"
+
+
+def test_heartbeats_progress_membership_and_hold_belong_to_the_holder(sessions) -> None:
+    with sessions() as s:
+        runs = _exp(s, _user(s), 2)
+        pack = _running_pack(s, runs)
+        ids = [r.id for r in runs]
+        t = utcnow() + timedelta(seconds=30)
+        assert lifecycle.heartbeat_pack(s, pack.id, "w1", t) is True
+        assert lifecycle.heartbeat_pack(s, pack.id, "w2", t) is False
+        lifecycle.heartbeat_runs(s, pack.id, ids, "w1", t)
+        lifecycle.heartbeat_runs(s, pack.id, ids, "w2", t + timedelta(hours=1))
+        s.commit()
+        for r in runs:
+            s.refresh(r)
+            assert r.heartbeat_at is not None
+            assert abs(r.heartbeat_at.replace(tzinfo=None) - t.replace(tzinfo=None)) < timedelta(
+                seconds=1
+            )
+        # A worker with two slots holds two packs: a heartbeat is for the one it names.
+        other = _running_pack(s, _exp(s, _user(s, "bob"), 1))
+        before = other.heartbeat_at
+        assert lifecycle.heartbeat_pack(s, pack.id, "w1", t + timedelta(minutes=5)) is True
+        s.commit()
+        s.refresh(other)
+        assert other.heartbeat_at == before
+        later = t + timedelta(minutes=10)
+        assert lifecycle.record_progress(s, pack.id, ids[0], 30, 40, later) is True
+        s.commit()
+        s.refresh(runs[0])
+        assert runs[0].heartbeat_at is not None  # progress is a heartbeat too
+        assert abs(runs[0].heartbeat_at.replace(tzinfo=None) - later.replace(tzinfo=None)) < (
+            timedelta(seconds=1)
+        )
+        assert lifecycle.record_progress(s, pack.id, ids[1], 40, 40, t) is True
+        assert lifecycle.record_progress(s, pack.id + 1, ids[1], 5, 40, t) is False
+        s.commit()
+        s.refresh(runs[0])
+        s.refresh(runs[1])
+        assert (runs[0].step, runs[0].total_steps, runs[0].progress) == (30, 40, 0.75)
+        assert runs[1].progress == 0.999  # 1.0 only once its results are written
+        assert lifecycle.members(s, pack.id, ids) == set(ids)
+        assert lifecycle.members(s, pack.id, ids[:1]) == {ids[0]}
+        assert lifecycle.hold_pack(s, pack.id, "w1") is True
+        assert lifecycle.hold_pack(s, pack.id, "w2") is False
+        assert lifecycle.hold_pack(s, 10**6, "w1") is False
+        # The pack's cancel: only when every run still in it asked for it.
+        assert lifecycle.cancel_requested(s, pack.id, ids) is False
+        runs[0].cancel_requested = True
+        s.flush()
+        assert lifecycle.cancel_requested(s, pack.id, ids) is False
+        runs[1].cancel_requested = True
+        s.flush()
+        assert lifecycle.cancel_requested(s, pack.id, ids) is True
+        assert lifecycle.cancel_requested(s, pack.id, []) is False
+        # A run no longer running takes no progress.
+        runs[0].transition(RunState.CANCELLED)
+        s.flush()
+        assert lifecycle.record_progress(s, pack.id, ids[0], 35, 40, t) is False
+        assert lifecycle.record_progress(s, pack.id, ids[1], 0, 0, t) is True
+        # A pack that no longer runs takes no heartbeat, even from the worker it had.
+        lifecycle.cancel_pack(s, pack.id, ids, 1, 2, "ck")
+        s.commit()
+        assert lifecycle.heartbeat_pack(s, pack.id, "w1", t) is False
+
+
+# ----- the worker: fail, cancel, finish -----------------------------------------------------
+
+
+def test_a_failed_pack_fails_its_running_runs_with_the_message(sessions) -> None:
+    with sessions() as s:
+        runs = _exp(s, _user(s), 3)
+        pack = _running_pack(s, runs)
+        runs[2].transition(RunState.CANCELLED)
+        lifecycle.fail_pack(s, pack.id, [r.id for r in runs], "prior not built: boom")
+        assert [r.state for r in runs] == ["failed", "failed", "cancelled"]
+        assert runs[0].error == runs[1].error == "prior not built: boom"
+        assert runs[2].error is None
+        assert s.get(Pack, pack.id).state == "failed"  # type: ignore[union-attr]
+        assert _experiment(s, runs[0]).status == "failed"
+
+
+def test_a_cancelled_pack_keeps_its_checkpoint_for_the_retry(sessions) -> None:
+    with sessions() as s:
+        runs = _exp(s, _user(s), 2)
+        pack = _running_pack(s, runs)
+        lifecycle.cancel_pack(s, pack.id, [r.id for r in runs], 3, 10, "/ck/p.pt")
+        for r in runs:
+            assert (r.state, r.checkpoint_path) == ("cancelled", "/ck/p.pt")
+            assert r.error == "cancelled at step 3 of 10; retry resumes it"
+        assert s.get(Pack, pack.id).state == "cancelled"  # type: ignore[union-attr]
+        assert _experiment(s, runs[0]).status == "cancelled"
+
+
+def test_finish_writes_each_runs_outcome_and_skips_runs_that_left(sessions) -> None:
+    with sessions() as s:
+        runs = _exp(s, _user(s), 4)
+        pack = _running_pack(s, runs)
+        runs[3].transition(RunState.CANCELLED)  # cancelled meanwhile: keeps its state
+        outcomes = [
+            OK,
+            SimpleNamespace(error=None, status="diverged", row={"diverged_step": 17}),
+            SimpleNamespace(error="prior not built: no neurons", status=None, row={}),
+            OK,
+        ]
+        lifecycle.finish_pack(s, pack.id, [r.id for r in runs], outcomes, 40, 40, "/ck/f.pt")
+        ok, div, err, gone = runs
+        assert (ok.state, ok.progress, ok.step, ok.total_steps) == ("succeeded", 1.0, 40, 40)
+        assert ok.checkpoint_path == "/ck/f.pt" and ok.error is None
+        assert div.state == "failed" and div.error == (
+            "diverged: the loss became NaN or infinite at step 17; "
+            "lower training.lr or the regulariser strength"
+        )
+        assert div.checkpoint_path == "/ck/f.pt"
+        assert (err.state, err.error) == ("failed", "prior not built: no neurons")
+        assert err.progress == 0.0 and err.checkpoint_path is None
+        assert gone.state == "cancelled" and gone.progress == 0.0
+        assert s.get(Pack, pack.id).state == "succeeded"  # type: ignore[union-attr]
+        assert _experiment(s, ok).status == "failed"
+        with pytest.raises(ValueError):  # one outcome per run
+            lifecycle.finish_pack(s, pack.id, [ok.id], [], 40, 40, "/ck/f.pt")
+
+
+def test_ending_runs_charge_their_owner_for_the_packs_time(sessions) -> None:
+    from cortexrnn.shared.fair_share import share_of
+
+    for end in ("fail", "cancel", "finish"):
+        with sessions() as s:
+            user = _user(s, f"u-{end}")
+            runs = _exp(s, user, 2)
+            pack = _running_pack(s, runs)
+            t0 = utcnow()
+            for r in runs:
+                r.started_at = t0 - timedelta(seconds=100)
+            ids = [r.id for r in runs]
+            if end == "fail":
+                lifecycle.fail_pack(s, pack.id, ids, "x")
+            elif end == "cancel":
+                lifecycle.cancel_pack(s, pack.id, ids, 1, 2, "ck")
+            else:
+                lifecycle.finish_pack(s, pack.id, ids, [OK, OK], 2, 2, "ck")
+            waited = (utcnow() - t0).total_seconds()
+            share = share_of(s, user.id)
+            # The pack's 100 s (plus the moments this test took), split between two runs of
+            # one owner: the owner is charged all of it once.
+            assert 100.0 <= share.day_seconds <= 100.0 + waited, end
+            s.rollback()
+
+
+# ----- the API: cancel, retry, delete ---------------------------------------------------------
+
+
+def test_cancel_ends_waiting_runs_at_once_and_flags_running_ones(sessions) -> None:
+    with sessions() as s:
+        runs = _exp(s, _user(s), 4)
+        exp = _experiment(s, runs[0])
+        lifecycle.open_pack(s, "k", runs[1:3], "cpu")
+        s.commit()
+        pack = lifecycle.open_pack(s, "k2", [runs[3]], "cpu")
+        s.commit()
+        lifecycle.claim_pack(s, pack.id, "w1")
+        lifecycle.cancel_experiment(s, exp, "alice")
+        assert [r.state for r in runs] == ["cancelled", "cancelled", "cancelled", "running"]
+        assert all(r.error == "cancelled by alice" for r in runs[:3])
+        assert runs[3].cancel_requested is True and runs[3].error is None
+        assert exp.status == "active"  # its running run stops at its next step
+
+
+def test_cancel_releases_runs_from_a_pack_shared_with_another_experiment(sessions) -> None:
+    with sessions() as s:
+        mine = _exp(s, _user(s), 1)
+        theirs = _exp(s, _user(s, "bob"), 1)
+        pack = _running_pack(s, [mine[0], theirs[0]])
+        exp = _experiment(s, mine[0])
+        mine[0].checkpoint_path = "/ck/shared.pt"
+        lifecycle.cancel_experiment(s, exp, "alice")
+        run = mine[0]
+        assert run.state == "cancelled" and run.pack_id is None
+        assert run.checkpoint_path is None and run.cancel_requested is False
+        assert run.error == (
+            "cancelled by alice; its pack trains on for other experiments, so a retry starts afresh"
+        )
+        assert theirs[0].state == "running" and theirs[0].pack_id == pack.id
+        assert exp.status == "cancelled"
+        # When the other experiment's runs are also being cancelled, the pack stops instead.
+        a, b = _exp(s, _user(s, "carol"), 1), _exp(s, _user(s, "dave"), 1)
+        pack2 = _running_pack(s, [a[0], b[0]], "w2")
+        b[0].cancel_requested = True
+        lifecycle.cancel_experiment(s, _experiment(s, a[0]), "carol")
+        assert a[0].state == "running" and a[0].cancel_requested and a[0].pack_id == pack2.id
+
+
+def test_retry_puts_failed_lost_and_cancelled_runs_back_and_refuses_when_none(sessions) -> None:
+    with sessions() as s:
+        runs = _exp(s, _user(s), 4)
+        exp = _experiment(s, runs[0])
+        for run, st in zip(runs, ("failed", "lost", "cancelled", "succeeded"), strict=True):
+            run.state = st
+            run.error = "e" if st != "succeeded" else None
+            run.attempt = 2
+            run.cancel_requested = st == "cancelled"
+        s.flush()
+        lifecycle.refresh_experiment_status(s, exp)
+        assert exp.status == "failed"
+        assert lifecycle.retry_experiment(s, exp) == 3
+        for run in runs[:3]:
+            assert (run.state, run.error, run.attempt, run.cancel_requested) == (
+                "pending",
+                None,
+                0,
+                False,
+            )
+        assert runs[3].state == "succeeded" and runs[3].attempt == 2
+        assert exp.status == "active" and exp.finished_at is None
+        for run in runs[:3]:
+            run.transition(RunState.SUCCEEDED)
+        s.flush()
+        with pytest.raises(lifecycle.LifecycleConflict, match=r"no failed, lost or cancelled"):
+            lifecycle.retry_experiment(s, exp)
+
+
+def test_a_retried_run_identical_to_a_succeeded_one_is_answered_unless_forced(sessions) -> None:
+    with sessions() as s:
+        user = _user(s)
+        done = _exp(s, user, 1, key="same")
+        done[0].run_hash = "H"
+        done[0].state = RunState.SUCCEEDED.value
+        for force in (False, True):
+            runs = _exp(s, user, 1, key="same", spec={"force": force})
+            runs[0].run_hash = "H"
+            runs[0].state = RunState.FAILED.value
+            s.flush()
+            lifecycle.retry_experiment(s, _experiment(s, runs[0]))
+            if force:
+                assert runs[0].state == "pending" and runs[0].cached_from_id is None
+            else:
+                assert runs[0].state == "succeeded" and runs[0].cached_from_id == done[0].id
+                assert runs[0].progress == 1.0
+
+
+def test_delete_is_refused_while_runs_fly_or_others_reuse_the_results(sessions) -> None:
+    with sessions() as s:
+        runs = _exp(s, _user(s), 2)
+        exp = _experiment(s, runs[0])
+        lifecycle.open_pack(s, "k", runs, "cpu")
+        s.flush()
+        with pytest.raises(lifecycle.LifecycleConflict, match="still has 2 queued or running runs"):
+            lifecycle.delete_experiment(s, exp)
+        for r in runs:
+            r.transition(RunState.CANCELLED)
+        runs[0].state = RunState.SUCCEEDED.value
+        reuser = _exp(s, _user(s, "bob"), 1)
+        reuser[0].state = RunState.SUCCEEDED.value
+        reuser[0].cached_from_id = runs[0].id
+        # A run of the same experiment reusing its own result does not block.
+        runs[1].cached_from_id = runs[0].id
+        s.flush()
+        with pytest.raises(
+            lifecycle.LifecycleConflict,
+            match=r"^1 runs of other experiments reuse this experiment's results; "
+            r"it cannot be deleted$",
+        ):
+            lifecycle.delete_experiment(s, exp)
+        reuser[0].cached_from_id = None
+        s.flush()
+        lifecycle.delete_experiment(s, exp)
+        s.flush()
+        assert s.get(Experiment, exp.id) is None
+
+
+def test_a_waiting_run_takes_the_originals_success_with_its_step_counts(sessions) -> None:
+    with sessions() as s:
+        user = _user(s)
+        orig = _exp(s, user, 1, key="same")
+        orig[0].run_hash = "H"
+        s.flush()
+        pack = _running_pack(s, orig)
+        waiting = _exp(s, user, 2, key="same")
+        for w in waiting:
+            w.run_hash = "H"
+        s.flush()
+        assert lifecycle.dedupe_runs(s, waiting, force=False) == (0, 2)
+        assert all(lifecycle.is_waiting(w) for w in waiting)
+        assert lifecycle.dedupe_runs(s, waiting, force=True) == (0, 0)
+        lifecycle.finish_pack(s, pack.id, [orig[0].id], [OK], 12, 40, "ck")
+        for w in waiting:
+            assert (w.state, w.cached_from_id, w.progress) == ("succeeded", orig[0].id, 1.0)
+            assert (w.step, w.total_steps) == (12, 40)
+        assert _experiment(s, waiting[0]).status == "succeeded"
+
+
+def test_runs_changed_together_share_one_timestamp(sessions) -> None:
+    """Runs answered from results, or set waiting, in one call share their timestamps, as do
+    waiting runs given their original's success (one moment, one row value)."""
+    with sessions() as s:
+        user = _user(s)
+        done = _exp(s, user, 1, key="same")
+        done[0].run_hash = "DONE"
+        done[0].state = RunState.SUCCEEDED.value
+        orig = _exp(s, user, 1, key="same")
+        orig[0].run_hash = "FLY"
+        s.flush()
+        answered = _exp(s, user, 3, key="same")
+        waiting = _exp(s, user, 3, key="same")
+        for r in answered:
+            r.run_hash = "DONE"
+        for r in waiting:
+            r.run_hash = "FLY"
+        s.flush()
+        assert lifecycle.dedupe_runs(s, answered + waiting, force=False) == (3, 3)
+        assert len({r.finished_at for r in answered}) == 1 and answered[0].finished_at
+        assert len({r.queued_at for r in waiting}) == 1 and waiting[0].queued_at
+        pack = _running_pack(s, orig)
+        lifecycle.finish_pack(s, pack.id, [orig[0].id], [OK], 4, 4, "ck")
+        assert [r.state for r in waiting] == ["succeeded"] * 3
+        assert len({r.finished_at for r in waiting}) == 1
+
+
+def test_cancel_releases_only_the_shared_packs_runs_whatever_the_pack_order(sessions) -> None:
+    """An experiment running in a pack of its own and in a pack shared with another: the run
+    of its own pack is flagged (that pack stops), the shared pack's run is released."""
+    with sessions() as s:
+        mine = _exp(s, _user(s), 2)
+        theirs = _exp(s, _user(s, "bob"), 1)
+        own = _running_pack(s, [mine[0]])
+        shared = _running_pack(s, [mine[1], theirs[0]], "w2")
+        assert own.id < shared.id
+        lifecycle.cancel_experiment(s, _experiment(s, mine[0]), "alice")
+        assert mine[0].state == "running" and mine[0].cancel_requested
+        assert mine[0].pack_id == own.id
+        assert mine[1].state == "cancelled" and mine[1].pack_id is None
+
+
+def test_cancelling_again_after_the_worker_died_changes_nothing(sessions) -> None:
+    """A run cancelled when its worker died keeps its pack id while the pack, requeued with
+    another experiment's run, waits to train again; a second cancel of its experiment leaves
+    it (and the other run) as they are."""
+    with sessions() as s:
+        mine = _exp(s, _user(s), 1)
+        theirs = _exp(s, _user(s, "bob"), 1)
+        pack = _running_pack(s, [mine[0], theirs[0]])
+        mine[0].cancel_requested = True
+        assert lifecycle.requeue_or_lose(pack, [mine[0], theirs[0]], 3, utcnow()) is True
+        assert mine[0].state == "cancelled" and mine[0].pack_id == pack.id
+        assert theirs[0].state == "queued"
+        error = mine[0].error
+        lifecycle.cancel_experiment(s, _experiment(s, mine[0]), "alice")
+        assert (mine[0].state, mine[0].error) == ("cancelled", error)
+        assert theirs[0].state == "queued" and theirs[0].pack_id == pack.id
