@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch.nn import functional as F
 
 from cortexrnn.services.model.config import ModelConfig
 from cortexrnn.services.priors.network_prior import NetworkPrior
@@ -39,6 +38,7 @@ from cortexrnn.services.training.heldout import heldout_batch
 from cortexrnn.services.training.results import TrainingCallbacks
 from cortexrnn.services.training.sign import SignProjection
 from cortexrnn.services.training.trainer import PopulationTrainer, train_population
+from tests.training import autograd_reference as reference
 
 torch.set_num_threads(1)
 
@@ -69,75 +69,10 @@ def _cfg(**kw: object) -> TrainingConfig:
     return TrainingConfig(**base)  # type: ignore[arg-type]
 
 
-# ----- a plain transcription of one network (SCIENCE.md §4) ----------------------------------
-
-
-def _logits(prm: dict[str, torch.Tensor], x: torch.Tensor, alpha: float, rec=None) -> torch.Tensor:
-    """h_t = (1 - a) h + a relu(W h + U x_t + b [+ noise_rec eta_t]); logits = V h_T + c."""
-    h = torch.zeros(x.shape[1], prm["W"].shape[0], dtype=torch.float64)
-    for t in range(x.shape[0]):
-        pre = h @ prm["W"].T + x[t] @ prm["U"].T + prm["b"]
-        if rec is not None:
-            pre = pre + rec[t]
-        h = (1 - alpha) * h + alpha * torch.relu(pre)
-    return h @ prm["V"].T + prm["c"]
-
-
-def _heldout_reference(prm, seed: int, cfg: TrainingConfig, alpha: float) -> tuple[float, float]:
-    """Held-out cross-entropy and accuracy over test_trials trials drawn in chunks of
-    batch_size from (seed, "test", chunk), the last chunk short; no noise."""
-    ce_sum, correct, n = 0.0, 0.0, 0
-    for ci, start in enumerate(range(0, cfg.test_trials, cfg.batch_size)):
-        size = min(cfg.batch_size, cfg.test_trials - start)
-        b = TASK.generate(size, batch_generator(seed, ci, "test"))
-        with torch.no_grad():
-            lg = _logits(prm, b.inputs.double(), alpha)
-        ce_sum += float(F.cross_entropy(lg, b.labels, reduction="sum"))
-        correct += float((lg.argmax(-1) == b.labels).sum())
-        n += size
-    assert n == cfg.test_trials
-    return ce_sum / n, correct / n
-
-
-def _train_reference(init, prior: NetworkPrior, seed: int, model: ModelConfig, cfg, clip=None):
-    """One network trained with a "fresh" stream, Keras Adam and (optionally) clip_grad_norm_
-    over all of its parameters; returns per-step (ce, acc, reg, grad norm), the held-out
-    evaluation after every step, and the final parameters."""
-    prm = {k: v.detach().clone().double().requires_grad_(True) for k, v in init.items()}
-    m = {k: torch.zeros_like(v) for k, v in prm.items()}
-    v2 = {k: torch.zeros_like(v) for k, v in prm.items()}
-    dist = torch.tensor(prior.distance, dtype=torch.float64)
-    b1, b2, eps = cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps
-    rows, evals = [], {}
-    for step in range(cfg.total_steps):
-        batch = TASK.generate(cfg.batch_size, batch_generator(seed, step, "train"))
-        x = batch.inputs.double()
-        g = batch_generator(seed, step, "noise")
-        t, b, n_in = x.shape
-        if model.noise_in > 0:
-            x = x + model.noise_in * torch.randn((t, b, n_in), generator=g, dtype=torch.float64)
-        rec = None
-        if model.noise_rec > 0:
-            rec = model.noise_rec * torch.randn((t, b, N), generator=g, dtype=torch.float64)
-        lg = _logits(prm, x, model.alpha, rec)
-        ce = F.cross_entropy(lg, batch.labels)
-        acc = float((lg.argmax(-1) == batch.labels).double().mean())
-        reg = prior.lam * (prm["W"].abs() * dist).sum()
-        (ce + reg).backward()
-        norm = float(torch.sqrt(sum((p.grad**2).sum() for p in prm.values())))
-        if clip is not None:
-            torch.nn.utils.clip_grad_norm_(list(prm.values()), clip)
-        rows.append((float(ce.detach()), acc, float(reg.detach()), norm))
-        tt = step + 1
-        scale = cfg.lr * math.sqrt(1 - b2**tt) / (1 - b1**tt)
-        with torch.no_grad():
-            for k, p in prm.items():
-                m[k] = b1 * m[k] + (1 - b1) * p.grad
-                v2[k] = b2 * v2[k] + (1 - b2) * p.grad * p.grad
-                p -= scale * m[k] / (v2[k].sqrt() + eps)
-                p.grad = None
-        evals[step + 1] = _heldout_reference(prm, seed, cfg, model.alpha)
-    return np.array(rows), evals, {k: p.detach() for k, p in prm.items()}
+def _train_reference(init, prior: NetworkPrior, seed: int, model: ModelConfig, cfg, **kw):
+    """The plain transcription (tests/training/autograd_reference.py) of one network."""
+    t = reference.train(init, prior.distance, prior.lam, TASK, seed, model, cfg, **kw)
+    return t.rows, t.evals, t.final
 
 
 def _trainer(priors, seeds, model, cfg, **kw) -> PopulationTrainer:
@@ -215,13 +150,13 @@ def test_evaluations_epoch_records_and_progress_rows_hold_the_reference_numbers(
     # Before training: the held-out numbers of the initial weights.
     loss0, acc0 = tr.evaluate()
     for p in range(2):
-        ref = _heldout_reference(inits[p], seeds[p], cfg, model.alpha)
+        ref = reference.heldout(inits[p], TASK, seeds[p], cfg, model.alpha)
         assert abs(float(loss0[p]) - ref[0]) < TOL and abs(float(acc0[p]) - ref[1]) < TOL
     res = tr.run()
     assert res.step == res.total_steps == 12 and not res.cancelled and res.device == "cpu"
     assert [s for s, _, _ in seen] == list(range(1, 13)) and {t for _, t, _ in seen} == {12}
     for p in range(2):
-        rows, evals, _ = _train_reference(inits[p], priors[p], seeds[p], model, cfg)
+        rows, evals, _ = _train_reference(inits[p], priors[p], seeds[p], model, cfg, evaluate=True)
         net = res.networks[p]
         assert net.index == p and net.seed == seeds[p] and net.status == "completed"
         assert net.steps_trained == 12 and net.diverged_step is None

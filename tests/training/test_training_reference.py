@@ -1,17 +1,9 @@
 """The full training loop (PopulationTrainer.run, what `train_population` calls) against a plain
 autograd transcription of the paper's model, loss and Keras Adam, step by step, in float64.
 
-The reference below is written from SCIENCE.md §4 and the trainer's documented data contract
-(training batch k of a "fresh" stream = task trials from the counter-based generator
-(seed, "train", k); epoch e of a "fixed" stream visits batches in the order
-randperm(steps_per_epoch) drawn from (seed, "order", e); input noise = noise_in * N(0, 1)
-from (seed, "noise", step)). It shares nothing with the trainer but the task generator and
-the initial weights:
-
-    x~_t = x_t + noise_in xi_t
-    h_t  = (1 - alpha) h_{t-1} + alpha relu(W h_{t-1} + U x~_t + b),   h_0 = 0
-    loss = mean_b CE(softmax(V h_T + c), y) + lam * sum |W| * D
-    Adam (Keras): m, v; w -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps)
+The reference (tests/training/autograd_reference.py) is written from SCIENCE.md §4 and the
+trainer's documented data contract, and shares nothing with the trainer but the task
+generator and the initial weights.
 
 Sensitivity: the same reference run with lr / 10, or without bias correction, leaves the
 tolerance by orders of magnitude (asserted), so a trainer with either bug fails here.
@@ -19,18 +11,16 @@ tolerance by orders of magnitude (asserted), so a trainer with either bug fails 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
-from torch.nn import functional as F
 
 from cortexrnn.services.model.config import ModelConfig
 from cortexrnn.services.priors.network_prior import NetworkPrior
-from cortexrnn.services.tasks import batch_generator, get_task
+from cortexrnn.services.tasks import get_task
 from cortexrnn.services.training.config import TrainingConfig
 from cortexrnn.services.training.trainer import PopulationTrainer
+from tests.training import autograd_reference as reference
 
 torch.set_num_threads(1)
 
@@ -50,56 +40,12 @@ def _prior(fixed_order: bool = False) -> NetworkPrior:
 
 
 def _reference(
-    init: dict[str, torch.Tensor],
-    d: np.ndarray,
-    model: ModelConfig,
-    cfg: TrainingConfig,
-    lr: float,
-    bias_correction: bool = True,
-    fixed_order: bool = False,
+    init, prior: NetworkPrior, model, cfg, lr, **kw
 ) -> tuple[np.ndarray, np.ndarray, dict[str, torch.Tensor]]:
-    """(cross-entropy per step, regulariser per step, final parameters) of one network."""
-    prm = {k: v.detach().clone().double().requires_grad_(True) for k, v in init.items()}
-    m = {k: torch.zeros_like(v) for k, v in prm.items()}
-    v2 = {k: torch.zeros_like(v) for k, v in prm.items()}
-    dist = torch.tensor(d, dtype=torch.float64)
-    b1, b2, eps = cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps
-    spe = cfg.steps_per_epoch
-    ces, regs = [], []
-    for step in range(cfg.total_steps):
-        if cfg.trial_stream == "fresh":
-            idx = step
-        elif fixed_order:  # the released code: the same batch order every epoch
-            idx = step % spe
-        else:
-            epoch, j = divmod(step, spe)
-            idx = torch.randperm(spe, generator=batch_generator(SEED, epoch, "order")).tolist()[j]
-        batch = TASK.generate(cfg.batch_size, batch_generator(SEED, idx, "train"))
-        x = batch.inputs.double()
-        if model.noise_in > 0:
-            x = x + model.noise_in * torch.randn(
-                x.shape, generator=batch_generator(SEED, step, "noise"), dtype=torch.float64
-            )
-        h = torch.zeros(cfg.batch_size, N, dtype=torch.float64)
-        for t in range(x.shape[0]):
-            r = torch.relu(h @ prm["W"].T + x[t] @ prm["U"].T + prm["b"])
-            h = (1 - model.alpha) * h + model.alpha * r
-        logits = h @ prm["V"].T + prm["c"]
-        ce = F.cross_entropy(logits, batch.labels)
-        reg = LAM * (prm["W"].abs() * dist).sum()
-        (ce + reg).backward()
-        ces.append(float(ce.detach()))
-        regs.append(float(reg.detach()))
-        tt = step + 1
-        scale = lr * math.sqrt(1 - b2**tt) / (1 - b1**tt) if bias_correction else lr
-        with torch.no_grad():
-            for k, p in prm.items():
-                g = p.grad
-                m[k] = b1 * m[k] + (1 - b1) * g
-                v2[k] = b2 * v2[k] + (1 - b2) * g * g
-                p -= scale * m[k] / (v2[k].sqrt() + eps)
-                p.grad = None
-    return np.array(ces), np.array(regs), {k: p.detach() for k, p in prm.items()}
+    """(cross-entropy per step, regulariser per step) of the transcription, and its final
+    parameters."""
+    t = reference.train(init, prior.distance, LAM, TASK, SEED, model, cfg, lr=lr, **kw)
+    return t.rows[:, 0], t.rows[:, 2], t.final
 
 
 def _train(model: ModelConfig, cfg: TrainingConfig, fixed_order: bool = False):
@@ -134,7 +80,7 @@ def test_loss_trajectory_matches_plain_autograd_reference(
     )
     assert cfg.total_steps == 18
     prior, init, net = _train(model, cfg, fixed_order)
-    ce, reg, final = _reference(init, prior.distance, model, cfg, cfg.lr, fixed_order=fixed_order)
+    ce, reg, final = _reference(init, prior, model, cfg, cfg.lr, fixed_order=fixed_order)
 
     np.testing.assert_allclose(net.step_loss, ce, rtol=0, atol=TOL)
     np.testing.assert_allclose(net.step_reg, reg, rtol=0, atol=TOL)
@@ -146,11 +92,9 @@ def test_loss_trajectory_matches_plain_autograd_reference(
     # Sensitivity: the tolerance is far below the effect of the bugs this test must catch.
     for wrong_lr, bc in ((cfg.lr / 10, True), (cfg.lr, False)):
         ce_bad, _, _ = _reference(
-            init, prior.distance, model, cfg, wrong_lr, bias_correction=bc, fixed_order=fixed_order
+            init, prior, model, cfg, wrong_lr, bias_correction=bc, fixed_order=fixed_order
         )
         assert np.abs(ce_bad - ce).max() > 1e3 * TOL, (wrong_lr, bc)
     if stream == "fixed":  # the batch order is seen: the other order gives another trajectory
-        ce_other, _, _ = _reference(
-            init, prior.distance, model, cfg, cfg.lr, fixed_order=not fixed_order
-        )
+        ce_other, _, _ = _reference(init, prior, model, cfg, cfg.lr, fixed_order=not fixed_order)
         assert np.abs(ce_other - ce).max() > 1e3 * TOL
