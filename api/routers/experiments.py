@@ -327,7 +327,10 @@ async def events(experiment_id: ExperimentId, request: Request, _: UserDep) -> E
                 status = experiment.status
             for run in changed:
                 yield {"event": "run", "data": json.dumps(run)}
-            snapshot = (progress.counts, round(progress.fraction, 4))
+            # The status is part of the snapshot: it is read apart from the runs, so a poll can
+            # see every run ended while the experiment still reads active, and the next poll's
+            # counts are the same; without it the page would keep saying "finishing".
+            snapshot = (progress.counts, round(progress.fraction, 4), status)
             if snapshot != last_progress:
                 last_progress = snapshot
                 yield {

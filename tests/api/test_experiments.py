@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import select
 
 from cortexrnn.shared.db import session_scope
+from cortexrnn.shared.experiments import refresh_experiment_status
 from cortexrnn.shared.models import Experiment, Run, RunState
 from tests.api.conftest import assert_error, small_spec
 
@@ -226,3 +229,31 @@ def test_events_stream_progress_until_done(api, tiny_dataset) -> None:
         text = "".join(r.iter_text())
     assert "event: run" in text and "event: progress" in text and "event: done" in text
     assert '"status": "cancelled"' in text
+
+
+def test_events_report_the_status_that_ends_an_experiment(api, tiny_dataset) -> None:
+    """The stream reads the experiment's status apart from its runs, so one poll can see every
+    run ended while the status still reads active ("finishing" on the page). When the status
+    then changes and nothing else does, the stream must still send it before `done`."""
+    eid = _submit(api)["id"]
+    with session_scope() as s:
+        for run in s.scalars(select(Run).where(Run.experiment_id == eid)):
+            for state in (RunState.QUEUED, RunState.RUNNING, RunState.SUCCEEDED):
+                run.transition(state)
+        # The status is left as it was, as between a worker's two writes.
+    progress = []
+    url, headers = f"/v1/experiments/{eid}/events", api.headers("alice")
+    with api.client.stream("GET", url, headers=headers) as r:
+        event = None
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                event = line.removeprefix("event: ")
+            elif line.startswith("data: ") and event == "progress":
+                progress.append(json.loads(line.removeprefix("data: ")))
+                if len(progress) == 1:
+                    with session_scope() as s:
+                        refresh_experiment_status(s, s.get_one(Experiment, eid))
+            elif line.startswith("data: ") and event == "done":
+                break
+    assert progress[0]["status"] == "active" and progress[0]["counts"] == {"succeeded": 4}
+    assert progress[-1]["status"] == "succeeded"

@@ -102,8 +102,12 @@
     });
     var eta = document.getElementById("eta");
     eta.textContent = p.eta_seconds ? "ETA " + duration(p.eta_seconds) : "";
-    var state = document.getElementById("state");
     var phrase = p.status !== "active" ? p.status : p.counts.running ? "running" : p.counts.queued ? "queued" : p.counts.pending ? "waiting" : "finishing";
+    showState(phrase);
+  }
+
+  function showState(phrase) {
+    var state = document.getElementById("state");
     state.textContent = phrase;
     state.className = "badge s-" + phrase;
   }
@@ -126,7 +130,7 @@
     function count() { document.body.setAttribute("data-events", String(++seen)); }
     source.addEventListener("progress", function (e) { count(); onProgress(JSON.parse(e.data)); });
     source.addEventListener("run", function (e) { count(); onRun(JSON.parse(e.data)); });
-    source.addEventListener("done", function () { count(); source.close(); refreshResults(); });
+    source.addEventListener("done", function (e) { count(); source.close(); showState(JSON.parse(e.data).status); refreshResults(); });
   }
 
   function showWeights(runId) {
