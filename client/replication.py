@@ -21,19 +21,25 @@ KEY = ["condition", "task", "seed"]
 
 def fetch_tidy(client: Any, experiment_id: int) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Succeeded runs' summary values as [condition, task, seed, metric, value] (a sweep's
-    runs also `family` and a column per swept field), and meta."""
+    runs also `family` and a column per swept field), a `diverged` row of 1 for each run
+    whose training diverged (the tables count it as not solved: `load`), and meta."""
     pd = science.pandas("the replication tables")
     paper_switches, corrected_switches = science.fidelity_switch_sets()
+    divergence = science.divergence_tools()
     body = client.get_json(f"/v1/experiments/{experiment_id}/results")
-    rows = [
-        {
-            "condition": r["condition"], "task": r["task"], "seed": r["seed"], "metric": m,
-            "value": v, **(r.get("sweep") or {}),
-        }
-        for r in body["runs"]
-        if r["state"] == "succeeded"
-        for m, v in r["values"].items()
-    ]  # fmt: skip
+    rows = []
+    for r in body["runs"]:
+        if r["state"] == "succeeded":
+            values = r["values"]
+        elif r["state"] == "failed" and divergence.is_diverged(r.get("error")):
+            values = {divergence.metric: 1.0}
+        else:
+            continue
+        rows += [
+            {"condition": r["condition"], "task": r["task"], "seed": r["seed"], "metric": m,
+             "value": v, **(r.get("sweep") or {})}
+            for m, v in values.items()
+        ]  # fmt: skip
     # A sweep's runs add `family` and one column per swept field (dotted path) after these.
     swept = list(
         dict.fromkeys(k for row in rows for k in row if k not in (*KEY, "metric", "value"))
@@ -163,11 +169,13 @@ def save(data_dir: Path, label: str, df: pd.DataFrame, meta: dict[str, Any]) -> 
 
 
 def load(data_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, Any]]]:
+    """Every saved table, ready for the documents: diverged runs scored as not solved."""
     pd = science.pandas("the replication tables")
+    score = science.divergence_tools().score
     experiments, meta = {}, {}
     for csv in sorted(data_dir.glob("*.csv")):
         label = csv.stem
-        experiments[label] = pd.read_csv(csv)
+        experiments[label] = score(pd.read_csv(csv))
         info = csv.with_suffix(".json")
         meta[label] = json.loads(info.read_text()) if info.exists() else {}
     order = ["paper", "corrected", "positive", "positive-paper"]

@@ -158,6 +158,14 @@ def replication_tools() -> Any:
     )
 
 
+def divergence_tools() -> Any:
+    """How the tables mark and score runs whose training diverged, as one namespace."""
+    with needs_science("the replication tables"):
+        from cortexrnn.services.stats.outcomes import DIVERGED_METRIC, score_diverged
+        from cortexrnn.services.training.results import is_diverged
+    return SimpleNamespace(metric=DIVERGED_METRIC, score=score_diverged, is_diverged=is_diverged)
+
+
 def findings_tools() -> Any:
     """The findings document's renderer and figures, as one namespace."""
     with needs_science("the findings document"):

@@ -26,6 +26,7 @@ from sqlalchemy import Update, func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, object_session
 
+from cortexrnn.services.training.results import diverged_error
 from cortexrnn.shared import notify
 from cortexrnn.shared.fair_share import charge
 from cortexrnn.shared.models import (
@@ -562,11 +563,7 @@ def finish_pack(
         run.checkpoint_path = checkpoint
         if outcome.status == "diverged":
             run.transition(RunState.FAILED)
-            run.error = (
-                "diverged: the loss became NaN or infinite at step "
-                f"{outcome.row['diverged_step']}; "
-                "lower training.lr or the regulariser strength"
-            )
+            run.error = diverged_error(outcome.row["diverged_step"])
         else:
             run.transition(RunState.SUCCEEDED)
     _pack(session, pack_id).state = RunState.SUCCEEDED.value

@@ -12,6 +12,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from cortexrnn.services.spec.sweep import point_columns
+from cortexrnn.services.stats.outcomes import DIVERGED_METRIC, score_diverged
+from cortexrnn.services.training.results import is_diverged
 from cortexrnn.shared.artifacts import FinishedFiles, open_seekable
 from cortexrnn.shared.experiments import result_run_id
 from cortexrnn.shared.models import Artifact, MetricPoint, Run, RunState, RunSummary
@@ -52,11 +54,26 @@ def _finished(session: Session, experiment_id: int) -> list[Run]:
     )
 
 
+def _diverged(session: Session, experiment_id: int) -> list[Run]:
+    failed = session.scalars(
+        select(Run)
+        .where(Run.experiment_id == experiment_id, Run.state == RunState.FAILED.value)
+        .order_by(Run.id)
+    )
+    return [r for r in failed if is_diverged(r.error)]
+
+
 def load_results(session: Session, experiment_id: int, *, curves: bool = True) -> ExperimentResults:
+    """Succeeded runs' summary values and curves, and a `diverged` row for each run whose
+    training diverged (the statistics count it as not solved: `tidy_for_stats`)."""
     runs = _finished(session, experiment_id)
     source = {result_run_id(r): r for r in runs}
     ids = list(source)
-    rows = []
+    rows = [
+        dict(**run_key(r), run_id=r.id, metric=DIVERGED_METRIC, value=1.0, reason=r.error,
+             **sweep_columns(r))
+        for r in _diverged(session, experiment_id)
+    ]  # fmt: skip
     for s in session.scalars(select(RunSummary).where(RunSummary.run_id.in_(ids))):
         r = source[s.run_id]
         rows.append(
@@ -127,5 +144,8 @@ def weights_for_report(
 
 
 def tidy_for_stats(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Rows with a value, in the [condition, task, seed, metric, value] shape stats expect."""
-    return metrics.dropna(subset=["value"])[[*KEY, "metric", "value"]].reset_index(drop=True)
+    """Rows with a value, in the [condition, task, seed, metric, value] shape stats expect;
+    diverged runs scored as not solved (services/stats/outcomes.py), their marker rows left
+    out of the measures."""
+    data = score_diverged(metrics.dropna(subset=["value"])[[*KEY, "metric", "value"]])
+    return data[data["metric"] != DIVERGED_METRIC].reset_index(drop=True)

@@ -60,8 +60,10 @@ def summary(
     task: str | None = Query(None, max_length=64),
     n_boot: int = Query(2000, ge=100, le=20000, description="Bootstrap resamples for the CIs."),
 ) -> dict[str, Any]:
-    """Per condition × task × metric: n, mean, sd, 95 % t and bootstrap CIs; Kruskal–Wallis;
-    pairwise Mann–Whitney U with Holm correction and effect sizes; rank-based W/D/C ANOVA."""
+    """Per condition × task × metric: n, mean, sd and the 95 % bootstrap CI; per condition ×
+    task the solved fraction with its exact CI; Friedman or Kruskal–Wallis; pairwise tests
+    (paired by seed where runs share seeds) with Holm correction; rank-based W/D/C ANOVA. A run
+    whose training diverged counts as not solved, at its task's floor accuracy."""
     _experiment(session, experiment_id)
     results = load_results(session, experiment_id, curves=False)
     data = tidy_for_stats(results.metrics)

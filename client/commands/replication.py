@@ -47,8 +47,8 @@ def replication(
 
 
 def fetch_into(ctx: typer.Context, experiment: list[str], data: Path, *, append: bool) -> None:
-    """Each LABEL=ID[+ID...]'s succeeded runs as <label>.csv + .json in `data` (with
-    `append`, added to the label's saved table)."""
+    """Each LABEL=ID[+ID...]'s succeeded and diverged runs as <label>.csv + .json in `data`
+    (with `append`, added to the label's saved table)."""
     client = client_from(ctx)
     for item in experiment:
         label, _, idents = item.partition("=")

@@ -11,7 +11,13 @@ from typing import Any
 
 import pandas as pd
 
-from ..stats.outcomes import OUTCOMES, SOLVED_DEFINITION
+from ..stats.outcomes import (
+    DIVERGED_METRIC,
+    DIVERGED_SCORING,
+    OUTCOMES,
+    SOLVED_DEFINITION,
+    diverged_count,
+)
 from ..stats.paired import MCNEMAR, PAIRED, by_seed
 from ..stats.summary import N_BOOT, check_tidy
 from .figures import variant_points
@@ -86,15 +92,17 @@ def overview_lines(
         "## Experiments",
         "",
         "| label | what | dataset | experiment | seeds per condition | runs succeeded | "
-        "worker time (h) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "runs diverged | worker time (h) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for label, df in experiments.items():
         m = meta.get(label, {})
         worker = m.get("worker_s")
+        runs = len(df[KEY].drop_duplicates())
+        diverged = len(df[df["metric"] == DIVERGED_METRIC][KEY].drop_duplicates())
         out.append(
             f"| `{label}` | {_kind_title(label, df)} | {m.get('dataset') or '–'} | {_ids(m)} | "
-            f"{seeds_per_condition(df)} | {len(df[KEY].drop_duplicates())} | "
+            f"{seeds_per_condition(df)} | {runs - diverged} | {diverged} | "
             f"{num(worker / 3600, 2) if worker else '–'} |"
         )
     return [*out, ""]
@@ -129,6 +137,7 @@ def method_lines() -> list[str]:
         f"- Solved: {SOLVED_DEFINITION}: "
         + "; ".join(f"{t} ≥ {o.threshold}" for t, o in OUTCOMES.items())
         + ".",
+        f"- {DIVERGED_SCORING}",
         "- Runs with the same seed on the same dataset, neurons, model, training and fidelity "
         "share data, noise and initial draws: they are matched pairs, within an experiment and "
         "across experiments (a baseline another experiment trained is paired with the controls "
@@ -157,6 +166,9 @@ def _cell_mean(source: Any, task: str, cond: str) -> tuple[str, str, str]:
         return "–", "–", "not fetched"
     hits = solved_count(task, values)
     solved = f"{hits[0]}/{hits[1]} [{num(hits[2], 2)}, {num(hits[3], 2)}]" if hits else "–"
+    diverged = diverged_count(source.table(origin), task, cond)
+    if diverged:
+        solved += f"; {diverged} diverged"
     return mean_ci(values.to_numpy(float)), solved, _from(origin, source.label).strip() or "here"
 
 
@@ -281,8 +293,10 @@ def sweep_section(label: str, df: pd.DataFrame, links: dict[str, str]) -> list[s
             else "–"
         )
         extra = [mean_ci(by_seed(df, str(r.task), r.condition, m).to_numpy(float)) for m, _ in gen]
+        diverged = diverged_count(df, str(r.task), r.condition)
+        seeds = f"{r.n} ({diverged} diverged)" if diverged else str(r.n)
         out.append(
-            f"| {r.task} | {r.family} | {r.condition} | {r.n} | "
+            f"| {r.task} | {r.family} | {r.condition} | {seeds} | "
             f"{num(r.mean)} [{num(r.low)}, {num(r.high)}] | {solved} | {r.points} | "
             + "".join(f"{c} |" for c in extra)
         )

@@ -180,6 +180,10 @@ class Source:
                 return s, label
         return pd.Series(dtype=float), None
 
+    def table(self, label: str | None) -> pd.DataFrame:
+        """The table `find` named (this experiment's own for None)."""
+        return self.references.get(label, self.df) if label else self.df
+
 
 def sources(
     experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]], label: str

@@ -21,7 +21,14 @@ from typing import Any
 import pandas as pd
 
 from ..stats.inference import omnibus
-from ..stats.outcomes import OUTCOMES, SOLVED_DEFINITION, SOLVED_METRIC, solved_text
+from ..stats.outcomes import (
+    DIVERGED_SCORING,
+    OUTCOMES,
+    SOLVED_DEFINITION,
+    SOLVED_METRIC,
+    diverged_count,
+    solved_text,
+)
 from ..stats.summary import N_BOOT, check_tidy
 from .replication_deviations import (
     deviation_section,
@@ -145,11 +152,13 @@ def variant_table(df: pd.DataFrame, task: str) -> list[str]:
     lines = ["| variant | n | " + " | ".join(labels) + " |", "|" + " --- |" * (len(labels) + 2)]
     for cond in conditions_in(df):
         n = len(values_of(df, task, cond, ACCURACY))
+        diverged = diverged_count(df, task, cond)
+        shown_n = f"{n} ({diverged} diverged)" if diverged else str(n)
         cells = [mean_ci(values_of(df, task, cond, m)) for m in measures]
         if solved_at:
             acc = values_of(df, task, cond, ACCURACY)
             cells.insert(measures.index(ACCURACY) + 1, solved_text(task, acc))
-        lines.append(f"| {cond} | {n} | " + " | ".join(cells) + " |")
+        lines.append(f"| {cond} | {shown_n} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -298,6 +307,7 @@ def methods_lines(experiments: dict[str, pd.DataFrame], roles: dict[str, list[st
             for t, o in OUTCOMES.items()
         ],
         "",
+        f"- {DIVERGED_SCORING}",
         "- Runs with the same seed on the same dataset share the training data, the noise and "
         "(for the same init) the initial matrix, so variants of one experiment, and experiments "
         f"on one dataset that differ in fidelity, are matched pairs: they are compared with "

@@ -9,7 +9,13 @@ seeds that solved the task, with a Clopper–Pearson interval, says it directly 
 way from the task's floor to its ceiling. The floor is what a network that has not solved the
 task reaches (chance; for one-choice inference the goal-ignoring plateau 0.625, SCIENCE.md §3);
 the ceiling is the best reachable accuracy (1; for perceptual decision making ≈ 0.9, since
-zero-coherence trials carry no evidence). Tasks not listed have no solved fraction."""
+zero-coherence trials carry no evidence). Tasks not listed have no solved fraction.
+
+A run whose training diverged (its loss became NaN or infinite) has no summary values; its
+table records a `diverged` row instead. It solved nothing, and leaving it out would favour a
+variant that diverges on the seeds it would have failed: `score_diverged` gives it its task's
+floor as held-out accuracy, so that solved fractions, means and paired tests count it as a
+run that did not learn, and the tables say how many diverged (`diverged_count`)."""
 
 from __future__ import annotations
 
@@ -51,6 +57,13 @@ SOLVED_DEFINITION = (
     "task's floor (what a network reaches without solving it) to its ceiling"
 )
 SOLVED_COLUMNS = ["task", "condition", "metric", "n", "solved", "fraction", "low", "high"]
+DIVERGED_METRIC = "diverged"  # 1 on a run whose training diverged; it has no other values
+DIVERGED_SCORING = (
+    "A run whose training diverged (loss NaN or infinite) counts as a run that did not learn: "
+    "its held-out accuracy is its task's floor, so it is unsolved in the solved fractions and "
+    "a loss in the paired tests, and a table's n says how many diverged; its other measures "
+    "are undefined and left out."
+)
 
 
 def threshold(task: str) -> float | None:
@@ -119,3 +132,26 @@ def solved_text(task: str, accuracies: np.ndarray, level: float = LEVEL) -> str:
     k, n = int(hits.sum()), len(hits)
     lo, hi = clopper_pearson(k, n, level)
     return f"{k}/{n} [{lo:.2f}, {hi:.2f}]"
+
+
+def score_diverged(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` (tidy) with each diverged run given its task's floor as held-out accuracy
+    (SOLVED_METRIC), where it has none and the task has a floor; the `diverged` rows stay."""
+    if df.empty or DIVERGED_METRIC not in set(df["metric"]):
+        return df
+    key = ["condition", "task", "seed"]
+    marked = df[(df["metric"] == DIVERGED_METRIC) & (pd.to_numeric(df["value"]) == 1)]
+    scored = df[df["metric"] == SOLVED_METRIC].set_index(key).index
+    added = marked[~marked.set_index(key).index.isin(scored)]
+    added = added[added["task"].astype(str).isin(OUTCOMES)].copy()
+    added["metric"] = SOLVED_METRIC
+    added["value"] = [OUTCOMES[str(t)].floor for t in added["task"]]
+    return pd.concat([df, added], ignore_index=True) if len(added) else df
+
+
+def diverged_count(df: pd.DataFrame, task: str, condition: str) -> int:
+    """How many of `condition`'s runs of `task` diverged."""
+    rows = df[
+        (df["metric"] == DIVERGED_METRIC) & (df["task"] == task) & (df["condition"] == condition)
+    ]
+    return int((pd.to_numeric(rows["value"]) == 1).sum())

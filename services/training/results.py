@@ -9,6 +9,21 @@ from typing import Literal
 import numpy as np
 
 NetworkStatus = Literal["completed", "diverged", "stopped", "cancelled"]
+DIVERGED_ERROR = "diverged:"  # how a diverged run's error begins (shared/lifecycle.py)
+
+
+def diverged_error(step: object) -> str:
+    """The error of a run whose loss or gradient stopped being finite at optimiser `step`."""
+    return (
+        f"{DIVERGED_ERROR} the loss became NaN or infinite at step {step}; "
+        "lower training.lr or the regulariser strength"
+    )
+
+
+def is_diverged(error: str | None) -> bool:
+    """Whether a failed run failed because its training diverged."""
+    return bool(error) and str(error).startswith(DIVERGED_ERROR)
+
 
 # progress(step_done, total_steps, per-network metrics of that step)
 ProgressFn = Callable[[int, int, list[dict[str, object]]], None]

@@ -98,10 +98,14 @@ ACCURACY = {
 
 
 def finish_runs(
-    experiment_id: int, *, fail: set[tuple[str, int]] = frozenset(), artifacts_dir: Path
+    experiment_id: int,
+    *,
+    fail: set[tuple[str, int]] = frozenset(),
+    artifacts_dir: Path,
+    error: str = "loss became NaN at step 3",
 ) -> None:
     """Mark every run of the experiment finished, writing what a worker would: summary rows,
-    metric series (two evaluations) and a weights file; runs in `fail` fail instead."""
+    metric series (two evaluations) and a weights file; runs in `fail` fail with `error`."""
     from sqlalchemy import select
 
     from cortexrnn.shared.db import session_scope
@@ -121,7 +125,7 @@ def finish_runs(
                 run.transition(RunState.RUNNING)
             if (run.condition, run.seed) in fail:
                 run.transition(RunState.FAILED)
-                run.error = "loss became NaN at step 3"
+                run.error = error
                 continue
             acc = ACCURACY[(run.condition, run.seed)]
             run.progress, run.step, run.total_steps = 1.0, 2, 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from tests.client import conftest
 from tests.client.conftest import finish_runs, write_spec
@@ -78,3 +79,60 @@ def test_an_empty_folder_renders_the_not_run_document(cli, tmp_path) -> None:
     text = out.read_text()
     assert "No experiment has results here yet" in text
     assert "| `lambda-6_6_2` | `examples/sweeps/lambda-6_6_2.yaml` |" in text
+
+
+def test_diverged_runs_count_as_not_solved(cli, server, monkeypatch, tmp_path) -> None:
+    """A sign control that diverges on three of five seeds: the fetched table records the
+    divergences, and the document, like the server's own statistics, counts those seeds as
+    unsolved at the task's floor instead of leaving them out (which would show the control
+    solving 2 of 2)."""
+    from cortexrnn.services.training.results import diverged_error
+
+    levels = {"W*D*C(dale)": 0.95, "W*D*C": 0.95, "W": 0.5}
+    for cond, level in levels.items():
+        for seed in range(SEEDS):
+            monkeypatch.setitem(conftest.ACCURACY, (cond, seed), level + 0.001 * seed)
+    spec = write_spec(
+        tmp_path / "dale.yaml",
+        seeds=SEEDS,
+        conditions={
+            "W*D*C(dale)": {"init": "functional", "sign": "dale"},
+            "W*D*C": {"init": "functional"},
+            "W": {"init": "orthogonal", "lam": 0.0},
+        },
+    )
+    result = cli("submit", str(spec), "-q")
+    assert result.exit_code == 0, result.output
+    eid = int(result.stdout.strip())
+    diverging = {("W*D*C(dale)", s) for s in (0, 2, 4)}
+    finish_runs(eid, fail=diverging, artifacts_dir=tmp_path / "art", error=diverged_error(2))
+
+    data, out = tmp_path / "data", tmp_path / "docs" / "findings.md"
+    result = cli("findings", "-e", f"dale-4_7_2={eid}", "--data", str(data), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(data / "dale-4_7_2.csv")
+    marked = table[table["metric"] == "diverged"]
+    assert sorted(zip(marked["condition"], marked["seed"], strict=True)) == sorted(diverging)
+    assert not len(table[(table["condition"] == "W*D*C(dale)") & (table["metric"] == "test_acc")]
+                   .query("seed in [0, 2, 4]"))  # fmt: skip
+
+    text = out.read_text()
+    assert "| `dale-4_7_2` |" in text and "| 5 | 12 | 3 |" in text  # 12 succeeded, 3 diverged
+    # Two of five solved, the exact interval of 2/5, and the three divergences named.
+    row = next(line for line in text.splitlines() if line.startswith("| W*D*C(dale) | control"))
+    assert "2/5 [0.05, 0.85]; 3 diverged" in row
+    # The three diverged seeds are the discordant pairs: McNemar's exact p = 1/2^3.
+    verdict = next(line for line in text.splitlines() if line.startswith("| W*D*C(dale) | W*D*C"))
+    assert "| 0.12 (McNemar exact) |" in verdict
+
+    headers = {"Authorization": f"Bearer {server.tokens['alice']}"}
+    summary = server.http.get(f"/v1/experiments/{eid}/summary", headers=headers).json()
+    solved = {r["condition"]: (r["solved"], r["n"]) for r in summary["solved"]}
+    assert solved == {"W*D*C(dale)": (2, 5), "W*D*C": (5, 5), "W": (0, 5)}
+    means = {
+        r["condition"]: r["mean"]
+        for r in summary["summary"]
+        if r["metric"] == "test_acc" and r["condition"] == "W*D*C(dale)"
+    }
+    assert means["W*D*C(dale)"] == pytest.approx((0.951 + 0.953 + 3 * 0.5) / 5)
+    assert "diverged" not in {r["metric"] for r in summary["summary"]}
