@@ -15,7 +15,7 @@ from cortexrnn.shared.queue_status import build_queue
 from cortexrnn.shared.routing import QueueCapacity, RunNeeds, can_hold, pack_size
 from cortexrnn.shared.settings import Settings
 from cortexrnn.worker.scheduler import schedule_once
-from tests.integration.test_scheduler_slots import _submit
+from tests.queue_rows import submit_runs
 
 SETTINGS: dict[str, Any] = dict(
     queue="cpu", max_pack_size=8, heartbeat_timeout_s=60, dispatch_timeout_s=300, max_attempts=3
@@ -49,7 +49,7 @@ def _worker(
 
 def _experiment(s: Session, owner: User, n: int, key: str, **needs: Any) -> int:
     """`n` pending runs of pack key `key` (named so too) with routing columns `needs`."""
-    return _submit(s, owner, n, key, **needs).id
+    return submit_runs(s, owner, n, key, **needs).id
 
 
 def _packs_by_queue(s: Session, sent: list[tuple[int, str]]) -> dict[str, list[list[str]]]:

@@ -21,7 +21,7 @@ from cortexrnn.shared.routing import (
 )
 from cortexrnn.worker.scheduler import schedule_once
 from tests.integration.test_routing import GB, SETTINGS, _worker
-from tests.integration.test_scheduler_slots import _submit
+from tests.queue_rows import submit_runs
 
 CPU8 = QueueCapacity("cpu", slots=2, kinds={"cpu"}, memory_mb=8 * GB)
 
@@ -149,7 +149,8 @@ def test_the_schedulers_sql_takes_exactly_the_runs_can_hold_accepts(db_url: str)
         s.add(owner)
         s.commit()
         ids = {
-            _submit(s, owner, 1, f"k{i}", **needs).id: needs for i, needs in enumerate(NEEDS_GRID)
+            submit_runs(s, owner, 1, f"k{i}", **needs).id: needs
+            for i, needs in enumerate(NEEDS_GRID)
         }
         for cap in CAPS:
             taken = set(s.scalars(select(Run.experiment_id).where(*eligible(cap))))
@@ -183,13 +184,13 @@ def test_a_pack_takes_only_mates_its_queue_can_hold(db_url: str) -> None:
         s.add_all([anna, ben])
         s.commit()
         _worker(s, "w", "cpu", ["cpu"], 1, 1000.0)
-        own = _submit(s, anna, 3, "k", memory_mb=100.0, network_mb=100.0)
+        own = submit_runs(s, anna, 3, "k", memory_mb=100.0, network_mb=100.0)
         # One condition of the head's own experiment needs more than the slot.
         s.scalars(select(Run).where(Run.experiment_id == own.id)).all()[-1].memory_mb = 1200.0
         s.commit()
-        _submit(s, anna, 3, "k", memory_mb=1200.0, network_mb=100.0)  # more than the slot
-        _submit(s, ben, 3, "k", queue="gpu")  # another queue
-        _submit(s, ben, 2, "k", memory_mb=100.0, network_mb=100.0)
+        submit_runs(s, anna, 3, "k", memory_mb=1200.0, network_mb=100.0)  # more than the slot
+        submit_runs(s, ben, 3, "k", queue="gpu")  # another queue
+        submit_runs(s, ben, 2, "k", memory_mb=100.0, network_mb=100.0)
         (pack,) = schedule_once(s, lambda p, q: None, **SETTINGS).dispatched
         runs = list(s.scalars(select(Run).where(Run.pack_id == pack)))
         assert len(runs) == 4 and {r.memory_mb for r in runs} == {100.0}
@@ -202,8 +203,8 @@ def test_a_pack_takes_only_mates_its_queue_can_hold(db_url: str) -> None:
             pack.state = "succeeded"
         s.commit()
         anna = s.scalars(select(User).where(User.name == "anna")).one()
-        _submit(s, anna, 1, "cut", memory_mb=100.0, network_mb=100.0, when=utcnow())
-        _submit(s, anna, 1, "cut", memory_mb=700.0, network_mb=700.0, when=utcnow())
+        submit_runs(s, anna, 1, "cut", memory_mb=100.0, network_mb=100.0, when=utcnow())
+        submit_runs(s, anna, 1, "cut", memory_mb=700.0, network_mb=700.0, when=utcnow())
         before = set(s.scalars(select(Pack.id)))
         (cut,) = schedule_once(s, lambda p, q: None, **SETTINGS).dispatched
         assert cut not in before
@@ -215,7 +216,7 @@ def test_a_pack_takes_only_mates_its_queue_can_hold(db_url: str) -> None:
             pack.state = "succeeded"
         s.commit()
         # 700 MiB alone and 700 per further network: two never share a 1,000 MiB slot.
-        pair = _submit(s, ben, 2, "pair", memory_mb=700.0, network_mb=700.0, when=utcnow())
+        pair = submit_runs(s, ben, 2, "pair", memory_mb=700.0, network_mb=700.0, when=utcnow())
         sent = schedule_once(s, lambda p, q: None, **SETTINGS).dispatched
         assert len(sent) == 1
         members = list(s.scalars(select(Run).where(Run.pack_id == sent[0])))

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from cortexrnn.shared.db import get_sessionmaker
@@ -23,55 +23,12 @@ from cortexrnn.shared.lifecycle import claim_pack
 from cortexrnn.shared.migrate import upgrade
 from cortexrnn.shared.models import Experiment, Pack, Run, RunState, User, WorkerInfo, utcnow
 from cortexrnn.worker.scheduler import SCHEDULER_LOCK_KEY, schedule_once
+from tests.queue_rows import add_users, submit_runs
 
 SETTINGS: dict[str, Any] = dict(
     queue="cpu", max_pack_size=8, heartbeat_timeout_s=60, dispatch_timeout_s=300, max_attempts=3
 )
 IN_FLIGHT = (RunState.QUEUED.value, RunState.RUNNING.value)
-
-
-def _users(s: Session, *names: str) -> list[User]:
-    users = [User(name=n) for n in names]
-    s.add_all(users)
-    s.commit()
-    return users
-
-
-def _submit(
-    s: Session,
-    user: User,
-    n_runs: int,
-    pack_key: str,
-    when=None,
-    priority: int = 0,
-    **needs: Any,
-) -> Experiment:
-    """One experiment of `n_runs` pending runs, inserted in bulk; `needs`: their routing
-    columns (queue, device_kind, memory_mb, ...)."""
-    created = when or utcnow()
-    exp = Experiment(
-        owner_id=user.id, spec={}, spec_hash="h", created_at=created, priority=priority
-    )
-    s.add(exp)
-    s.flush()
-    rows = [
-        dict(
-            experiment_id=exp.id,
-            owner_id=user.id,
-            condition="c",
-            seed=i,
-            task="go_no_go",
-            run_hash=f"{exp.id}-{i}",
-            pack_key=pack_key,
-            priority=priority,
-            created_at=created,
-            **needs,
-        )
-        for i in range(n_runs)
-    ]
-    s.execute(insert(Run), rows)
-    s.commit()
-    return exp
 
 
 def _tick(s: Session, slots: int) -> list[int]:
@@ -111,10 +68,10 @@ def test_a_user_whose_packs_finish_fast_keeps_their_share_while_anothers_run_lon
     frees goes back to him (he has fewer runs in flight than anna's two packs), never to anna,
     even when she was served longer ago than he was."""
     with get_sessionmaker(db_url)() as s:
-        anna, ben = _users(s, "anna", "ben")
+        anna, ben = add_users(s, "anna", "ben")
         t0 = utcnow()
-        _submit(s, anna, 80, "annas-task", when=t0)
-        _submit(s, ben, 80, "bens-task", when=t0 + timedelta(seconds=1))
+        submit_runs(s, anna, 80, "annas-task", when=t0)
+        submit_runs(s, ben, 80, "bens-task", when=t0 + timedelta(seconds=1))
         first = _tick(s, slots=3)
         assert [_owner(s, p) for p in first] == ["anna", "ben", "anna"]
         for p in first:
@@ -134,18 +91,18 @@ def test_free_slots_go_to_users_with_fewer_runs_in_flight_before_those_served_lo
     never been served. Two slots are free: eve and dora get them, carl waits, although he was
     served longer ago than dora."""
     with get_sessionmaker(db_url)() as s:
-        carl, dora, eve = _users(s, "carl", "dora", "eve")
+        carl, dora, eve = add_users(s, "carl", "dora", "eve")
         morning = utcnow() - timedelta(hours=6)
-        _submit(s, carl, 40, "carls-task", when=morning)
+        submit_runs(s, carl, 40, "carls-task", when=morning)
         (c1, c2) = _tick(s, slots=2)
         for p in (c1, c2):
             assert claim_pack(s, p, "w")
         for run in s.scalars(select(Run).where(Run.pack_id.in_([c1, c2]))):
             run.queued_at = morning  # served this morning, still training
-        _submit(s, dora, 16, "doras-task", when=morning + timedelta(minutes=1))
+        submit_runs(s, dora, 16, "doras-task", when=morning + timedelta(minutes=1))
         (d1,) = _tick(s, slots=3)
         _finish(s, d1)
-        _submit(s, eve, 16, "eves-task", when=utcnow())
+        submit_runs(s, eve, 16, "eves-task", when=utcnow())
         sent = _tick(s, slots=4)
         assert [_owner(s, p) for p in sent] == ["eve", "dora"]
         assert _in_flight_per_user(s) == Counter(carl=2, eve=1, dora=1)
@@ -156,16 +113,16 @@ def test_priority_orders_a_users_own_queue_and_users_otherwise_equal(db_url: str
     submitted after her routine one, goes first; between ben and carl, never served and with
     nothing in flight, carl's urgent one goes before ben's older routine one."""
     with get_sessionmaker(db_url)() as s:
-        anna, ben, carl = _users(s, "anna", "ben", "carl")
+        anna, ben, carl = add_users(s, "anna", "ben", "carl")
         t0 = utcnow() - timedelta(minutes=10)
-        _submit(s, anna, 8, "annas-routine", when=t0)
-        _submit(s, anna, 8, "annas-urgent", when=t0 + timedelta(seconds=1), priority=5)
+        submit_runs(s, anna, 8, "annas-routine", when=t0)
+        submit_runs(s, anna, 8, "annas-urgent", when=t0 + timedelta(seconds=1), priority=5)
         assert [s.get_one(Pack, p).pack_key for p in _tick(s, slots=2)] == [
             "annas-urgent",
             "annas-routine",
         ]
-        _submit(s, ben, 8, "bens-routine", when=t0 + timedelta(seconds=2))
-        _submit(s, carl, 8, "carls-urgent", when=t0 + timedelta(seconds=3), priority=5)
+        submit_runs(s, ben, 8, "bens-routine", when=t0 + timedelta(seconds=2))
+        submit_runs(s, carl, 8, "carls-urgent", when=t0 + timedelta(seconds=3), priority=5)
         assert [_owner(s, p) for p in _tick(s, slots=3)] == ["carl"]
         assert [_owner(s, p) for p in _tick(s, slots=4)] == ["ben"]
 
@@ -176,7 +133,7 @@ def test_the_slots_are_those_of_live_workers_serving_the_queue(db_url: str) -> N
     name the GPU queue and ben's the CPU queue: each goes out only on its own."""
     now = utcnow()
     with get_sessionmaker(db_url)() as s:
-        anna, ben = _users(s, "anna", "ben")
+        anna, ben = add_users(s, "anna", "ben")
         for name, queues, concurrency, seen in (
             ("gpu-a", ["gpu"], 2, now),
             ("gpu-b", ["cpu", "gpu"], 1, now),
@@ -194,8 +151,8 @@ def test_the_slots_are_those_of_live_workers_serving_the_queue(db_url: str) -> N
                 )
             )
         s.commit()
-        _submit(s, anna, 80, "annas-task", queue="gpu")
-        _submit(s, ben, 80, "bens-task", queue="cpu")
+        submit_runs(s, anna, 80, "annas-task", queue="gpu")
+        submit_runs(s, ben, 80, "bens-task", queue="cpu")
         # One pack training on each queue.
         for queue, owner in (("cpu", "ben"), ("gpu", "anna")):
             (training,) = schedule_once(
@@ -220,15 +177,15 @@ def test_a_pack_takes_its_heads_experiment_first_then_the_most_urgent_runs_of_it
     carl's urgent runs, then bob's older routine ones, all of the same pack key. A run answered
     from the cache and a retried run that belongs to its earlier pack stay out."""
     with get_sessionmaker(db_url)() as s:
-        anna, bob, carl, dan = _users(s, "anna", "bob", "carl", "dan")
+        anna, bob, carl, dan = add_users(s, "anna", "bob", "carl", "dan")
         t0 = utcnow() - timedelta(minutes=10)
         # bob and carl each have a pack training (on other keys), so anna goes first.
-        _submit(s, bob, 8, "bobs-other-task", when=t0 - timedelta(minutes=2))
-        _submit(s, carl, 8, "carls-other-task", when=t0 - timedelta(minutes=2))
+        submit_runs(s, bob, 8, "bobs-other-task", when=t0 - timedelta(minutes=2))
+        submit_runs(s, carl, 8, "carls-other-task", when=t0 - timedelta(minutes=2))
         assert len(_tick(s, slots=2)) == 2
-        older = _submit(s, bob, 6, "shared", when=t0)
-        urgent = _submit(s, carl, 3, "shared", when=t0 + timedelta(seconds=2), priority=5)
-        young = _submit(s, anna, 2, "shared", when=t0 + timedelta(seconds=5))
+        older = submit_runs(s, bob, 6, "shared", when=t0)
+        urgent = submit_runs(s, carl, 3, "shared", when=t0 + timedelta(seconds=2), priority=5)
+        young = submit_runs(s, anna, 2, "shared", when=t0 + timedelta(seconds=5))
         dans = Experiment(
             owner_id=dan.id, spec={}, spec_hash="h", created_at=t0 - timedelta(hours=1)
         )
@@ -272,9 +229,9 @@ def test_one_tick_reconciles_every_pack_in_flight(db_url: str) -> None:
     because both were sent just now."""
     now = utcnow()
     with get_sessionmaker(db_url)() as s:
-        (anna,) = _users(s, "anna")
+        (anna,) = add_users(s, "anna")
         for key in ("healthy", "ended", "unclaimed", "lost"):
-            _submit(s, anna, 2, key)
+            submit_runs(s, anna, 2, key)
         healthy, ended, unclaimed, lost = _tick(s, slots=4)
         for p in (healthy, ended, lost):
             assert claim_pack(s, p, f"worker-{p}")
@@ -306,8 +263,8 @@ def test_a_scheduler_stays_out_while_another_holds_the_lock(postgres_url: str) -
     upgrade(url=postgres_url)
     factory = get_sessionmaker(postgres_url)
     with factory() as s, factory() as other:
-        (anna,) = _users(s, "anna")
-        _submit(s, anna, 8, "annas-task")
+        (anna,) = add_users(s, "anna")
+        submit_runs(s, anna, 8, "annas-task")
         other.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEDULER_LOCK_KEY})
         report = schedule_once(s, lambda pid, q: None, slots=2, **SETTINGS)
         assert report.skipped and report.dispatched == []
@@ -321,11 +278,11 @@ def test_a_scheduler_stays_out_while_another_holds_the_lock(postgres_url: str) -
 
 def _backlog(s: Session, runs_per_experiment: int) -> None:
     """Six users with three experiments each, two pack keys shared across users."""
-    users = _users(s, *(f"user{i}" for i in range(6)))
+    users = add_users(s, *(f"user{i}" for i in range(6)))
     t0 = utcnow() - timedelta(hours=1)
     for i, user in enumerate(users):
         for e in range(3):
-            _submit(
+            submit_runs(
                 s,
                 user,
                 runs_per_experiment,
@@ -448,8 +405,8 @@ def _run_processes(target, args: tuple) -> list[Any]:
 def test_packs_claimed_by_four_processes_at_once_train_once_each(postgres_url: str) -> None:
     upgrade(url=postgres_url)
     with get_sessionmaker(postgres_url)() as s:
-        for user in _users(s, "anna", "ben", "carl"):
-            _submit(s, user, 24, f"{user.name}-task")
+        for user in add_users(s, "anna", "ben", "carl"):
+            submit_runs(s, user, 24, f"{user.name}-task")
         pack_ids = _tick(s, slots=9)
     assert len(pack_ids) == 9
     # Every process tries every pack, each in its own order, so that they collide throughout.
@@ -474,8 +431,8 @@ def test_packs_claimed_by_four_processes_at_once_train_once_each(postgres_url: s
 def test_four_schedulers_ticking_at_once_fill_the_slots_once(postgres_url: str) -> None:
     upgrade(url=postgres_url)
     with get_sessionmaker(postgres_url)() as s:
-        for user in _users(s, "anna", "ben", "carl"):
-            _submit(s, user, 40, f"{user.name}-task")
+        for user in add_users(s, "anna", "ben", "carl"):
+            submit_runs(s, user, 40, f"{user.name}-task")
     out = _run_processes(_tick_at_once, lambda i: (postgres_url,))
     sent = [p for _, dispatched in out for p in dispatched]
     assert len(sent) == 6 == len(set(sent))  # six free slots, six packs, whoever sent them

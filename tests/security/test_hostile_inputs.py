@@ -33,9 +33,10 @@ from cortexrnn.shared.models import Experiment, Pack, Run, utcnow
 from cortexrnn.worker.scheduler import schedule_once
 from tests.api.conftest import Api
 from tests.conftest import seeded_app
+from tests.queue_rows import add_users
 from tests.security.bundles import FIELD, N, _npy, bundle_with, field_files, make_zip
 from tests.security.conftest import ModuleApi, small_spec, snapshot
-from tests.service.test_scheduler import SETTINGS, _users
+from tests.service.test_scheduler import SETTINGS
 
 X = "__VALUE__"
 
@@ -358,7 +359,7 @@ def test_the_valid_bundle_still_uploads(module_api: ModuleApi) -> None:
 def test_a_cancelled_run_whose_worker_dies_stays_cancelled(sessions) -> None:
     spec = parse_spec({"dataset": "tiny", "seeds": 2, "conditions": {"base": {}}})
     with sessions() as s:
-        (alice,) = _users(s, "alice")
+        (alice,) = add_users(s, "alice")
         experiment = create_experiment(s, alice, spec).experiment
         s.commit()
         (pack_id,) = schedule_once(s, lambda *a: None, slots=1, **SETTINGS).dispatched
@@ -383,7 +384,7 @@ def test_a_cancelled_run_whose_worker_dies_stays_cancelled(sessions) -> None:
 def test_a_worker_death_requeues_the_runs_not_cancelled(sessions) -> None:
     """Only the runs asked to cancel end: the rest of the pack resumes elsewhere."""
     with sessions() as s:
-        alice, bob = _users(s, "alice", "bob")
+        alice, bob = add_users(s, "alice", "bob")
         mine = create_experiment(s, alice, parse_spec({"dataset": "tiny", "seeds": 1})).experiment
         theirs = create_experiment(s, bob, parse_spec({"dataset": "tiny", "seeds": [7]}))
         s.commit()

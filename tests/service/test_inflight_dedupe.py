@@ -18,7 +18,8 @@ from cortexrnn.shared import lifecycle
 from cortexrnn.shared.experiments import Submission, create_experiment, result_run_id
 from cortexrnn.shared.models import Experiment, Pack, Run, User, utcnow
 from cortexrnn.worker.scheduler import schedule_once
-from tests.service.test_scheduler import SETTINGS, _users
+from tests.queue_rows import add_users
+from tests.service.test_scheduler import SETTINGS
 
 SPEC: dict[str, Any] = {
     "dataset": "tiny",
@@ -55,7 +56,7 @@ def _succeed(session: Session, pack_id: int) -> list[Run]:
 
 def test_twenty_identical_submissions_while_busy_train_once(sessions) -> None:
     with sessions() as s:
-        (alice,) = _users(s, "alice")
+        (alice,) = add_users(s, "alice")
         first = _submit(s, alice)
         subs = [_submit(s, alice) for _ in range(19)]
         assert first.n_waiting == 0
@@ -84,7 +85,7 @@ def test_twenty_identical_submissions_while_busy_train_once(sessions) -> None:
 
 def test_identical_runs_of_one_submission_train_once(sessions) -> None:
     with sessions() as s:
-        (alice,) = _users(s, "alice")
+        (alice,) = add_users(s, "alice")
         # Two names for one condition: the same runs (the name is a label).
         sub = _submit(s, alice, conditions={"a": {}, "b": {}})
         assert sub.n_runs == 4 and sub.n_waiting == 2
@@ -95,7 +96,7 @@ def test_identical_runs_of_one_submission_train_once(sessions) -> None:
 
 def test_force_trains_again_and_is_not_waited_for_by_itself(sessions) -> None:
     with sessions() as s:
-        (alice,) = _users(s, "alice")
+        (alice,) = add_users(s, "alice")
         _submit(s, alice)
         forced = _submit(s, alice, force=True)
         assert forced.n_waiting == 0
@@ -106,7 +107,7 @@ def test_when_the_original_fails_one_waiting_run_trains_and_the_others_wait_for_
     sessions,
 ) -> None:
     with sessions() as s:
-        alice, bob = _users(s, "alice", "bob")
+        alice, bob = add_users(s, "alice", "bob")
         first = _submit(s, alice)
         second, third = _submit(s, bob), _submit(s, bob)
         (pack_id,) = _dispatch(s)
@@ -133,7 +134,7 @@ def test_when_the_original_fails_one_waiting_run_trains_and_the_others_wait_for_
 
 def test_cancelling_the_original_leaves_others_waiting_runs_to_train(sessions) -> None:
     with sessions() as s:
-        alice, bob = _users(s, "alice", "bob")
+        alice, bob = add_users(s, "alice", "bob")
         first = _submit(s, alice)
         second = _submit(s, bob)
         assert second.n_waiting == 2
@@ -151,7 +152,7 @@ def test_a_running_original_cancelled_whose_worker_dies_hands_over_to_the_waitin
     sessions,
 ) -> None:
     with sessions() as s:
-        alice, bob = _users(s, "alice", "bob")
+        alice, bob = add_users(s, "alice", "bob")
         first = _submit(s, alice)
         (pack_id,) = _dispatch(s)
         assert lifecycle.claim_pack(s, pack_id, "w1")
@@ -168,7 +169,7 @@ def test_a_running_original_cancelled_whose_worker_dies_hands_over_to_the_waitin
 
 def test_a_lost_original_hands_over_to_the_waiting_runs(sessions) -> None:
     with sessions() as s:
-        alice, bob = _users(s, "alice", "bob")
+        alice, bob = add_users(s, "alice", "bob")
         first = _submit(s, alice)
         (pack_id,) = _dispatch(s)
         second = _submit(s, bob)
@@ -184,7 +185,7 @@ def test_a_lost_original_hands_over_to_the_waiting_runs(sessions) -> None:
 
 def test_a_cancelled_waiting_run_retried_waits_again(sessions) -> None:
     with sessions() as s:
-        alice, bob = _users(s, "alice", "bob")
+        alice, bob = add_users(s, "alice", "bob")
         first = _submit(s, alice)
         second = _submit(s, bob)
         experiment = s.get(Experiment, second.experiment.id)

@@ -12,6 +12,7 @@ from cortexrnn.shared.lifecycle import claim_pack
 from cortexrnn.shared.migrate import upgrade
 from cortexrnn.shared.models import Experiment, Pack, Run, RunState, User, utcnow
 from cortexrnn.worker.scheduler import release_dead_worker, schedule_once
+from tests.queue_rows import add_users, submit_runs
 
 SETTINGS = dict(
     queue="cpu", max_pack_size=8, heartbeat_timeout_s=60, dispatch_timeout_s=300, max_attempts=3
@@ -28,46 +29,6 @@ def session_factory(request, tmp_path):
     return get_sessionmaker(url)
 
 
-def _submit(
-    session,
-    user: User,
-    n_runs: int,
-    *,
-    when=None,
-    priority: int = 0,
-    pack_key: str = "k",
-) -> Experiment:
-    created = when or utcnow()
-    exp = Experiment(
-        owner_id=user.id, spec={}, spec_hash="h", priority=priority, created_at=created
-    )
-    session.add(exp)
-    session.flush()
-    for i in range(n_runs):
-        session.add(
-            Run(
-                experiment_id=exp.id,
-                owner_id=user.id,
-                condition="c",
-                seed=i,
-                task="go_no_go",
-                run_hash=f"{exp.id}-{i}",
-                pack_key=pack_key,
-                priority=priority,
-                created_at=created,
-            )
-        )
-    session.commit()
-    return exp
-
-
-def _users(session, *names: str) -> list[User]:
-    users = [User(name=n) for n in names]
-    session.add_all(users)
-    session.commit()
-    return users
-
-
 def _finish_pack(session, pack_id: int) -> None:
     runs = claim_pack(session, pack_id, "w1")
     assert runs
@@ -79,11 +40,11 @@ def _finish_pack(session, pack_id: int) -> None:
 
 def test_fair_share_lets_a_small_user_in_before_a_big_users_fifth_pack(session_factory) -> None:
     with session_factory() as s:
-        alice, bob = _users(s, "alice", "bob")
+        alice, bob = add_users(s, "alice", "bob")
         t0 = utcnow()
         # Different pack keys (e.g. tasks), so that bob's runs cannot ride in alice's packs.
-        _submit(s, alice, 40, when=t0)
-        _submit(s, bob, 2, when=t0 + timedelta(seconds=1), pack_key="bobs")
+        submit_runs(s, alice, 40, when=t0)
+        submit_runs(s, bob, 2, when=t0 + timedelta(seconds=1), pack_key="bobs")
         order: list[str] = []
         sent: list[int] = []
         for _ in range(7):
@@ -112,7 +73,7 @@ def test_only_free_slots_are_filled_and_packs_group_runs(session_factory) -> Non
         alice = User(name="alice")
         s.add(alice)
         s.commit()
-        _submit(s, alice, 20)
+        submit_runs(s, alice, 20)
         sent: list[int] = []
         report = schedule_once(s, lambda pid, q: sent.append(pid), slots=2, **SETTINGS)
         assert len(report.dispatched) == 2 == len(sent)
@@ -133,8 +94,8 @@ def test_a_users_oldest_run_goes_first_whatever_order_the_rows_were_written(
         alice = User(name="alice")
         s.add(alice)
         s.commit()
-        _submit(s, alice, 2, pack_key="newer")
-        _submit(s, alice, 2, pack_key="older", when=utcnow() - timedelta(hours=1))
+        submit_runs(s, alice, 2, pack_key="newer")
+        submit_runs(s, alice, 2, pack_key="older", when=utcnow() - timedelta(hours=1))
         (first,) = schedule_once(s, lambda *a: None, slots=1, **SETTINGS).dispatched
         keys = {r.pack_key for r in s.scalars(select(Run).where(Run.pack_id == first))}
         assert keys == {"older"}
@@ -142,11 +103,11 @@ def test_a_users_oldest_run_goes_first_whatever_order_the_rows_were_written(
 
 def test_a_pack_fills_up_with_other_experiments_runs_of_the_same_pack_key(session_factory) -> None:
     with session_factory() as s:
-        alice, bob = _users(s, "alice", "bob")
+        alice, bob = add_users(s, "alice", "bob")
         t0 = utcnow()
-        small = _submit(s, alice, 5, when=t0)
-        other = _submit(s, bob, 5, when=t0 + timedelta(seconds=1))
-        apart = _submit(s, bob, 5, when=t0 + timedelta(seconds=2), pack_key="another-task")
+        small = submit_runs(s, alice, 5, when=t0)
+        other = submit_runs(s, bob, 5, when=t0 + timedelta(seconds=1))
+        apart = submit_runs(s, bob, 5, when=t0 + timedelta(seconds=2), pack_key="another-task")
         sent: list[int] = []
         schedule_once(s, lambda pid, q: sent.append(pid), slots=3, **SETTINGS)
         members = [
@@ -166,7 +127,7 @@ def test_a_claimed_pack_cannot_be_claimed_twice(session_factory) -> None:
         alice = User(name="alice")
         s.add(alice)
         s.commit()
-        _submit(s, alice, 3)
+        submit_runs(s, alice, 3)
         (pack_id,) = schedule_once(s, lambda *a: None, slots=1, **SETTINGS).dispatched
         assert len(claim_pack(s, pack_id, "w1")) == 3
         assert claim_pack(s, pack_id, "w2") is None
@@ -179,7 +140,7 @@ def test_lost_worker_requeues_the_same_pack_then_gives_up(session_factory, caplo
         alice = User(name="alice")
         s.add(alice)
         s.commit()
-        exp = _submit(s, alice, 2)
+        exp = submit_runs(s, alice, 2)
         (pack_id,) = schedule_once(s, lambda *a: None, slots=1, **SETTINGS).dispatched
         s.get(Pack, pack_id).created_at = utcnow() - timedelta(hours=1)
         s.commit()
@@ -224,8 +185,8 @@ def test_a_dead_workers_packs_are_requeued_at_once_and_others_untouched(
         alice = User(name="alice")
         s.add(alice)
         s.commit()
-        first = _submit(s, alice, 3, pack_key="a")
-        second = _submit(s, alice, 2, pack_key="b")
+        first = submit_runs(s, alice, 3, pack_key="a")
+        second = submit_runs(s, alice, 2, pack_key="b")
         report = schedule_once(s, lambda *a: None, slots=2, **SETTINGS)
         pack_a, pack_b = sorted(report.dispatched)
         runs_a = claim_pack(s, pack_a, "w-dead")
@@ -272,7 +233,7 @@ def test_an_unclaimed_dispatch_is_sent_again_after_the_timeout(session_factory) 
         alice = User(name="alice")
         s.add(alice)
         s.commit()
-        _submit(s, alice, 2)
+        submit_runs(s, alice, 2)
         (pack_id,) = schedule_once(s, lambda *a: None, slots=1, **SETTINGS).dispatched
         sent: list[int] = []
         assert (
@@ -298,7 +259,7 @@ def test_a_retried_pack_goes_out_again_whole(session_factory) -> None:
         alice = User(name="alice")
         s.add(alice)
         s.commit()
-        exp = _submit(s, alice, 3)
+        exp = submit_runs(s, alice, 3)
         (pack_id,) = schedule_once(s, lambda *a: None, slots=1, **SETTINGS).dispatched
         for run in claim_pack(s, pack_id, "w1"):
             run.transition(RunState.FAILED)
@@ -391,7 +352,7 @@ def test_eta_counts_from_the_first_run_start_not_the_queue_wait(session_factory)
         s.add(user)
         s.commit()
         now = utcnow()
-        exp = _submit(s, user, 2, when=now - timedelta(hours=1))  # an hour in the queue
+        exp = submit_runs(s, user, 2, when=now - timedelta(hours=1))  # an hour in the queue
         assert experiment_progress(s, exp).eta_seconds is None  # nothing started: no guess
         for run in s.scalars(select(Run).where(Run.experiment_id == exp.id)):
             run.state, run.progress, run.started_at = (
