@@ -40,7 +40,7 @@ from cortexrnn.services.training.config import TrainingConfig
 from cortexrnn.services.training.evaluation import EvaluationConfig
 
 # Bump when the science code changes what a run with the same inputs computes.
-CODE_VERSION = "2026.12.1"
+CODE_VERSION = "2026.12.2"  # .2: Dale inits balanced and radius-matched
 
 MAX_SEEDS = 1000
 MAX_CONDITIONS = 128

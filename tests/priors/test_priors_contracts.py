@@ -152,9 +152,31 @@ def test_every_named_interneuron_class_is_inhibitory_under_dale() -> None:
     np.testing.assert_array_equal(p.excitatory, [False] * 11 + [True] * 6)
     assert p.meta["excitatory_source"] == "cell_type"
     free = build_network_prior(c, None, Condition(), seed=0).w_init
-    # Dale: each unit's outgoing weights (a column, post x pre) keep their size and take the
-    # unit's sign.
-    np.testing.assert_array_equal(p.w_init, np.abs(free) * np.where(p.excitatory, 1.0, -1.0))
+    # Dale: each unit's outgoing weights (a column, post x pre) keep their relative sizes and
+    # take the unit's sign; inhibition is scaled to balance excitation (the weights sum to
+    # zero) and the whole to the free init's spectral radius, by hand:
+    exc = np.array([False] * 11 + [True] * 6)
+    signed = np.abs(free) * np.where(exc, 1.0, -1.0)
+    signed[:, ~exc] *= np.abs(free[:, exc]).sum() / np.abs(free[:, ~exc]).sum()
+    rho = lambda m: np.abs(np.linalg.eigvals(m)).max()  # noqa: E731
+    expected = signed * rho(free) / rho(signed)
+    np.testing.assert_allclose(p.w_init, expected, rtol=1e-12, atol=1e-15)
+    assert p.w_init.sum() == pytest.approx(0.0, abs=1e-12)
+    assert rho(p.w_init) == pytest.approx(rho(free), rel=1e-9)
+
+
+def test_a_dale_init_keeps_the_free_inits_radius_where_signs_alone_would_explode() -> None:
+    """An orthogonal init (radius 1) with 80 % excitatory columns: signs alone put an outlier
+    eigenvalue near 0.8 · 0.6 · √N (the columns' mean); the Dale init stays at radius 1."""
+    n = 88
+    c = tiny(n)
+    p = build_network_prior(c, None, Condition(sign="dale"), seed=3)
+    free = build_network_prior(c, None, Condition(), seed=3).w_init
+    rho = lambda m: np.abs(np.linalg.eigvals(m)).max()  # noqa: E731
+    assert rho(free) == pytest.approx(1.0)
+    assert rho(np.abs(free) * np.where(p.excitatory, 1.0, -1.0)) > 3.0
+    assert rho(p.w_init) == pytest.approx(1.0)
+    assert np.all(p.w_init[:, p.excitatory] >= 0) and np.all(p.w_init[:, ~p.excitatory] <= 0)
 
 
 @pytest.mark.parametrize(
