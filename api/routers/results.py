@@ -24,6 +24,7 @@ from cortexrnn.shared.results import (
     sweep_columns,
     tidy_for_stats,
     weights_for_report,
+    without_markers,
 )
 
 router = APIRouter(prefix="/v1/experiments", tags=["results"])
@@ -66,7 +67,7 @@ def summary(
     whose training diverged counts as not solved, at its task's floor accuracy."""
     _experiment(session, experiment_id)
     results = load_results(session, experiment_id, curves=False)
-    data = tidy_for_stats(results.metrics)
+    data = without_markers(tidy_for_stats(results.metrics))
     if metric:
         unknown = sorted(set(metric) - set(data["metric"]))
         if unknown and not data.empty:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..stats import summarise
 from ..stats.inference import with_holm
-from ..stats.outcomes import SOLVED_DEFINITION, SOLVED_METRIC, definitions
+from ..stats.outcomes import DIVERGED_METRIC, SOLVED_DEFINITION, SOLVED_METRIC, definitions
 from ..stats.paired import by_seed, compare_by_seed, compare_solved
 from ..stats.summary import check_tidy
 from ..training.evaluation import EXTRA_METRICS
@@ -233,6 +233,8 @@ def build_report(
     sweep: `metrics` with a sweep's `family` and swept-field columns: metric-vs-field curves.
     """
     data = check_tidy(metrics, "metrics table")
+    diverged = data[data["metric"] == DIVERGED_METRIC]
+    data = data[data["metric"] != DIVERGED_METRIC]
     tables = summarise(data, factors, n_boot=n_boot, seed=seed)
     tasks = sorted(data["task"].unique())
     conditions = sorted(data["condition"].unique())
@@ -332,6 +334,17 @@ def build_report(
         if collapsed
         else ""
     )
+    if len(diverged):
+        warning += (
+            '<p class="warn">Diverged runs (the loss became NaN or infinite; each counts as not '
+            "solved, at its task's floor accuracy, in the verdict and the tables): "
+            + "; ".join(
+                f"{html.escape(str(c))} on {html.escape(str(t))}: seeds "
+                + ", ".join(str(x) for x in sorted(g["seed"]))
+                for (c, t), g in diverged.groupby(["condition", "task"], sort=True)
+            )
+            + "</p>"
+        )
     head = (
         f"<h1>{html.escape(title)}</h1>"
         f'<p class="note">Generated {dt.datetime.now(dt.UTC).isoformat(timespec="seconds")} — '

@@ -136,3 +136,5 @@ def test_diverged_runs_count_as_not_solved(cli, server, monkeypatch, tmp_path) -
     }
     assert means["W*D*C(dale)"] == pytest.approx((0.951 + 0.953 + 3 * 0.5) / 5)
     assert "diverged" not in {r["metric"] for r in summary["summary"]}
+    report = server.http.get(f"/v1/experiments/{eid}/report", headers=headers).text
+    assert "Diverged runs" in report and "W*D*C(dale) on go_no_go: seeds 0, 2, 4" in report
