@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck install install-dev clean mutation mutation-sample
+.PHONY: demo test lint typecheck install install-dev clean mutation mutation-sample mutation-save
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,11 @@ MUTATION_TESTS ?= tests/model tests/training tests/tasks tests/priors tests/topo
 MUTATION_MARKERS ?= not slow
 MUTATION_JOBS ?= 2
 MUTATION_DIR ?= build/mutation
+# mutmut's verdicts per source file (its .meta files), kept in the repository under a key of
+# the configuration above, so that a full run can span machines: a run starts from the saved
+# verdicts, judges only the mutants without one (or those named in MUTANTS), and saves them
+# back; mutmut drops the verdicts of a function whose code has changed.
+MUTATION_RESULTS ?= docs/mutation-results
 toml_list = $(foreach w,$(1),"$(w)",)
 mutation: install-dev
 	mkdir -p $(MUTATION_DIR)/cortexrnn
@@ -82,10 +87,21 @@ mutation: install-dev
 	cmp -s $(MUTATION_DIR)/pyproject.toml.new $(MUTATION_DIR)/pyproject.toml || \
 		rm -rf $(MUTATION_DIR)/mutants
 	mv $(MUTATION_DIR)/pyproject.toml.new $(MUTATION_DIR)/pyproject.toml
+	saved=$(CURDIR)/$(MUTATION_RESULTS)/$$(sha256sum $(MUTATION_DIR)/pyproject.toml | cut -c1-12); \
+	if [ -d $$saved ]; then mkdir -p $(MUTATION_DIR)/mutants && \
+		rsync -a --update --exclude configuration.toml $$saved/ $(MUTATION_DIR)/mutants/; fi; \
 	cd $(MUTATION_DIR) && \
 		CORTEXRNN_MICRONS_DIR=$${CORTEXRNN_MICRONS_DIR:-$(CURDIR)/../shared/data/microns} \
 		OMP_NUM_THREADS=1 $(CURDIR)/$(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(foreach m,$(MUTANTS),'$(m)'); \
-		$(CURDIR)/$(BIN)/mutmut results
+		$(CURDIR)/$(BIN)/mutmut results; \
+	cd $(CURDIR) && $(MAKE) --no-print-directory mutation-save
+
+# Save the verdicts so far (also of a run that was stopped: mutmut records each as it comes).
+mutation-save:
+	saved=$(MUTATION_RESULTS)/$$(sha256sum $(MUTATION_DIR)/pyproject.toml | cut -c1-12); \
+	mkdir -p $$saved && cp $(MUTATION_DIR)/pyproject.toml $$saved/configuration.toml && \
+	rsync -a --prune-empty-dirs --include '*/' --include '*.meta' --exclude '*' \
+		$(MUTATION_DIR)/mutants/ $$saved/ && echo "verdicts saved in $$saved"
 
 # CI's share of it: a seeded sample of mutants of the modules with fast tests; fails when the
 # sample shows the killed fraction below the target (tools/mutation_sample.py).
