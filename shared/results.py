@@ -146,10 +146,5 @@ def weights_for_report(
 def tidy_for_stats(metrics: pd.DataFrame) -> pd.DataFrame:
     """Rows with a value, in the [condition, task, seed, metric, value] shape stats expect;
     diverged runs scored as not solved (services/stats/outcomes.py), their `diverged` rows
-    kept for the report's note (drop them before summarising: `without_markers`)."""
+    kept for the report's note (drop them before summarising: `outcomes.without_markers`)."""
     return score_diverged(metrics.dropna(subset=["value"])[[*KEY, "metric", "value"]])
-
-
-def without_markers(data: pd.DataFrame) -> pd.DataFrame:
-    """The measures only: no `diverged` rows."""
-    return data[data["metric"] != DIVERGED_METRIC].reset_index(drop=True)

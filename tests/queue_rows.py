@@ -57,6 +57,7 @@ def submit_runs(
     return exp
 
 
-def runs_of(s: Session, experiment: Experiment) -> list[Run]:
-    """The experiment's runs in seed order."""
-    return list(s.scalars(select(Run).where(Run.experiment_id == experiment.id).order_by(Run.seed)))
+def pending_runs(s: Session, user: User, n_runs: int, pack_key: str = "k", **kw: Any) -> list[Run]:
+    """`submit_runs` flushed, not committed, as its runs in seed order."""
+    exp = submit_runs(s, user, n_runs, pack_key, commit=False, **kw)
+    return list(s.scalars(select(Run).where(Run.experiment_id == exp.id).order_by(Run.seed)))

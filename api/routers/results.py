@@ -17,6 +17,7 @@ from cortexrnn.api.deps import ExperimentId, SessionDep, UserDep
 from cortexrnn.api.errors import ApiError, Responses, error_responses, not_found
 from cortexrnn.services.report import build_report
 from cortexrnn.services.stats import summarise
+from cortexrnn.services.stats.outcomes import without_markers
 from cortexrnn.shared.experiments import result_run_id
 from cortexrnn.shared.models import Experiment, Run, RunSummary
 from cortexrnn.shared.results import (
@@ -24,7 +25,6 @@ from cortexrnn.shared.results import (
     sweep_columns,
     tidy_for_stats,
     weights_for_report,
-    without_markers,
 )
 
 router = APIRouter(prefix="/v1/experiments", tags=["results"])

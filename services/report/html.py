@@ -17,7 +17,13 @@ import pandas as pd
 
 from ..stats import summarise
 from ..stats.inference import with_holm
-from ..stats.outcomes import DIVERGED_METRIC, SOLVED_DEFINITION, SOLVED_METRIC, definitions
+from ..stats.outcomes import (
+    DIVERGED_METRIC,
+    SOLVED_DEFINITION,
+    SOLVED_METRIC,
+    definitions,
+    without_markers,
+)
 from ..stats.paired import by_seed, compare_by_seed, compare_solved
 from ..stats.summary import check_tidy
 from ..training.evaluation import EXTRA_METRICS
@@ -234,7 +240,7 @@ def build_report(
     """
     data = check_tidy(metrics, "metrics table")
     diverged = data[data["metric"] == DIVERGED_METRIC]
-    data = data[data["metric"] != DIVERGED_METRIC]
+    data = without_markers(data)
     tables = summarise(data, factors, n_boot=n_boot, seed=seed)
     tasks = sorted(data["task"].unique())
     conditions = sorted(data["condition"].unique())

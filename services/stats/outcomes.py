@@ -149,6 +149,11 @@ def score_diverged(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([df, added], ignore_index=True) if len(added) else df
 
 
+def without_markers(df: pd.DataFrame) -> pd.DataFrame:
+    """The measures only: `df` without its `diverged` rows."""
+    return df[df["metric"] != DIVERGED_METRIC].reset_index(drop=True)
+
+
 def diverged_count(df: pd.DataFrame, task: str, condition: str) -> int:
     """How many of `condition`'s runs of `task` diverged."""
     rows = df[

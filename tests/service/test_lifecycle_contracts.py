@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from cortexrnn.shared import lifecycle
 from cortexrnn.shared.models import Experiment, Pack, Run, RunState, User, utcnow
 from cortexrnn.shared.notify import PENDING_KEY
-from tests.queue_rows import runs_of, submit_runs
+from tests.queue_rows import pending_runs
 
 OK = SimpleNamespace(error=None, status="completed", row={})
 
@@ -67,7 +67,7 @@ def _experiment(s: Session, run: Run) -> Experiment:
 def test_experiment_status_follows_its_runs(sessions, states: list[str], status: str) -> None:
     with sessions() as s:
         spec = {"webhook": "http://hook.invalid/x"}
-        runs = runs_of(s, submit_runs(s, _user(s), len(states), spec=spec, commit=False))
+        runs = pending_runs(s, _user(s), len(states), spec=spec)
         exp = s.scalars(select(Experiment)).one()
         for run, st in zip(runs, states, strict=True):
             run.state = st
@@ -95,7 +95,7 @@ def test_experiment_status_follows_its_runs(sessions, states: list[str], status:
 
 def test_open_send_again_and_close_a_pack(sessions) -> None:
     with sessions() as s:
-        runs = runs_of(s, submit_runs(s, _user(s), 2, commit=False))
+        runs = pending_runs(s, _user(s), 2)
         before = utcnow()
         pack = lifecycle.open_pack(s, "key", runs, "gpu")
         assert (pack.pack_key, pack.queue, pack.state) == ("key", "gpu", "queued")
@@ -117,7 +117,7 @@ def test_open_send_again_and_close_a_pack(sessions) -> None:
 
 def test_a_silent_workers_pack_is_requeued_then_lost(sessions) -> None:
     with sessions() as s:
-        runs = runs_of(s, submit_runs(s, _user(s), 2, commit=False))
+        runs = pending_runs(s, _user(s), 2)
         pack = _running_pack(s, runs)
         now = utcnow() + timedelta(minutes=5)
         assert lifecycle.requeue_or_lose(pack, runs, 3, now) is True
@@ -145,7 +145,7 @@ def test_a_silent_workers_pack_is_requeued_then_lost(sessions) -> None:
 
 def test_a_run_asked_to_cancel_is_cancelled_not_requeued_when_its_worker_dies(sessions) -> None:
     with sessions() as s:
-        runs = runs_of(s, submit_runs(s, _user(s), 2, commit=False))
+        runs = pending_runs(s, _user(s), 2)
         pack = _running_pack(s, runs)
         runs[0].cancel_requested = True
         now = utcnow()
@@ -167,7 +167,7 @@ def test_a_run_asked_to_cancel_is_cancelled_not_requeued_when_its_worker_dies(se
 
 def test_claim_starts_the_queued_runs_once(sessions) -> None:
     with sessions() as s:
-        runs = runs_of(s, submit_runs(s, _user(s), 3, commit=False))
+        runs = pending_runs(s, _user(s), 3)
         pack = lifecycle.open_pack(s, "k", runs, "cpu")
         runs[2].transition(RunState.CANCELLED)
         s.commit()
@@ -182,7 +182,7 @@ def test_claim_starts_the_queued_runs_once(sessions) -> None:
         assert lifecycle.claim_pack(s, pack.id, "w2") is None
         assert lifecycle.claim_pack(s, 10**6, "w2") is None
         # A pack none of whose runs is left to start is cancelled by its claim.
-        other = runs_of(s, submit_runs(s, _user(s, "bob"), 1, commit=False))
+        other = pending_runs(s, _user(s, "bob"), 1)
         empty = lifecycle.open_pack(s, "k", other, "cpu")
         other[0].transition(RunState.CANCELLED)
         s.commit()
@@ -193,7 +193,7 @@ def test_claim_starts_the_queued_runs_once(sessions) -> None:
 
 def test_heartbeats_progress_membership_and_hold_belong_to_the_holder(sessions) -> None:
     with sessions() as s:
-        runs = runs_of(s, submit_runs(s, _user(s), 2, commit=False))
+        runs = pending_runs(s, _user(s), 2)
         pack = _running_pack(s, runs)
         ids = [r.id for r in runs]
         t = utcnow() + timedelta(seconds=30)
@@ -209,7 +209,7 @@ def test_heartbeats_progress_membership_and_hold_belong_to_the_holder(sessions) 
                 seconds=1
             )
         # A worker with two slots holds two packs: a heartbeat is for the one it names.
-        other = _running_pack(s, runs_of(s, submit_runs(s, _user(s, "bob"), 1, commit=False)))
+        other = _running_pack(s, pending_runs(s, _user(s, "bob"), 1))
         before = other.heartbeat_at
         assert lifecycle.heartbeat_pack(s, pack.id, "w1", t + timedelta(minutes=5)) is True
         s.commit()
@@ -260,7 +260,7 @@ def test_heartbeats_progress_membership_and_hold_belong_to_the_holder(sessions) 
 
 def test_a_failed_pack_fails_its_running_runs_with_the_message(sessions) -> None:
     with sessions() as s:
-        runs = runs_of(s, submit_runs(s, _user(s), 3, commit=False))
+        runs = pending_runs(s, _user(s), 3)
         pack = _running_pack(s, runs)
         runs[2].transition(RunState.CANCELLED)
         lifecycle.fail_pack(s, pack.id, [r.id for r in runs], "prior not built: boom")
@@ -273,7 +273,7 @@ def test_a_failed_pack_fails_its_running_runs_with_the_message(sessions) -> None
 
 def test_a_cancelled_pack_keeps_its_checkpoint_for_the_retry(sessions) -> None:
     with sessions() as s:
-        runs = runs_of(s, submit_runs(s, _user(s), 2, commit=False))
+        runs = pending_runs(s, _user(s), 2)
         pack = _running_pack(s, runs)
         lifecycle.cancel_pack(s, pack.id, [r.id for r in runs], 3, 10, "/ck/p.pt")
         for r in runs:
@@ -285,7 +285,7 @@ def test_a_cancelled_pack_keeps_its_checkpoint_for_the_retry(sessions) -> None:
 
 def test_finish_writes_each_runs_outcome_and_skips_runs_that_left(sessions) -> None:
     with sessions() as s:
-        runs = runs_of(s, submit_runs(s, _user(s), 4, commit=False))
+        runs = pending_runs(s, _user(s), 4)
         pack = _running_pack(s, runs)
         runs[3].transition(RunState.CANCELLED)  # cancelled meanwhile: keeps its state
         outcomes = [
@@ -318,7 +318,7 @@ def test_ending_runs_charge_their_owner_for_the_packs_time(sessions) -> None:
     for end in ("fail", "cancel", "finish"):
         with sessions() as s:
             user = _user(s, f"u-{end}")
-            runs = runs_of(s, submit_runs(s, user, 2, commit=False))
+            runs = pending_runs(s, user, 2)
             pack = _running_pack(s, runs)
             t0 = utcnow()
             for r in runs:
@@ -343,7 +343,7 @@ def test_ending_runs_charge_their_owner_for_the_packs_time(sessions) -> None:
 
 def test_cancel_ends_waiting_runs_at_once_and_flags_running_ones(sessions) -> None:
     with sessions() as s:
-        runs = runs_of(s, submit_runs(s, _user(s), 4, commit=False))
+        runs = pending_runs(s, _user(s), 4)
         exp = _experiment(s, runs[0])
         lifecycle.open_pack(s, "k", runs[1:3], "cpu")
         s.commit()
@@ -359,8 +359,8 @@ def test_cancel_ends_waiting_runs_at_once_and_flags_running_ones(sessions) -> No
 
 def test_cancel_releases_runs_from_a_pack_shared_with_another_experiment(sessions) -> None:
     with sessions() as s:
-        mine = runs_of(s, submit_runs(s, _user(s), 1, commit=False))
-        theirs = runs_of(s, submit_runs(s, _user(s, "bob"), 1, commit=False))
+        mine = pending_runs(s, _user(s), 1)
+        theirs = pending_runs(s, _user(s, "bob"), 1)
         pack = _running_pack(s, [mine[0], theirs[0]])
         exp = _experiment(s, mine[0])
         mine[0].checkpoint_path = "/ck/shared.pt"
@@ -375,8 +375,8 @@ def test_cancel_releases_runs_from_a_pack_shared_with_another_experiment(session
         assert exp.status == "cancelled"
         # When the other experiment's runs are also being cancelled, the pack stops instead.
         a, b = (
-            runs_of(s, submit_runs(s, _user(s, "carol"), 1, commit=False)),
-            runs_of(s, submit_runs(s, _user(s, "dave"), 1, commit=False)),
+            pending_runs(s, _user(s, "carol"), 1),
+            pending_runs(s, _user(s, "dave"), 1),
         )
         pack2 = _running_pack(s, [a[0], b[0]], "w2")
         b[0].cancel_requested = True
@@ -386,7 +386,7 @@ def test_cancel_releases_runs_from_a_pack_shared_with_another_experiment(session
 
 def test_retry_puts_failed_lost_and_cancelled_runs_back_and_refuses_when_none(sessions) -> None:
     with sessions() as s:
-        runs = runs_of(s, submit_runs(s, _user(s), 4, commit=False))
+        runs = pending_runs(s, _user(s), 4)
         exp = _experiment(s, runs[0])
         for run, st in zip(runs, ("failed", "lost", "cancelled", "succeeded"), strict=True):
             run.state = st
@@ -416,11 +416,11 @@ def test_retry_puts_failed_lost_and_cancelled_runs_back_and_refuses_when_none(se
 def test_a_retried_run_identical_to_a_succeeded_one_is_answered_unless_forced(sessions) -> None:
     with sessions() as s:
         user = _user(s)
-        done = runs_of(s, submit_runs(s, user, 1, "same", commit=False))
+        done = pending_runs(s, user, 1, "same")
         done[0].run_hash = "H"
         done[0].state = RunState.SUCCEEDED.value
         for force in (False, True):
-            runs = runs_of(s, submit_runs(s, user, 1, "same", spec={"force": force}, commit=False))
+            runs = pending_runs(s, user, 1, "same", spec={"force": force})
             runs[0].run_hash = "H"
             runs[0].state = RunState.FAILED.value
             s.flush()
@@ -434,7 +434,7 @@ def test_a_retried_run_identical_to_a_succeeded_one_is_answered_unless_forced(se
 
 def test_delete_is_refused_while_runs_fly_or_others_reuse_the_results(sessions) -> None:
     with sessions() as s:
-        runs = runs_of(s, submit_runs(s, _user(s), 2, commit=False))
+        runs = pending_runs(s, _user(s), 2)
         exp = _experiment(s, runs[0])
         lifecycle.open_pack(s, "k", runs, "cpu")
         s.flush()
@@ -443,7 +443,7 @@ def test_delete_is_refused_while_runs_fly_or_others_reuse_the_results(sessions) 
         for r in runs:
             r.transition(RunState.CANCELLED)
         runs[0].state = RunState.SUCCEEDED.value
-        reuser = runs_of(s, submit_runs(s, _user(s, "bob"), 1, commit=False))
+        reuser = pending_runs(s, _user(s, "bob"), 1)
         reuser[0].state = RunState.SUCCEEDED.value
         reuser[0].cached_from_id = runs[0].id
         # A run of the same experiment reusing its own result does not block.
@@ -465,11 +465,11 @@ def test_delete_is_refused_while_runs_fly_or_others_reuse_the_results(sessions) 
 def test_a_waiting_run_takes_the_originals_success_with_its_step_counts(sessions) -> None:
     with sessions() as s:
         user = _user(s)
-        orig = runs_of(s, submit_runs(s, user, 1, "same", commit=False))
+        orig = pending_runs(s, user, 1, "same")
         orig[0].run_hash = "H"
         s.flush()
         pack = _running_pack(s, orig)
-        waiting = runs_of(s, submit_runs(s, user, 2, "same", commit=False))
+        waiting = pending_runs(s, user, 2, "same")
         for w in waiting:
             w.run_hash = "H"
         s.flush()
@@ -488,14 +488,14 @@ def test_runs_changed_together_share_one_timestamp(sessions) -> None:
     waiting runs given their original's success (one moment, one row value)."""
     with sessions() as s:
         user = _user(s)
-        done = runs_of(s, submit_runs(s, user, 1, "same", commit=False))
+        done = pending_runs(s, user, 1, "same")
         done[0].run_hash = "DONE"
         done[0].state = RunState.SUCCEEDED.value
-        orig = runs_of(s, submit_runs(s, user, 1, "same", commit=False))
+        orig = pending_runs(s, user, 1, "same")
         orig[0].run_hash = "FLY"
         s.flush()
-        answered = runs_of(s, submit_runs(s, user, 3, "same", commit=False))
-        waiting = runs_of(s, submit_runs(s, user, 3, "same", commit=False))
+        answered = pending_runs(s, user, 3, "same")
+        waiting = pending_runs(s, user, 3, "same")
         for r in answered:
             r.run_hash = "DONE"
         for r in waiting:
@@ -514,8 +514,8 @@ def test_cancel_releases_only_the_shared_packs_runs_whatever_the_pack_order(sess
     """An experiment running in a pack of its own and in a pack shared with another: the run
     of its own pack is flagged (that pack stops), the shared pack's run is released."""
     with sessions() as s:
-        mine = runs_of(s, submit_runs(s, _user(s), 2, commit=False))
-        theirs = runs_of(s, submit_runs(s, _user(s, "bob"), 1, commit=False))
+        mine = pending_runs(s, _user(s), 2)
+        theirs = pending_runs(s, _user(s, "bob"), 1)
         own = _running_pack(s, [mine[0]])
         shared = _running_pack(s, [mine[1], theirs[0]], "w2")
         assert own.id < shared.id
@@ -530,8 +530,8 @@ def test_cancelling_again_after_the_worker_died_changes_nothing(sessions) -> Non
     another experiment's run, waits to train again; a second cancel of its experiment leaves
     it (and the other run) as they are."""
     with sessions() as s:
-        mine = runs_of(s, submit_runs(s, _user(s), 1, commit=False))
-        theirs = runs_of(s, submit_runs(s, _user(s, "bob"), 1, commit=False))
+        mine = pending_runs(s, _user(s), 1)
+        theirs = pending_runs(s, _user(s, "bob"), 1)
         pack = _running_pack(s, [mine[0], theirs[0]])
         mine[0].cancel_requested = True
         assert lifecycle.requeue_or_lose(pack, [mine[0], theirs[0]], 3, utcnow()) is True
