@@ -39,7 +39,7 @@ from .findings_stats import (
     solved_count,
     sources,
 )
-from .replication_format import mean_ci, num, pval
+from .replication_format import experiment_ids, mean_ci, num, pval
 from .sweep_figures import sweep_curves
 
 KEY = ["condition", "task", "seed"]
@@ -80,11 +80,6 @@ def _kind_title(label: str, df: pd.DataFrame) -> str:
     return kind.title.lower() if kind else "reference grid"
 
 
-def _ids(m: dict[str, Any]) -> str:
-    ids = m.get("experiment_ids") or [m.get("experiment_id")]
-    return "+".join(str(i) for i in ids if i is not None) or "–"
-
-
 def overview_lines(
     experiments: dict[str, pd.DataFrame], meta: dict[str, dict[str, Any]]
 ) -> list[str]:
@@ -101,7 +96,8 @@ def overview_lines(
         runs = len(df[KEY].drop_duplicates())
         diverged = len(df[df["metric"] == DIVERGED_METRIC][KEY].drop_duplicates())
         out.append(
-            f"| `{label}` | {_kind_title(label, df)} | {m.get('dataset') or '–'} | {_ids(m)} | "
+            f"| `{label}` | {_kind_title(label, df)} | {m.get('dataset') or '–'} | "
+            f"{experiment_ids(m)} | "
             f"{seeds_per_condition(df)} | {runs - diverged} | {diverged} | "
             f"{num(worker / 3600, 2) if worker else '–'} |"
         )

@@ -36,7 +36,7 @@ from .replication_deviations import (
     extension_section,
     positive_section,
 )
-from .replication_format import mean_ci, num, pval
+from .replication_format import devices, experiment_ids, mean_ci, num, pval
 from .replication_stats import (
     ACCURACY,
     ALPHA,
@@ -266,9 +266,9 @@ def experiments_lines(
         counts = m.get("counts") or {}
         failed = counts.get("failed", 0) if isinstance(counts, dict) and counts else "–"
         out.append(
-            f"| {label} | {m.get('experiment_id', '–')} | {m.get('dataset', '–')} | "
+            f"| {label} | {experiment_ids(m)} | {m.get('dataset', '–')} | "
             f"{m.get('fidelity', '–')} | {df['condition'].nunique()} | {seeds_per_variant(df)} | "
-            f"{df[df['metric'] == ACCURACY].shape[0]} | {failed} | {m.get('device', '–')} | "
+            f"{df[df['metric'] == ACCURACY].shape[0]} | {failed} | {devices(m)} | "
             f"{_minutes(m.get('wall_s'))} | {_minutes(m.get('worker_s'))} |"
         )
     return [*out, ""]

@@ -4,6 +4,8 @@ percentile-bootstrap interval, a solved fraction with its exact interval."""
 from __future__ import annotations
 
 import math
+import re
+from typing import Any
 
 import numpy as np
 
@@ -36,3 +38,29 @@ def solved_change(first: str | None, second: str | None, p: float, p_holm: float
     if first is None or second is None or (isinstance(first, float) and math.isnan(first)):
         return "–"
     return f"{first} → {second} (p = {pval(p)}, Holm {pval(p_holm)})"
+
+
+def experiment_ids(meta: dict[str, Any]) -> str:
+    """'1+3+1': every experiment a label merges, by its id on the server that ran it."""
+    ids = meta.get("experiment_ids") or [meta.get("experiment_id")]
+    return "+".join(str(i) for i in ids if i is not None) or "–"
+
+
+_WORKER = re.compile(r"([^\s,;()]+) \(([^()]+)\)")
+
+
+def devices(meta: dict[str, Any]) -> str:
+    """'cpu (7 workers on 4 hosts)' from the fetched 'kind (worker@host), ...' list.
+
+    A worker no longer live when the results were fetched has no recorded kind ('?')."""
+    hosts: dict[str, set[str]] = {}
+    workers: dict[str, set[str]] = {}
+    for kind, worker in _WORKER.findall(str(meta.get("device") or "")):
+        kind = "not recorded" if kind == "?" else kind
+        workers.setdefault(kind, set()).add(worker)
+        hosts.setdefault(kind, set()).add(worker.rpartition("@")[2])
+    parts = []
+    for kind in sorted(workers):
+        w, h = len(workers[kind]), len(hosts[kind])
+        parts.append(f"{kind} ({w} worker{'s' * (w != 1)} on {h} host{'s' * (h != 1)})")
+    return ", ".join(parts) or "–"

@@ -108,10 +108,13 @@ def test_render_writes_every_section_from_the_tables() -> None:
         {
             "paper": {
                 "experiment_id": 1,
+                "experiment_ids": [1, 3, 1],
                 "dataset": "microns-6_6_2",
                 "fidelity": "paper",
                 "wall_s": 600,
-                "device": "cpu",
+                # merged from three servers; vm-9's workers had left before the fetch
+                "device": "cpu (local-0@vm-1), cpu (local-1@vm-1); cpu (local-0@vm-1); "
+                "? (local-0@vm-9), ? (local-1@vm-9)",
             }
         },
     )
@@ -134,7 +137,10 @@ def test_render_writes_every_section_from_the_tables() -> None:
     # The solved fraction follows the held-out accuracy (0.9 on go/no-go: 6 of 6 solved).
     assert "| W*D*C | 6 | 0.9" in text and "| 6/6 [0.54, 1.00] |" in text
     assert "holds when pooled" not in text and "σ (released code's nulls)" not in text
-    assert "| paper | 1 | microns-6_6_2 | paper | 11 | 6 | 132 | – | cpu | 10.0 min | – |" in text
+    assert (
+        "| paper | 1+3+1 | microns-6_6_2 | paper | 11 | 6 | 132 | – | "
+        "cpu (2 workers on 1 host), not recorded (2 workers on 1 host) | 10.0 min | – |"
+    ) in text
 
 
 def test_van_elteren_reduces_to_scipys_asymptotic_mwu_and_pools_strata() -> None:
