@@ -7,6 +7,11 @@ docs/benchmarks.md (the statistics: services/stats/equivalence.py).
     # `cortexrnn-client download -o`), fp32 and bf16-mixed of the same spec:
     python benchmarks/precision_equivalence.py --fp32 41 --bf16 42 [--url URL] [--token T]
     python benchmarks/precision_equivalence.py --fp32 out/eq/fp32 --bf16 out/eq/bf16-mixed
+    # per-seed experiments merged (ids joined by +), or saved tables (a tidy <label>.csv with its
+    # <label>.json, e.g. docs/replication-data/paper.csv, written by `cortexrnn-client
+    # replication --append`); only the seeds both sides ran are compared:
+    python benchmarks/precision_equivalence.py --fp32 docs/replication-data/paper.csv \
+        --bf16 12+13+14+15+16
     # submit a spec twice (precision overridden) through the client, wait, then the table:
     python benchmarks/precision_equivalence.py --submit examples/paper-2026.yaml --seeds 5
     # no server (e.g. a bare GPU host): train both locally with `cortexrnn run`, then the table:
@@ -33,8 +38,9 @@ from typing import Any, NoReturn
 import pandas as pd
 import yaml
 
+from cortexrnn.client import science
 from cortexrnn.client.api import Client
-from cortexrnn.client.replication import fetch_tidy
+from cortexrnn.client.replication import fetch_tidy, load_label, merge
 from cortexrnn.services.report.equivalence import equivalence_markdown
 from cortexrnn.services.stats.equivalence import ALPHA, tost_table
 
@@ -93,15 +99,47 @@ def folder_results(folder: Path, metrics: list[str]) -> tuple[pd.DataFrame, dict
     return tidy, spec
 
 
-def server_results(client: Client, experiment_id: int) -> tuple[pd.DataFrame, dict[str, Any]]:
-    tidy, _ = fetch_tidy(client, experiment_id)
-    return tidy, client.get_json(f"/v1/experiments/{experiment_id}")["spec"]
+def _grid_of(meta: dict[str, Any]) -> dict[str, Any]:
+    """What `check_same_grid` compares, from a fetched table's metadata; model and training
+    settings it does not name (recorded before they existed, training.precision among them)
+    at their defaults."""
+    defaults = science.config_defaults()
+    grid = {k: meta[k] for k in ("dataset", "sampling") if meta.get(k) is not None}
+    for key in ("model", "training"):
+        grid[key] = {**defaults[key], **(meta.get(key) or {})}
+    return {**grid, "fidelity": meta.get("fidelity_switches")}
+
+
+def server_results(client: Client, ids: list[int]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One or several experiments of one grid (e.g. one per seed) as one table."""
+    tidy, meta = merge("+".join(map(str, ids)), [fetch_tidy(client, i) for i in ids])
+    return tidy, _grid_of(meta)
+
+
+def table_results(csv: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A saved tidy table (<label>.csv) and its metadata (<label>.json)."""
+    saved = load_label(csv.parent, csv.stem)
+    if saved is None or not csv.with_suffix(".json").exists():
+        fail(f"{csv}: a saved table needs {csv.name} and {csv.stem}.json beside it")
+    tidy, meta = saved
+    return tidy, _grid_of(meta)
 
 
 def results(source: str, client: Client | None, metrics: list[str]) -> tuple[pd.DataFrame, dict]:
-    if source.isdigit():
-        return server_results(client or Client(None, None), int(source))
+    if all(part.isdigit() for part in source.split("+")):
+        return server_results(client or Client(None, None), [int(i) for i in source.split("+")])
+    if source.endswith(".csv"):
+        return table_results(Path(source))
     return folder_results(Path(source), metrics)
+
+
+def common_seeds(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both sides cut to the seeds each ran at all, so that a side with more seeds (a
+    replication table of 10 against 5 new ones) does not count its extra seeds as unpaired."""
+    shared = set(a["seed"]) & set(b["seed"])
+    if not shared:
+        fail("the two sides share no seed: nothing to pair")
+    return a[a["seed"].isin(shared)], b[b["seed"].isin(shared)]
 
 
 def variants(
@@ -172,10 +210,12 @@ def parse_margins(items: list[str] | None) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     mode = ap.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--fp32", help="fp32 side: experiment id or result folder (with --bf16)")
+    mode.add_argument(
+        "--fp32", help="fp32 side: experiment id(s) 1+2, saved table (.csv) or result folder"
+    )
     mode.add_argument("--submit", type=Path, metavar="SPEC", help="submit SPEC in both precisions")
     mode.add_argument("--run", type=Path, metavar="SPEC", help="train SPEC locally in both")
-    ap.add_argument("--bf16", help="bf16-mixed side: experiment id or result folder")
+    ap.add_argument("--bf16", help="bf16-mixed side: as --fp32")
     ap.add_argument("--url", help="server (default: the client's configuration)")
     ap.add_argument("--token")
     ap.add_argument("--seeds", type=int, help="--submit/--run: replace the spec's seeds")
@@ -209,6 +249,7 @@ def main() -> None:
     fp32, fp32_spec = results(sources["fp32"], client, list(margins))
     bf16, bf16_spec = results(sources["bf16-mixed"], client, list(margins))
     check_same_grid(fp32_spec, bf16_spec)
+    bf16, fp32 = common_seeds(bf16, fp32)
     table = tost_table(bf16, fp32, margins, args.alpha)
     if args.csv is not None:
         table.to_csv(args.csv, index=False)

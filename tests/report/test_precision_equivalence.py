@@ -5,6 +5,7 @@ and the refusal of two sides that differ in more than the precision. No training
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -97,3 +98,42 @@ def test_submit_and_run_override_only_precision_name_seeds_and_dataset(tmp_path:
     on_a_folder = script.variants(spec, seeds=None, dataset="/data/microns/6_6_2")
     assert {s["dataset"] for s in on_a_folder.values()} == {"/data/microns/6_6_2"}
     assert {s["seeds"] for s in on_a_folder.values()} == {20}
+
+
+def _table(folder: Path, label: str, training: dict[str, object], seeds: range) -> Path:
+    """A saved table as `cortexrnn-client replication --append` writes it."""
+    folder.mkdir(exist_ok=True)
+    rows = [
+        {"condition": "W", "task": "go_no_go", "seed": s, "metric": m, "value": v}
+        for s in seeds
+        for m, v in (("test_acc", ACC[s]), ("modularity_cnm", Q[s]),
+                     ("modularity_louvain", Q[s]), ("accuracy", 1.0))
+    ]  # fmt: skip
+    pd.DataFrame(rows).to_csv(folder / f"{label}.csv", index=False)
+    meta = {"dataset": "microns-6_6_2", "sampling": {"strategy": "all"}, "training": training,
+            "fidelity_switches": {"released_nulls": True}}  # fmt: skip
+    (folder / f"{label}.json").write_text(json.dumps(meta))
+    return folder / f"{label}.csv"
+
+
+def test_saved_tables_pair_only_the_seeds_both_sides_ran(tmp_path: Path) -> None:
+    # The fp32 side: a replication table of 5 seeds, fetched before training.precision
+    # existed; the bf16-mixed side: 2 seeds, fetched later.
+    fp32 = _table(tmp_path / "replication", "paper", {"epochs": 10}, range(5))
+    bf16 = _table(tmp_path / "new", "bf16", {"epochs": 10, "precision": "bf16-mixed"}, range(2))
+    metrics = list(script.MARGINS)
+    a, a_spec = script.results(str(bf16), None, metrics)
+    b, b_spec = script.results(str(fp32), None, metrics)
+    script.check_same_grid(b_spec, a_spec)
+    a, b = script.common_seeds(a, b)
+    assert sorted(set(b["seed"])) == [0, 1]
+    table = tost_table(a, b, script.MARGINS)
+    assert list(table["n_pairs"]) == [2, 2, 2] and list(table["only_b"]) == [0, 0, 0]
+
+    other = _table(tmp_path / "lr", "bf16", {"epochs": 20, "precision": "bf16-mixed"}, range(2))
+    with pytest.raises(SystemExit):
+        script.check_same_grid(b_spec, script.results(str(other), None, metrics)[1])
+    with pytest.raises(SystemExit):
+        script.common_seeds(a[a["seed"] == 0], b[b["seed"] == 1])
+    with pytest.raises(SystemExit):
+        script.results(str(tmp_path / "missing.csv"), None, metrics)
