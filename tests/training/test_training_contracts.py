@@ -543,6 +543,34 @@ def test_sign_projection_clamps_each_networks_columns_and_leaves_free_ones_alone
     assert torch.equal(ws0, ws[:1])
 
 
+def test_sign_projection_takes_a_0_1_mask_and_lives_on_the_packs_device() -> None:
+    """A mask of 0/1 integers means what the boolean one does (not column indices), and the
+    bounds are made on the pack's device and dtype (the meta device stands in for a GPU: a
+    bound made without the device lands on the CPU)."""
+    w = torch.tensor([[1.0, -2.0, 3.0], [-4.0, 5.0, -6.0]])[None]
+    as_bool = SignProjection(
+        [NetworkPrior(w_init=np.eye(3), sign="dale", excitatory=np.array([True, False, False]))],
+        torch.device("cpu"),
+        torch.float32,
+    )
+    as_int = SignProjection(
+        [NetworkPrior(w_init=np.eye(3), sign="dale", excitatory=np.array([1, 0, 0]))],
+        torch.device("cpu"),
+        torch.float32,
+    )
+    a, b = w.clone(), w.clone()
+    as_bool(a)
+    as_int(b)
+    assert torch.equal(b, a) and torch.equal(
+        a[0], torch.tensor([[1.0, -2.0, 0.0], [0.0, 0.0, -6.0]])
+    )
+    meta = SignProjection(
+        [NetworkPrior(w_init=np.eye(3), sign="positive")], torch.device("meta"), torch.float64
+    )
+    for bound in (meta.lo, meta.hi):
+        assert bound.device.type == "meta" and bound.dtype == torch.float64
+
+
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
