@@ -331,3 +331,24 @@ def test_cache_is_used_for_seed_independent_pieces(synthetic_small) -> None:
     np.testing.assert_array_equal(first.distance, again.distance)
     many = build_network_priors(synthetic_small, None, [(cond, s) for s in range(4)], CORRECTED)
     np.testing.assert_array_equal(many[1].w_init, again.w_init)
+
+
+@pytest.mark.microns
+def test_positive_only_changes_no_functional_init_on_field_662(field_662) -> None:
+    """Table 3's statement (docs/replication-data/README.md): the functional inits W* and W!
+    of field 6_6_2 have no negative entry, so their X+ variants start from the very matrix
+    the free-sign variant starts from; only the orthogonal init W is clipped (about half its
+    entries)."""
+    for init in ("functional", "functional-permuted"):
+        for seed in (0, 1, 2):
+            free = build_network_prior(field_662, None, Condition(init=init), CORRECTED, seed)
+            pos = build_network_prior(
+                field_662, None, Condition(init=init, sign="positive"), CORRECTED, seed
+            )
+            assert (free.w_init >= 0).all()
+            np.testing.assert_array_equal(pos.w_init, free.w_init)
+    free = build_network_prior(field_662, None, Condition(), CORRECTED, 0).w_init
+    pos = build_network_prior(field_662, None, Condition(sign="positive"), CORRECTED, 0).w_init
+    negative = (free < 0).mean()
+    assert 0.4 < negative < 0.6
+    assert (pos >= 0).all() and (pos == 0).mean() >= negative
