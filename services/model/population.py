@@ -102,36 +102,47 @@ class PopulationRNN(nn.Module):
         return {k: p for k, p in self.named_parameters() if p.requires_grad}
 
     def forward(
-        self, x: Tensor, noise_in: Tensor | None = None, noise_rec: Tensor | None = None
+        self,
+        x: Tensor,
+        noise_in: Tensor | None = None,
+        noise_rec: Tensor | None = None,
+        index: Tensor | None = None,
     ) -> Tensor:
         """x: [T, P, B, n_in]; noise_*: standard normal, [T, P, B, n_in] / [T, P, B, N].
-        -> logits [P, B, n_out]."""
-        if x.dim() != 4 or x.shape[1] != self.n_networks or x.shape[3] != self.U.shape[2]:
+        -> logits [P, B, n_out]. `index` (long, [k]): evaluate only these networks (x and the
+        noise then hold k networks, in that order); the others cost nothing and get no
+        gradient."""
+
+        def sel(t: Tensor) -> Tensor:
+            return t if index is None else t.index_select(0, index)
+
+        p = self.n_networks if index is None else int(index.numel())
+        if x.dim() != 4 or x.shape[1] != p or x.shape[3] != self.U.shape[2]:
             raise ValueError(
-                f"inputs must be [T, P={self.n_networks}, B, n_in={self.U.shape[2]}], got "
-                f"{tuple(x.shape)}"
+                f"inputs must be [T, P={p}, B, n_in={self.U.shape[2]}], got {tuple(x.shape)}"
             )
         cfg = self.config
         if noise_in is not None and cfg.noise_in > 0:
             x = x + cfg.noise_in * noise_in
         # Input drive for every step at once: one big matmul instead of T small ones.
-        drive = torch.matmul(x, self.U.transpose(1, 2))  # [T, P, B, N]
+        drive = torch.matmul(x, sel(self.U).transpose(1, 2))  # [T, P, B, N]
         if cfg.bias:
-            drive = drive + self.b[:, None, :]
+            drive = drive + sel(self.b)[:, None, :]
         if noise_rec is not None and cfg.noise_rec > 0:
             drive = drive + cfg.noise_rec * noise_rec
+        w = sel(self.W)
         if self.scan == "bptt" and torch.is_grad_enabled():
-            h = recurrent_scan(drive, self.W, cfg.alpha, cfg.activation, self.product_dtype)
+            h = recurrent_scan(drive, w, cfg.alpha, cfg.activation, self.product_dtype)
         else:
-            h = self._autograd_scan(drive)
-        return torch.baddbmm(self.c[:, None, :], h, self.V.transpose(1, 2))
+            h = self._autograd_scan(drive, w)
+        return torch.baddbmm(sel(self.c)[:, None, :], h, sel(self.V).transpose(1, 2))
 
-    def _autograd_scan(self, drive: Tensor) -> Tensor:
+    def _autograd_scan(self, drive: Tensor, w: Tensor) -> Tensor:
         """The recurrence as plain torch ops (the reference for the hand-written BPTT;
         inference)."""
         f = _ACTIVATIONS[self.config.activation]
         alpha = self.config.alpha
-        wt = self.W.transpose(1, 2)
+        wt = w.transpose(1, 2)
         # unbind, not x[t]: indexing inside an autograd loop makes the backward O(T^2).
         steps = drive.unbind(0)
         h = f(steps[0]) if alpha == 1.0 else alpha * f(steps[0])

@@ -157,6 +157,7 @@ class PopulationTrainer:
         self.snapshots: list[Tensor] = [self.model.W.detach().to("cpu", copy=True)]
         self.dirty_since_eval = True
         self._orders: dict[int, list[list[int]]] = {}
+        self._sub_regularizers: dict[tuple[int, ...], PackRegularizer] = {}
 
     # ----- data -----------------------------------------------------------------------------
     def _batch_index(self, step: int, p: int) -> tuple[int, str]:
@@ -177,25 +178,30 @@ class PopulationTrainer:
             }
         return self._orders[epoch][p][j], STREAM_TRAIN
 
-    def _train_batch(self, step: int) -> tuple[Tensor, Tensor]:
+    def _train_batch(self, step: int, nets: Sequence[int]) -> tuple[Tensor, Tensor]:
+        """The training batch of step `step` for networks `nets`, stacked in that order."""
         xs, ys = [], []
-        for p, seed in enumerate(self.seeds):
+        for p in nets:
             idx, stream = self._batch_index(step, p)
             b = self.task.generate(
-                self.cfg.batch_size, batch_generator(seed, idx, stream, self.device), self.device
+                self.cfg.batch_size,
+                batch_generator(self.seeds[p], idx, stream, self.device),
+                self.device,
             )
             xs.append(b.inputs)
             ys.append(b.labels)
         return torch.stack(xs, dim=1).to(self.dtype), torch.stack(ys)
 
-    def _noise(self, step: int, shape_in: torch.Size) -> tuple[Tensor | None, Tensor | None]:
+    def _noise(
+        self, step: int, shape_in: torch.Size, nets: Sequence[int]
+    ) -> tuple[Tensor | None, Tensor | None]:
         cfg = self.model_cfg
         if cfg.noise_in <= 0 and cfg.noise_rec <= 0:
             return None, None
         t, _, b, n_in = shape_in
         nin, nrec = [], []
-        for seed in self.seeds:
-            g = batch_generator(seed, step, STREAM_NOISE, self.device)
+        for p in nets:
+            g = batch_generator(self.seeds[p], step, STREAM_NOISE, self.device)
             if cfg.noise_in > 0:
                 nin.append(
                     torch.randn((t, b, n_in), generator=g, device=self.device, dtype=self.dtype)
@@ -209,53 +215,100 @@ class PopulationTrainer:
         )
 
     # ----- evaluation -----------------------------------------------------------------------
-    def evaluate(self, name: str = RECALL) -> tuple[Tensor, Tensor]:
+    def evaluate(
+        self, name: str = RECALL, nets: Sequence[int] | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Held-out cross-entropy and accuracy per network ([P] float64 each) on evaluation
-        set `name` (services/training/heldout.py); the model's own noise off."""
+        set `name` (services/training/heldout.py); the model's own noise off. With `nets`,
+        only those networks are evaluated; the others get NaN."""
+        nets = list(range(self.p)) if nets is None else list(nets)
+        loss = torch.full((self.p,), math.nan, dtype=torch.float64)
+        correct = torch.full((self.p,), math.nan, dtype=torch.float64)
+        if not nets:
+            return loss, correct
+        index = self._index(nets)
         # A block, not the decorator: mutmut mutates only undecorated functions.
         with torch.no_grad():
             total = self.cfg.test_trials
             chunk = self.cfg.batch_size
-            loss = torch.zeros(self.p, dtype=torch.float64)
-            correct = torch.zeros(self.p, dtype=torch.float64)
+            loss_k = torch.zeros(len(nets), dtype=torch.float64)
+            correct_k = torch.zeros(len(nets), dtype=torch.float64)
             for ci, start in enumerate(range(0, total, chunk)):
                 size = min(chunk, total - start)
                 xs, ys = [], []
-                for seed in self.seeds:
+                for p in nets:
                     b = heldout_batch(
                         self.task,
                         name,
                         self.evaluation,
                         self.model_cfg.noise_in,
-                        seed,
+                        self.seeds[p],
                         ci,
                         size,
                         self.device,
                     )
                     xs.append(b.inputs)
                     ys.append(b.labels)
-                logits = self.model(torch.stack(xs, dim=1).to(self.dtype))
+                logits = self.model(torch.stack(xs, dim=1).to(self.dtype), index=index)
                 ce, acc = per_network_ce(logits, torch.stack(ys))
-                loss += ce.double().cpu() * size
-                correct += acc.double().cpu() * size
-            return loss / total, correct / total
+                loss_k += ce.double().cpu() * size
+                correct_k += acc.double().cpu() * size
+            loss[nets] = loss_k / total
+            correct[nets] = correct_k / total
+            return loss, correct
+
+    # ----- the networks still training ------------------------------------------------------
+    def _index(self, nets: Sequence[int]) -> Tensor | None:
+        """The model's `index` for networks `nets`: None for the whole pack (no gather)."""
+        if len(nets) == self.p:
+            return None
+        return torch.tensor(list(nets), dtype=torch.long, device=self.device)
+
+    def _regularizer_for(self, nets: Sequence[int]) -> PackRegularizer:
+        """The regulariser of a sub-pack, built once per set of networks still training (the
+        set only shrinks, when networks diverge or stop early)."""
+        key = tuple(nets)
+        if key not in self._sub_regularizers:
+            method: ExpmMethod = "torch" if self.cfg.expm_method == "torch" else "taylor"
+            self._sub_regularizers = {
+                key: PackRegularizer(
+                    [self.priors[p] for p in nets], self.device, self.dtype, method
+                )
+            }
+        return self._sub_regularizers[key]
 
     # ----- one step -------------------------------------------------------------------------
     def _train_step(self, active: Tensor) -> tuple[Tensor, Tensor]:
         """One optimiser step for the active networks; returns ([3, P] ce, acc, reg as float64
-        CPU, the networks actually updated)."""
-        x, y = self._train_batch(self.step)
-        noise_in, noise_rec = self._noise(self.step, x.shape)
+        CPU, the networks actually updated). Only the active networks are computed: a pack
+        whose networks diverged or stopped early costs what its remaining networks cost."""
+        nets = active.nonzero().flatten().tolist()
+        index = self._index(nets)
+        x, y = self._train_batch(self.step, nets)
+        noise_in, noise_rec = self._noise(self.step, x.shape, nets)
         for prm in self.params.values():
             prm.grad = None
         active_dev = active.to(self.device)
-        logits = self.model(x, noise_in, noise_rec)
-        ce, acc = per_network_ce(logits, y)
-        reg = self.regularizer(self.model.W, active_dev) if self.has_reg else torch.zeros_like(ce)
-        loss = ce + reg
-        finite = torch.isfinite(loss)
+        logits = self.model(x, noise_in, noise_rec, index)
+        ce_k, acc_k = per_network_ce(logits, y)
+        if not self.has_reg:
+            reg_k = torch.zeros_like(ce_k)
+        elif index is None:
+            reg_k = self.regularizer(self.model.W, active_dev)
+        else:
+            reg_k = self._regularizer_for(nets)(self.model.W.index_select(0, index))
+        loss_k = ce_k + reg_k
+        finite_k = torch.isfinite(loss_k)
         # where(), not a product: a NaN loss times zero would still be NaN.
-        torch.where(active_dev & finite, loss, torch.zeros_like(loss)).sum().backward()
+        torch.where(finite_k, loss_k, torch.zeros_like(loss_k)).sum().backward()
+        ce, acc, reg = (
+            torch.full((self.p,), math.nan, dtype=v.dtype, device=self.device).index_put(
+                (torch.tensor(nets, device=self.device),), v.detach()
+            )
+            for v in (ce_k, acc_k, reg_k)
+        )
+        finite = torch.ones(self.p, dtype=torch.bool, device=self.device)
+        finite[nets] = finite_k
         grad_ok = finite.clone()
         for prm in self.params.values():
             if prm.grad is not None:
@@ -271,7 +324,7 @@ class PopulationTrainer:
             self._clip(active_dev)
         self.opt.step(active_dev)
         self.project(self.model.W)
-        rows = torch.stack([ce.detach(), acc, reg.detach()]).double().cpu()
+        rows = torch.stack([ce, acc, reg]).double().cpu()
         return torch.where(active[None, :], rows, torch.full_like(rows, math.nan)), active
 
     def _clip(self, active: Tensor) -> None:
@@ -342,7 +395,8 @@ class PopulationTrainer:
     # ----- main loop ------------------------------------------------------------------------
     def _record_eval(self) -> tuple[Tensor, Tensor]:
         if self.dirty_since_eval or not self.eval_rows:
-            te_loss, te_acc = self.evaluate()
+            # A diverged network's weights no longer change: it is not evaluated again (NaN).
+            te_loss, te_acc = self.evaluate(nets=self._not_diverged())
         else:  # nothing moved since the last evaluation: same numbers, no forward pass
             te_loss, te_acc = self.eval_rows[-1][1].clone(), self.eval_rows[-1][2].clone()
         self.dirty_since_eval = False
@@ -433,10 +487,15 @@ class PopulationTrainer:
         heldout = {} if cancelled else self._evaluate_sets()
         return self._result(cancelled, time.perf_counter() - t0, heldout)
 
+    def _not_diverged(self) -> list[int]:
+        return (self.status != _DIVERGED).nonzero().flatten().tolist()
+
     def _evaluate_sets(self) -> dict[str, Tensor]:
-        """`test_acc_<set>` -> [P] accuracy for every extra evaluation set of this task."""
+        """`test_acc_<set>` -> [P] accuracy for every extra evaluation set of this task (NaN
+        for a diverged network)."""
+        nets = self._not_diverged()
         return {
-            METRIC_PREFIX + name: self.evaluate(name)[1]
+            METRIC_PREFIX + name: self.evaluate(name, nets)[1]
             for name in self.evaluation.sets_for(self.task.name)
         }
 

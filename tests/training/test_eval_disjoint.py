@@ -66,10 +66,10 @@ def test_heldout_trials_and_generators_are_disjoint_from_training(
     orig_eval = trainer_mod.PopulationTrainer.evaluate
     orig_gen = trainer_mod.batch_generator
 
-    def evaluate(self, name="recall"):
+    def evaluate(self, name="recall", nets=None):
         _PHASE[0] = "eval" if name == "recall" else f"eval:{name}"
         try:
-            return orig_eval(self, name)
+            return orig_eval(self, name, nets)
         finally:
             _PHASE[0] = "train"
 

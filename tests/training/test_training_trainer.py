@@ -164,6 +164,50 @@ def test_divergence_freezes_only_the_bad_network() -> None:
         )
 
 
+def test_networks_that_diverged_or_stopped_are_not_computed_any_more() -> None:
+    """A pack costs what its networks still training cost: after a network diverges (step 0)
+    the forward passes, training and held-out, carry only the others, and the diverged
+    network's held-out numbers are NaN from then on; a network stopped early is still
+    evaluated but no longer trained. The others train as they would without it."""
+    from cortexrnn.services.training.trainer import PopulationTrainer
+
+    pr = _priors(3)
+    bad = NetworkPrior(w_init=np.full((N, N), 1e30))
+    cfg = _cfg(epochs=2)
+    trainer = PopulationTrainer([pr[0], bad, pr[2]], [1, 2, 3], TASK, MODEL, cfg)
+    widths: list[tuple[bool, int]] = []
+    forward = trainer.model.forward
+
+    def counting(x, *args, **kwargs):
+        widths.append((torch.is_grad_enabled(), int(x.shape[1])))
+        return forward(x, *args, **kwargs)
+
+    trainer.model.forward = counting  # type: ignore[method-assign]
+    res = trainer.run()
+    training = [w for grad, w in widths if grad]
+    held_out = [w for grad, w in widths if not grad]
+    assert training == [3] + [2] * (cfg.total_steps - 1)
+    assert held_out and set(held_out) == {2}
+    assert all(np.isnan(e["test_acc"]) for e in res.networks[1].evals)
+    ref = train_population([pr[0], pr[2]], [1, 3], TASK, MODEL, cfg)
+    for i, j in ((0, 0), (2, 1)):
+        np.testing.assert_allclose(
+            res.networks[i].final_weights["W"], ref.networks[j].final_weights["W"], rtol=1e-5
+        )
+        assert [e["test_acc"] for e in res.networks[i].evals] == pytest.approx(
+            [e["test_acc"] for e in ref.networks[j].evals], abs=1e-6
+        )
+
+    stop = _cfg(epochs=2, criterion=0.01, early_stop=True)  # every network stops at step 5
+    trainer = PopulationTrainer([pr[0], pr[2]], [1, 3], TASK, MODEL, stop)
+    widths.clear()
+    forward = trainer.model.forward
+    trainer.model.forward = counting  # type: ignore[method-assign]
+    trainer.run()
+    assert [w for grad, w in widths if grad] == [2] * 5
+    assert {w for grad, w in widths if not grad} == {2}
+
+
 def test_sign_projection_keeps_constraints() -> None:
     rng = np.random.default_rng(5)
     exc = rng.random(N) < 0.8
@@ -225,9 +269,9 @@ def test_fixed_training_set_is_revisited_each_epoch_in_a_new_order() -> None:
     assert all(sorted(o) == list(range(spe)) for o in orders)
     assert orders[0] != orders[1] != orders[2]
     # the same batch index gives the same trials in every epoch
-    x0, _ = tr._train_batch(0)
+    x0, _ = tr._train_batch(0, range(tr.p))
     later = next(e * spe + j for e in (1, 2) for j in range(spe) if orders[e][j] == orders[0][0])
-    x1, _ = tr._train_batch(later)
+    x1, _ = tr._train_batch(later, range(tr.p))
     assert torch.equal(x0[:, 0], x1[:, 0])
     fresh = PopulationTrainer(_priors(2), [1, 2], TASK, MODEL, _cfg(trial_stream="fresh"))
     assert [fresh._batch_index(s, 0)[0] for s in range(25)] == list(range(25))

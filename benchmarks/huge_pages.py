@@ -1,0 +1,106 @@
+"""Training steps with and without transparent huge pages for malloc (worker/huge_pages.py).
+
+glibc reads its tunables when a process starts, so each side is a process of its own: one
+with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (what pack processes get), one without (what they
+got before); both train the same pack (the paper's eleven-variant mix at N = 312, batch 128,
+go/no-go with 45-step trials; --precision fp32 or bf16-mixed), round after round in turn, so
+that load from other processes hits both alike.
+
+    python benchmarks/huge_pages.py [--rounds 4] [--steps 4] [--seeds 1] [--precision fp32]
+
+Prints, per side, the median seconds per optimiser step of the pack, its network-steps/s and
+the minor page faults per step, and the ratio of the two. `--child` is the measuring process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from training import DEC, DELAY, FIX, STIM, make_priors
+
+from cortexrnn.services.model.config import ModelConfig
+from cortexrnn.services.tasks import get_task
+from cortexrnn.services.training.config import TrainingConfig
+from cortexrnn.services.training.trainer import PopulationTrainer
+from cortexrnn.worker.huge_pages import with_huge_pages
+
+
+def child(args: argparse.Namespace) -> None:
+    torch.set_num_threads(1)
+    n, batch = (24, 8) if args.tiny else (312, 128)
+    priors = make_priors(n, args.seeds, np.random.default_rng(0))
+    task = get_task("go_no_go", fixation=FIX, stimulus=STIM, delay=DELAY, decision=DEC)
+    cfg = TrainingConfig(
+        batch_size=batch,
+        train_trials=batch * 40,
+        epochs=1,
+        checkpoint_every_steps=None,
+        precision=args.precision,
+    )
+    trainer = PopulationTrainer(priors, list(range(len(priors))), task, ModelConfig(), cfg)
+    active = torch.ones(len(priors), dtype=torch.bool)
+    trainer._train_step(active)  # warm-up: first-call costs are not per step
+    trainer.step += 1
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        trainer._train_step(active)
+        trainer.step += 1
+    seconds = (time.perf_counter() - t0) / args.steps
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / args.steps
+    print(json.dumps({"networks": len(priors), "seconds": seconds, "faults": faults}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=4, help="optimiser steps measured per round")
+    ap.add_argument("--seeds", type=int, default=1, help="pack of 11 x SEEDS networks")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16-mixed"])
+    ap.add_argument("--tiny", action="store_true", help="a toy shape: the code path, no meaning")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args)
+        return
+    plain = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    sides = {"4 KiB pages": plain, "huge pages": {**plain, "GLIBC_TUNABLES": with_huge_pages(None)}}
+    here = Path(__file__).resolve().parent
+    cmd = [sys.executable, str(here / "huge_pages.py"), "--child", "--steps", str(args.steps),
+           "--seeds", str(args.seeds), "--precision", args.precision]  # fmt: skip
+    if args.tiny:
+        cmd.append("--tiny")
+    results: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
+    for _ in range(args.rounds):
+        for side, env in sides.items():
+            out = subprocess.run(
+                cmd,
+                env={**env, "PYTHONPATH": str(here)},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            results[side].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    nets = results["huge pages"][0]["networks"]
+    print(f"pack of {nets:.0f} networks, {args.precision}, 1 thread, {args.rounds} rounds "
+          f"of {args.steps} steps (medians)")  # fmt: skip
+    base = statistics.median(r["seconds"] for r in results["4 KiB pages"])
+    for side, rows in results.items():
+        s = statistics.median(r["seconds"] for r in rows)
+        f = statistics.median(r["faults"] for r in rows)
+        print(f"  {side:<12} {s:7.3f} s/step  {nets / s:7.2f} network-steps/s  "
+              f"{f:9.0f} page faults/step  x{base / s:.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
