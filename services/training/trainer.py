@@ -157,7 +157,7 @@ class PopulationTrainer:
         self.snapshots: list[Tensor] = [self.model.W.detach().to("cpu", copy=True)]
         self.dirty_since_eval = True
         self._orders: dict[int, list[list[int]]] = {}
-        self._sub_regularizers: dict[tuple[int, ...], PackRegularizer] = {}
+        self._subpacks: dict[tuple[int, ...], tuple[Tensor, PackRegularizer]] = {}
 
     # ----- data -----------------------------------------------------------------------------
     def _batch_index(self, step: int, p: int) -> tuple[int, str]:
@@ -226,7 +226,7 @@ class PopulationTrainer:
         correct = torch.full((self.p,), math.nan, dtype=torch.float64)
         if not nets:
             return loss, correct
-        index = self._index(nets)
+        index, _ = self._subpack(nets)
         # A block, not the decorator: mutmut mutates only undecorated functions.
         with torch.no_grad():
             total = self.cfg.test_trials
@@ -258,24 +258,22 @@ class PopulationTrainer:
             return loss, correct
 
     # ----- the networks still training ------------------------------------------------------
-    def _index(self, nets: Sequence[int]) -> Tensor | None:
-        """The model's `index` for networks `nets`: None for the whole pack (no gather)."""
-        if len(nets) == self.p:
-            return None
-        return torch.tensor(list(nets), dtype=torch.long, device=self.device)
-
-    def _regularizer_for(self, nets: Sequence[int]) -> PackRegularizer:
-        """The regulariser of a sub-pack, built once per set of networks still training (the
-        set only shrinks, when networks diverge or stop early)."""
+    def _subpack(self, nets: Sequence[int]) -> tuple[Tensor | None, PackRegularizer]:
+        """The model's `index` for networks `nets` (None for the whole pack: no gather) and
+        their regulariser, built once per set (it only shrinks, as networks diverge or stop
+        early), so that a step does no host-to-device copy for it."""
         key = tuple(nets)
-        if key not in self._sub_regularizers:
+        if len(key) == self.p:
+            return None, self.regularizer
+        if key not in self._subpacks:
             method: ExpmMethod = "torch" if self.cfg.expm_method == "torch" else "taylor"
-            self._sub_regularizers = {
-                key: PackRegularizer(
-                    [self.priors[p] for p in nets], self.device, self.dtype, method
+            self._subpacks = {
+                key: (
+                    torch.tensor(key, dtype=torch.long, device=self.device),
+                    PackRegularizer([self.priors[p] for p in key], self.device, self.dtype, method),
                 )
             }
-        return self._sub_regularizers[key]
+        return self._subpacks[key]
 
     # ----- one step -------------------------------------------------------------------------
     def _train_step(self, active: Tensor) -> tuple[Tensor, Tensor]:
@@ -283,32 +281,35 @@ class PopulationTrainer:
         CPU, the networks actually updated). Only the active networks are computed: a pack
         whose networks diverged or stopped early costs what its remaining networks cost."""
         nets = active.nonzero().flatten().tolist()
-        index = self._index(nets)
+        index, regularizer = self._subpack(nets)
         x, y = self._train_batch(self.step, nets)
         noise_in, noise_rec = self._noise(self.step, x.shape, nets)
         for prm in self.params.values():
             prm.grad = None
         active_dev = active.to(self.device)
         logits = self.model(x, noise_in, noise_rec, index)
-        ce_k, acc_k = per_network_ce(logits, y)
+        ce, acc = per_network_ce(logits, y)
         if not self.has_reg:
-            reg_k = torch.zeros_like(ce_k)
+            reg = torch.zeros_like(ce)
         elif index is None:
-            reg_k = self.regularizer(self.model.W, active_dev)
+            reg = regularizer(self.model.W, active_dev)
         else:
-            reg_k = self._regularizer_for(nets)(self.model.W.index_select(0, index))
-        loss_k = ce_k + reg_k
-        finite_k = torch.isfinite(loss_k)
+            reg = regularizer(self.model.W.index_select(0, index))
+        loss = ce + reg
+        finite = torch.isfinite(loss)
         # where(), not a product: a NaN loss times zero would still be NaN.
-        torch.where(finite_k, loss_k, torch.zeros_like(loss_k)).sum().backward()
-        ce, acc, reg = (
-            torch.full((self.p,), math.nan, dtype=v.dtype, device=self.device).index_put(
-                (torch.tensor(nets, device=self.device),), v.detach()
+        torch.where(finite, loss, torch.zeros_like(loss)).sum().backward()
+        ce, reg = ce.detach(), reg.detach()
+        if index is not None:  # back to the whole pack's order; NaN where not computed
+            ce, acc, reg = (
+                torch.full((self.p,), math.nan, dtype=v.dtype, device=self.device).index_copy(
+                    0, index, v
+                )
+                for v in (ce, acc, reg)
             )
-            for v in (ce_k, acc_k, reg_k)
-        )
-        finite = torch.ones(self.p, dtype=torch.bool, device=self.device)
-        finite[nets] = finite_k
+            finite = torch.ones(self.p, dtype=torch.bool, device=self.device).index_copy(
+                0, index, finite
+            )
         grad_ok = finite.clone()
         for prm in self.params.values():
             if prm.grad is not None:
