@@ -78,7 +78,7 @@ def pack_fingerprint(
     """Identifies what a checkpoint belongs to; settings that do not change results are left out."""
     h = hashlib.sha256()
     cfg = train_cfg.model_dump()
-    cfg.pop("checkpoint_every_steps", None)
+    del cfg["checkpoint_every_steps"]
     h.update(
         json.dumps(
             {

@@ -753,3 +753,24 @@ def _replace(pr: NetworkPrior, **kw: object) -> NetworkPrior:
     import dataclasses
 
     return dataclasses.replace(pr, **kw)  # type: ignore[arg-type]
+
+
+FIXED_PACK_FINGERPRINT = "a11bff2c2b10d75e9f667bd02d640a38b12e661e4f16a7880f64052418dd50ea"
+
+
+def test_fingerprint_of_a_fixed_pack_stays_what_earlier_versions_wrote() -> None:
+    """A worker upgraded while a pack is half-trained resumes it from its checkpoint only if
+    the new code computes the same fingerprint for the same pack; this one was written by the
+    2026.12.2 code. A change here orphans every checkpoint in flight: change this value only
+    together with a note in the release that running packs restart from step 0."""
+    pr = NetworkPrior(
+        w_init=np.arange(9.0).reshape(3, 3) / 10,
+        distance=np.ones((3, 3)) - np.eye(3),
+        communicability="emd",
+        lam=0.01,
+        lam_emd=0.1,
+        emd_target=np.linspace(0.0, 1.0, 6),
+    )
+    task = get_task("go_no_go", fixation=2, stimulus=3, delay=1, decision=1)
+    cfg = TrainingConfig(batch_size=4, train_trials=8, test_trials=4, epochs=1)
+    assert pack_fingerprint([pr], [7], task, ModelConfig(), cfg) == FIXED_PACK_FINGERPRINT
