@@ -88,7 +88,6 @@ def pack_fingerprint(
                 "seeds": list(seeds),
             },
             sort_keys=True,
-            default=str,
         ).encode()
     )
     for pr in priors:
