@@ -24,7 +24,13 @@ from ..priors.conditions import CORRECTED_SWITCHES, FIDELITY_SWITCHES
 from ..priors.presets import PAPER_2026_NAMES
 from ..stats.inference import with_holm
 from ..stats.outcomes import SOLVED_METRIC
-from ..stats.paired import by_seed, compare_by_seed, compare_solved, pooled_by_seed
+from ..stats.paired import (
+    by_seed,
+    compare_by_seed,
+    compare_solved,
+    on_shared_seeds,
+    pooled_by_seed,
+)
 
 ACCURACY = SOLVED_METRIC
 TRAIN_ACCURACY = "train_acc"
@@ -297,7 +303,9 @@ def compare_experiments(
     for task in tasks:
         for cond_a, cond_b in pairs:
             for metric in metrics:
-                a, b = by_seed(first, task, cond_a, metric), by_seed(second, task, cond_b, metric)
+                a, b = on_shared_seeds(
+                    by_seed(first, task, cond_a, metric), by_seed(second, task, cond_b, metric)
+                )
                 if not len(a) or not len(b):
                     continue
                 res = compare_by_seed(b, a, "two-sided")
@@ -378,8 +386,10 @@ def positive_table(free: pd.DataFrame, positive: pd.DataFrame, tasks: list[str])
     rows = []
     for task in tasks:
         for cond in pairs:
-            a = by_seed(free, task, cond, ACCURACY)
-            b = by_seed(positive, task, cond + POSITIVE_SUFFIX, ACCURACY)
+            a, b = on_shared_seeds(
+                by_seed(free, task, cond, ACCURACY),
+                by_seed(positive, task, cond + POSITIVE_SUFFIX, ACCURACY),
+            )
             if not len(a) or not len(b):
                 continue
             worse = compare_by_seed(b, a, "less")

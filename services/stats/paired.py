@@ -127,6 +127,16 @@ class TwoSample:
     diffs: np.ndarray | None  # a + shift - b per shared seed (paired), for pooled tests
 
 
+def on_shared_seeds(a: pd.Series, b: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Both cut to the seeds they share, when they share any (the paired tests use only those,
+    so the means, differences and solved counts shown beside a test must too); unchanged when
+    they share none (then the tests are unpaired)."""
+    shared = a.index.intersection(b.index)
+    if not len(shared):
+        return a, b
+    return a.loc[shared], b.loc[shared]
+
+
 def compare_by_seed(
     a: pd.Series, b: pd.Series, alternative: str = "two-sided", shift: float = 0.0
 ) -> TwoSample:

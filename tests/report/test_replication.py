@@ -438,3 +438,38 @@ def test_positive_only_at_both_fidelities_pairs_every_variant_with_its_free_sign
     renamed["table-3-paper"] = experiments["positive-paper"]
     meta["table-3-paper"] = {"fidelity": "paper"}
     assert "### `table-3-paper` against `paper`" in render(renamed, meta)
+
+
+def test_a_grid_with_more_seeds_is_shown_on_the_seeds_the_other_side_ran() -> None:
+    """A free-sign grid of 10 seeds against positive-only runs of its first 5 (Table 3 as
+    gathered): the free column, the difference and the solved counts are over the 5 paired
+    seeds, as the tests are; the grid's seeds 5-9 (here all solved) do not enter them. The
+    same for a deviation of 5 seeds against `corrected` of 10."""
+    from cortexrnn.services.report.replication_stats import (
+        classify,
+        deviation_results,
+        positive_results,
+    )
+
+    grid = _fake({}, seed=3, seeds=10)
+    late = (grid.seed >= 5) & (grid.metric == "test_acc")
+    grid.loc[late, "value"] = 1.0  # seeds 5-9 solve go/no-go; seeds 0-4 stay near 0.6
+    first = grid[grid.seed < 5]
+    positive = first.assign(condition=first.condition + "+")
+    experiments = {"corrected": grid, "positive": positive}
+    meta = {"corrected": {"fidelity": "corrected"}, "positive": {"fidelity": "corrected"}}
+    table = positive_results(experiments, meta, classify(experiments, meta))[0].table
+    row = table[(table.task == "go_no_go") & (table.condition == "W*D*C")].iloc[0]
+    assert list(row.free.index) == [0, 1, 2, 3, 4]
+    assert row.difference == 0.0
+    assert row.solved_free == row.solved_positive == "0/5"
+
+    deviation = first[first.condition == "W"]
+    switches = {"l1_without_lambda": True, "keep_functional_diagonal": True}
+    experiments = {"corrected": grid, "l1": deviation}
+    meta = {"corrected": {"fidelity": "corrected"}, "l1": {"fidelity_switches": switches}}
+    results = deviation_results(experiments, meta, classify(experiments, meta))
+    rows = results[0].table
+    acc = rows[(rows.task == "go_no_go") & (rows.metric == "test_acc")]
+    assert len(acc) and (acc.difference == 0.0).all()
+    assert all(list(r.first.index) == [0, 1, 2, 3, 4] for r in acc.itertuples())
