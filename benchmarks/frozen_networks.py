@@ -16,24 +16,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import numpy as np
 import torch
-from training import DEC, DELAY, FIX, STIM, make_priors
+from training import DEC, DELAY, FIX, STIM, make_priors, step_seconds
 
 from cortexrnn.services.model.config import ModelConfig
 from cortexrnn.services.tasks import get_task
 from cortexrnn.services.training.config import TrainingConfig
 from cortexrnn.services.training.trainer import PopulationTrainer
-
-
-def seconds_per_step(trainer: PopulationTrainer, active: torch.Tensor, steps: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        trainer._train_step(active)
-        trainer.step += 1
-    return (time.perf_counter() - t0) / steps
 
 
 def main() -> None:
@@ -57,11 +48,11 @@ def main() -> None:
         mask = torch.zeros(p, dtype=torch.bool)
         mask[torch.randperm(p, generator=torch.Generator().manual_seed(k))[:k]] = True
         masks[k] = mask
-    seconds_per_step(trainer, masks[p], 1)  # warm-up
+    step_seconds(trainer, 1, "cpu", masks[p])  # warm-up
     times: dict[int, list[float]] = {k: [] for k in masks}
     for _ in range(args.rounds):
         for k, mask in masks.items():
-            times[k].append(seconds_per_step(trainer, mask, args.steps))
+            times[k].append(step_seconds(trainer, args.steps, "cpu", mask))
     base = statistics.median(times[p])
     print(f"pack of {p} networks, N = {n}, batch {batch}, 1 thread (medians of {args.rounds})")
     for k in masks:

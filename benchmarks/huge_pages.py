@@ -21,12 +21,11 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from training import DEC, DELAY, FIX, STIM, make_priors
+from training import DEC, DELAY, FIX, STIM, make_priors, step_seconds
 
 from cortexrnn.services.model.config import ModelConfig
 from cortexrnn.services.tasks import get_task
@@ -48,15 +47,9 @@ def child(args: argparse.Namespace) -> None:
         precision=args.precision,
     )
     trainer = PopulationTrainer(priors, list(range(len(priors))), task, ModelConfig(), cfg)
-    active = torch.ones(len(priors), dtype=torch.bool)
-    trainer._train_step(active)  # warm-up: first-call costs are not per step
-    trainer.step += 1
+    step_seconds(trainer, 1, "cpu")  # warm-up: first-call costs are not per step
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    t0 = time.perf_counter()
-    for _ in range(args.steps):
-        trainer._train_step(active)
-        trainer.step += 1
-    seconds = (time.perf_counter() - t0) / args.steps
+    seconds = step_seconds(trainer, args.steps, "cpu")
     faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / args.steps
     print(json.dumps({"networks": len(priors), "seconds": seconds, "faults": faults}))
 
@@ -83,13 +76,7 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
     for _ in range(args.rounds):
         for side, env in sides.items():
-            out = subprocess.run(
-                cmd,
-                env={**env, "PYTHONPATH": str(here)},
-                capture_output=True,
-                text=True,
-                check=True,
-            )
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
             results[side].append(json.loads(out.stdout.strip().splitlines()[-1]))
     nets = results["huge pages"][0]["networks"]
     print(f"pack of {nets:.0f} networks, {args.precision}, 1 thread, {args.rounds} rounds "

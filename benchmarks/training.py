@@ -214,10 +214,13 @@ def matmul_roof(device: str, size: int = 2048, reps: int = 5) -> float:
     return 2.0 * size**3 / min(times) / 1e9
 
 
-def step_seconds(trainer: PopulationTrainer, steps: int, device: str) -> float:
-    """Seconds per optimiser step of the whole pack, over `steps` steps (data generation
-    included)."""
-    active = torch.ones(len(trainer.priors), dtype=torch.bool)
+def step_seconds(
+    trainer: PopulationTrainer, steps: int, device: str, active: torch.Tensor | None = None
+) -> float:
+    """Seconds per optimiser step of the whole pack (or of its `active` networks), over
+    `steps` steps (data generation included)."""
+    if active is None:
+        active = torch.ones(len(trainer.priors), dtype=torch.bool)
     sync(device)
     t0 = time.perf_counter()
     for _ in range(steps):

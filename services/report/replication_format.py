@@ -58,9 +58,10 @@ def devices(meta: dict[str, Any]) -> str:
     for kind, worker in _WORKER.findall(str(meta.get("device") or "")):
         kind = "not recorded" if kind == "?" else kind
         workers.setdefault(kind, set()).add(worker)
-        hosts.setdefault(kind, set()).add(worker.rpartition("@")[2])
+        hosts.setdefault(kind, set()).update([worker.rpartition("@")[2]] if "@" in worker else [])
     parts = []
     for kind in sorted(workers):
         w, h = len(workers[kind]), len(hosts[kind])
-        parts.append(f"{kind} ({w} worker{'s' * (w != 1)} on {h} host{'s' * (h != 1)})")
+        on = f" on {h} host{'s' * (h != 1)}" if h else ""  # names without @host say no host
+        parts.append(f"{kind} ({w} worker{'s' * (w != 1)}{on})")
     return ", ".join(parts) or "–"

@@ -157,7 +157,8 @@ class PopulationTrainer:
         self.snapshots: list[Tensor] = [self.model.W.detach().to("cpu", copy=True)]
         self.dirty_since_eval = True
         self._orders: dict[int, list[list[int]]] = {}
-        self._subpacks: dict[tuple[int, ...], tuple[Tensor, PackRegularizer]] = {}
+        self._indices: dict[tuple[int, ...], Tensor] = {}
+        self._sub_regularizers: dict[tuple[int, ...], PackRegularizer] = {}
 
     # ----- data -----------------------------------------------------------------------------
     def _batch_index(self, step: int, p: int) -> tuple[int, str]:
@@ -226,7 +227,7 @@ class PopulationTrainer:
         correct = torch.full((self.p,), math.nan, dtype=torch.float64)
         if not nets:
             return loss, correct
-        index, _ = self._subpack(nets)
+        index = self._index(nets)
         # A block, not the decorator: mutmut mutates only undecorated functions.
         with torch.no_grad():
             total = self.cfg.test_trials
@@ -258,22 +259,26 @@ class PopulationTrainer:
             return loss, correct
 
     # ----- the networks still training ------------------------------------------------------
-    def _subpack(self, nets: Sequence[int]) -> tuple[Tensor | None, PackRegularizer]:
-        """The model's `index` for networks `nets` (None for the whole pack: no gather) and
-        their regulariser, built once per set (it only shrinks, as networks diverge or stop
-        early), so that a step does no host-to-device copy for it."""
+    def _index(self, nets: Sequence[int]) -> Tensor | None:
+        """The model's `index` for networks `nets`: None for the whole pack (no gather); made
+        once per set (sets only shrink, as networks diverge or stop early), so that a step
+        does no host-to-device copy for it."""
         key = tuple(nets)
         if len(key) == self.p:
-            return None, self.regularizer
-        if key not in self._subpacks:
+            return None
+        if key not in self._indices:
+            self._indices[key] = torch.tensor(key, dtype=torch.long, device=self.device)
+        return self._indices[key]
+
+    def _regularizer_for(self, nets: Sequence[int]) -> PackRegularizer:
+        """The regulariser of a sub-pack still training (the whole pack's is
+        `self.regularizer`); only the latest set's is kept."""
+        key = tuple(nets)
+        if key not in self._sub_regularizers:
             method: ExpmMethod = "torch" if self.cfg.expm_method == "torch" else "taylor"
-            self._subpacks = {
-                key: (
-                    torch.tensor(key, dtype=torch.long, device=self.device),
-                    PackRegularizer([self.priors[p] for p in key], self.device, self.dtype, method),
-                )
-            }
-        return self._subpacks[key]
+            priors = [self.priors[p] for p in key]
+            self._sub_regularizers = {key: PackRegularizer(priors, self.device, self.dtype, method)}
+        return self._sub_regularizers[key]
 
     # ----- one step -------------------------------------------------------------------------
     def _train_step(self, active: Tensor) -> tuple[Tensor, Tensor]:
@@ -281,7 +286,7 @@ class PopulationTrainer:
         CPU, the networks actually updated). Only the active networks are computed: a pack
         whose networks diverged or stopped early costs what its remaining networks cost."""
         nets = active.nonzero().flatten().tolist()
-        index, regularizer = self._subpack(nets)
+        index = self._index(nets)
         x, y = self._train_batch(self.step, nets)
         noise_in, noise_rec = self._noise(self.step, x.shape, nets)
         for prm in self.params.values():
@@ -292,9 +297,9 @@ class PopulationTrainer:
         if not self.has_reg:
             reg = torch.zeros_like(ce)
         elif index is None:
-            reg = regularizer(self.model.W, active_dev)
+            reg = self.regularizer(self.model.W, active_dev)
         else:
-            reg = regularizer(self.model.W.index_select(0, index))
+            reg = self._regularizer_for(nets)(self.model.W.index_select(0, index))
         loss = ce + reg
         finite = torch.isfinite(loss)
         # where(), not a product: a NaN loss times zero would still be NaN.
