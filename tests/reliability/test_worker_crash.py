@@ -29,9 +29,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 HEARTBEAT_TIMEOUT_S = 10.0  # generous: a busy 2-core host delays heartbeats by seconds
 SCHEDULER_INTERVAL_S = 0.5
 CHECKPOINT_EVERY = 50
-TOTAL_STEPS = 6000  # long enough for three kills even on a quiet, fast machine
+TOTAL_STEPS = 6000
 LAST_SAFE_STEPS = 1500  # no kill targeted this close to the end
+KILL_WINDOW_STEPS = 400  # a kill lands at most this far past the victim's next checkpoint
 KILLS = 3
+KILLING_DEADLINE_S = 300
 
 
 def crash_spec(sampling_seed: int) -> dict:
@@ -85,17 +87,18 @@ def test_sigkill_at_random_steps_resumes_bit_identically(
         with lab.client as c:
             eids = [c.post("/v1/experiments", json=s).json()["id"] for s in specs]
             next_worker = len(lab.workers)
-            for _ in range(4 * KILLS):
-                if len(kills) == KILLS:
-                    break
-                # The victim: a pack being trained now, chosen at random; the moment: a random
-                # step past its last checkpoint and well before its end (progress is reported
-                # about once a second, so the real step at the kill is somewhat later).
+            deadline = time.monotonic() + KILLING_DEADLINE_S
+            while len(kills) < KILLS and time.monotonic() < deadline:
+                # The victim: the pack in training with the most steps still ahead, so that a
+                # fast machine cannot finish both packs before the last kill (the other pack
+                # trains on while the victim waits out the heartbeat timeout); the moment: a
+                # random step past its next checkpoint and well before its end (progress is
+                # reported about once a second, so the real step at the kill is somewhat later).
                 packs = wait_until(lambda: _running_packs(monitor), 60, "a pack in training")
-                pack_id = int(rng.choice(sorted(packs)))
+                pack_id = min(sorted(packs), key=lambda p: _pack_step(monitor, p))
                 worker, attempt = packs[pack_id]
                 low = _pack_step(monitor, pack_id) + CHECKPOINT_EVERY + 10
-                high = min(low + TOTAL_STEPS // 6, TOTAL_STEPS - LAST_SAFE_STEPS)
+                high = min(low + KILL_WINDOW_STEPS, TOTAL_STEPS - LAST_SAFE_STEPS)
                 if low >= high:
                     time.sleep(0.5)
                     continue
