@@ -4,6 +4,7 @@ the released pipeline on the same networks, measured in the same run.
 
     python benchmarks/grid.py [--variants 'W,WD*C,W*D*C*,W!D*C'] [--steps 6] [--ref-nulls 10]
                               [--precisions fp32,bf16-mixed] [--threads 1] [--workers 2]
+                              [--seeds 1]
 
 Both sides train the same networks: field 6_6_2 (N = 312) at paper fidelity, go/no-go at the
 paper's 45-step timing, batch 128, 400 optimiser steps per network (10 epochs x 40 steps); only
@@ -19,19 +20,27 @@ paper's 45-step timing, batch 128, 400 optimiser steps per network (10 epochs x 
   per-graph metrics with networkx.
 
 The grid: 11 variants x 3 tasks x 20 seeds = 660 networks, on `--workers` worker processes
-of `--threads` threads each (both cores of this machine: 2 x 1). Printed: seconds per network
-on each side, the ratio, and the grid's hours; docs/benchmarks.md records a run.
+of `--threads` threads each (both cores of this machine: 2 x 1). The benchmark runs in
+`--workers` processes at once, each timing its own copy with the phases started together (a
+barrier), so the figures include what two workers on one box cost each other (memory
+bandwidth, caches); the grid uses their mean. `--seeds S` packs each variant S times (the
+service packs up to 24-32 networks of a task; 1 gives a pack of the variants alone).
+Printed: seconds per network on each side, the ratio, and the grid's hours;
+docs/benchmarks.md records a run.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import os
 import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -83,7 +92,7 @@ def released_null_seconds(n: int, count: int) -> float:
 
 
 def project_seconds(
-    priors: list[NetworkPrior], precision: str, steps: int, task: Task
+    priors: list[NetworkPrior], precision: str, steps: int, task: Task, sync: Callable[[], None]
 ) -> dict[str, float]:
     cfg = TrainingConfig(
         batch_size=BATCH,
@@ -97,6 +106,7 @@ def project_seconds(
     active = torch.ones(len(priors), dtype=torch.bool)
     trainer._train_step(active)  # warm-up
     trainer.step += 1
+    sync()
     t0 = time.perf_counter()
     for _ in range(steps):
         trainer._train_step(active)
@@ -114,26 +124,24 @@ def metrics_seconds(w: np.ndarray, distance: np.ndarray | None) -> float:
     return time.perf_counter() - t0
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--variants", default="W,WD*C,W*D*C*,W!D*C")
-    ap.add_argument("--steps", type=int, default=6)
-    ap.add_argument("--ref-nulls", type=int, default=10)
-    ap.add_argument("--precisions", default="fp32,bf16-mixed")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--workers", type=int, default=2)
-    args = ap.parse_args()
+def measure(args: argparse.Namespace, barrier: Any | None) -> list[tuple[str, dict[str, float]]]:
+    """One worker's figures; with `barrier`, each timed phase starts when every worker is
+    ready for it."""
+
+    def sync() -> None:
+        if barrier is not None:
+            barrier.wait()
+
     torch.set_num_threads(args.threads)
-    print(
-        f"# grid benchmark: torch {torch.__version__}, {platform.machine()}, {args.threads} "
-        f"thread(s) x {args.workers} worker(s), {time.strftime('%Y-%m-%d %H:%M')}"
-    )
     field = ingest_field_folders([field_dir()], name="6_6_2")
     preset = expand_preset("paper-2026")
     names = args.variants.split(",")
     t0 = time.perf_counter()
     priors = build_network_priors(
-        field, None, [(preset[name], 0) for name in names], Fidelity.paper()
+        field,
+        None,
+        [(preset[name], seed) for seed in range(args.seeds) for name in names],
+        Fidelity.paper(),
     )
     prior_s = (time.perf_counter() - t0) / len(priors)
     # the naive side's trials (training.numpy_trials): go/no-go, 45 steps
@@ -144,13 +152,15 @@ def main() -> None:
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     nets = []
-    for pr in priors:
+    for pr in priors[: len(names)]:
         net = NaiveNet(pr, 3, 2)  # the go/no-go trials of training.numpy_trials
         nets.append((net, torch.optim.Adam(net.parameters(), lr=1e-3)))
     naive_round(nets[:1], BATCH, rng, "cpu")  # warm-up
+    sync()
     naive = statistics.median(
         naive_round(nets, BATCH, rng, "cpu") / len(nets) for _ in range(args.steps)
     )
+    sync()
     w = priors[0].w_init
     t_graph, _t_gnm, _t_rewire = reference_suite(w, 2, seed=0)
     released = {
@@ -160,15 +170,68 @@ def main() -> None:
     released["total"] = released["train"] + released["metrics"]
 
     rows = [("released (transcribed)", released)]
+    sync()
     metric_s = statistics.median(metrics_seconds(pr.w_init, pr.distance) for pr in priors[:2])
     for precision in args.precisions.split(","):
-        p = project_seconds(priors, precision, args.steps, task)
+        p = project_seconds(priors, precision, args.steps, task, sync)
         p["metrics"] = metric_s
         p["priors"] = prior_s
         p["total"] = p["train"] + p["evaluate"] + p["metrics"] + p["priors"]
         rows.append((f"project {precision}", p))
+    return rows
 
-    print(f"networks per pack: {len(priors)} ({', '.join(names)}); N = {n}; go/no-go")
+
+def _worker(args: argparse.Namespace, barrier: Any, out: Any) -> None:
+    out.put(measure(args, barrier))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--variants", default="W,WD*C,W*D*C*,W!D*C")
+    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--ref-nulls", type=int, default=10)
+    ap.add_argument("--precisions", default="fp32,bf16-mixed")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seeds", type=int, default=1, help="copies of each variant in the pack")
+    args = ap.parse_args()
+    print(
+        f"# grid benchmark: torch {torch.__version__}, {platform.machine()}, {args.threads} "
+        f"thread(s) x {args.workers} worker(s) measured at once, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}"
+    )
+    if args.workers == 1:
+        per_worker = [measure(args, None)]
+    else:
+        ctx = mp.get_context("spawn")
+        barrier, out = ctx.Barrier(args.workers), ctx.Queue()
+        procs = [
+            ctx.Process(target=_worker, args=(args, barrier, out)) for _ in range(args.workers)
+        ]
+        for proc in procs:
+            proc.start()
+        per_worker = [out.get() for _ in procs]
+        for proc in procs:
+            proc.join()
+            if proc.exitcode != 0:
+                raise SystemExit(f"a benchmark worker failed (exit {proc.exitcode})")
+    labels = [label for label, _ in per_worker[0]]
+    rows = [
+        (
+            label,
+            {
+                k: statistics.mean(dict(w)[label][k] for w in per_worker)
+                for k in dict(per_worker[0])[label]
+            },
+        )
+        for label in labels
+    ]
+    released = rows[0][1]
+    names = args.variants.split(",")
+    print(
+        f"networks per pack: {len(names) * args.seeds} ({', '.join(names)}"
+        f"{f' x {args.seeds} seeds' if args.seeds > 1 else ''}); field 6_6_2; go/no-go"
+    )
     print(
         f"{'':<24} {'train s':>8} {'eval s':>7} {'metrics s':>10} {'total s':>8} "
         f"{'vs released':>12} {'grid h':>7}"
