@@ -124,7 +124,7 @@ def metrics_seconds(w: np.ndarray, distance: np.ndarray | None) -> float:
     return time.perf_counter() - t0
 
 
-def measure(args: argparse.Namespace, barrier: Any | None) -> list[tuple[str, dict[str, float]]]:
+def measure(args: argparse.Namespace, barrier: Any | None) -> dict[str, dict[str, float]]:
     """One worker's figures; with `barrier`, each timed phase starts when every worker is
     ready for it."""
 
@@ -169,7 +169,7 @@ def measure(args: argparse.Namespace, barrier: Any | None) -> list[tuple[str, di
     }
     released["total"] = released["train"] + released["metrics"]
 
-    rows = [("released (transcribed)", released)]
+    rows = {"released (transcribed)": released}
     sync()
     metric_s = statistics.median(metrics_seconds(pr.w_init, pr.distance) for pr in priors[:2])
     for precision in args.precisions.split(","):
@@ -177,7 +177,7 @@ def measure(args: argparse.Namespace, barrier: Any | None) -> list[tuple[str, di
         p["metrics"] = metric_s
         p["priors"] = prior_s
         p["total"] = p["train"] + p["evaluate"] + p["metrics"] + p["priors"]
-        rows.append((f"project {precision}", p))
+        rows[f"project {precision}"] = p
     return rows
 
 
@@ -215,18 +215,11 @@ def main() -> None:
             proc.join()
             if proc.exitcode != 0:
                 raise SystemExit(f"a benchmark worker failed (exit {proc.exitcode})")
-    labels = [label for label, _ in per_worker[0]]
-    rows = [
-        (
-            label,
-            {
-                k: statistics.mean(dict(w)[label][k] for w in per_worker)
-                for k in dict(per_worker[0])[label]
-            },
-        )
-        for label in labels
-    ]
-    released = rows[0][1]
+    rows = {
+        label: {k: statistics.mean(w[label][k] for w in per_worker) for k in first}
+        for label, first in per_worker[0].items()
+    }
+    released = rows["released (transcribed)"]
     names = args.variants.split(",")
     print(
         f"networks per pack: {len(names) * args.seeds} ({', '.join(names)}"
@@ -236,7 +229,7 @@ def main() -> None:
         f"{'':<24} {'train s':>8} {'eval s':>7} {'metrics s':>10} {'total s':>8} "
         f"{'vs released':>12} {'grid h':>7}"
     )
-    for label, r in rows:
+    for label, r in rows.items():
         grid_h = r["total"] * GRID_NETWORKS / args.workers / 3600
         print(
             f"{label:<24} {r['train']:>8.1f} {r.get('evaluate', 0.0):>7.2f} "
