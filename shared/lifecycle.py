@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Update, func, select, update
 from sqlalchemy.engine import CursorResult
@@ -412,10 +412,7 @@ def in_pack(pack_id: int, run_ids: list[int]) -> tuple[Any, Any]:
 def _updated(session: Session, statement: Update) -> int:
     """Rows matched by an UPDATE. `Session.execute` is typed as returning a plain `Result`;
     for an UPDATE without RETURNING it is a `CursorResult`, which has the row count."""
-    result = session.execute(statement)
-    if not isinstance(result, CursorResult):
-        raise TypeError(f"an UPDATE returned {type(result).__name__}, not a CursorResult")
-    return result.rowcount
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount
 
 
 def claim_pack(session: Session, pack_id: int, worker: str) -> list[Run] | None:

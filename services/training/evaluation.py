@@ -19,6 +19,7 @@ Each extra set's accuracy is reported as `test_acc_<set>`.
 from __future__ import annotations
 
 import itertools
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -90,5 +91,7 @@ class EvaluationConfig(BaseModel):
         """The held-out coherences for a task trained on `training_cohs`."""
         if self.unseen_cohs is not None:
             return tuple(float(c) for c in self.unseen_cohs)
-        ordered = sorted(set(training_cohs))
-        return tuple(round((a + b) / 2.0, 6) for a, b in itertools.pairwise(ordered))
+        # In decimal, so that the midpoint of 6.4 and 12.8 is 9.6 (not 9.600000000000001) and
+        # of coherences written with many digits keeps all of them.
+        ordered = sorted(Decimal(repr(float(c))) for c in set(training_cohs))
+        return tuple(float((a + b) / 2) for a, b in itertools.pairwise(ordered))

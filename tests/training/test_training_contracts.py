@@ -116,6 +116,34 @@ def test_gradient_clipping_is_clip_grad_norm_per_network_with_recurrent_noise() 
         assert np.abs(no_rec[:, 0] - rows[:, 0]).max() > 1e3 * TOL
 
 
+def test_clipping_matches_clip_grad_norm_to_float64_roundoff_and_skips_frozen_networks() -> None:
+    """The clip itself on given gradients: each active network's gradient, over all its
+    parameters, scaled as clip_grad_norm_ scales it (to float64 roundoff: the norm is summed in
+    the pack's dtype); a network that is not training keeps its gradient as it is."""
+    clip = 0.5
+    priors = [_prior(s, lam=0.01) for s in (1, 2, 3)]
+    tr = _trainer(priors, [1, 2, 3], ModelConfig(), _cfg(grad_clip=clip))
+    gen = torch.Generator().manual_seed(7)
+    # Network 0's norm is far above the clip, 1's below it, 2's above it but frozen.
+    scales = torch.tensor([3.0, 0.01, 2.0], dtype=torch.float64)
+    for prm in tr.params.values():
+        noise = torch.randn(prm.shape, generator=gen, dtype=torch.float64)
+        prm.grad = noise * scales.view((-1,) + (1,) * (prm.dim() - 1)) / math.sqrt(prm[0].numel())
+    given = {k: prm.grad.clone() for k, prm in tr.params.items()}  # type: ignore[union-attr]
+    tr._clip(torch.tensor([True, True, False]))
+    for p in range(2):
+        want = [given[k][p].clone().requires_grad_() for k in given]
+        for w in want:
+            w.grad = w.detach().clone()
+        norm = torch.nn.utils.clip_grad_norm_(want, clip)
+        assert (norm > clip) == (p == 0), norm
+        for k, w in zip(given, want, strict=True):
+            got = tr.params[k].grad[p]  # type: ignore[index]
+            torch.testing.assert_close(got, w.grad, rtol=1e-14, atol=0.0)
+    for k, prm in tr.params.items():
+        assert torch.equal(prm.grad[2], given[k][2])  # type: ignore[index]
+
+
 def test_recurrent_noise_alone_is_the_first_draw_of_the_noise_stream() -> None:
     """With no input noise, the recurrent noise is the first draw from (seed, "noise",
     step): a run is reproducible from the documented streams whatever noise is switched on."""
@@ -606,6 +634,9 @@ def test_heldout_sets_refuse_what_they_cannot_build() -> None:
 def test_unseen_coherences_are_the_sorted_distinct_midpoints_or_the_given_ones() -> None:
     ev = EvaluationConfig()
     assert ev.unseen_for((25.6, 0.0, 6.4, 6.4, 12.8)) == (3.2, 9.6, 19.2)
+    # The exact midpoints of the coherences as written, whatever their number of digits.
+    assert ev.unseen_for((12.8, 0.1234567, 0, 6.4)) == (0.06172835, 3.26172835, 9.6)
+    assert ev.unseen_for((0.0, 1e-9)) == (5e-10,)
     assert EvaluationConfig(unseen_cohs=[40, 2]).unseen_for((0.0, 10.0)) == (40.0, 2.0)
     only_recall = EvaluationConfig(sets=["recall"])
     assert only_recall.is_default and only_recall.sets_for("perceptual_decision_making") == []
