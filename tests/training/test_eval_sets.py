@@ -139,3 +139,23 @@ def test_trainer_reports_each_applicable_set_once_at_the_end() -> None:
     # A noisy set without any noise to add is refused before training, not after.
     with pytest.raises(ValueError, match="noise_in"):
         PopulationTrainer(priors, [0, 1], go, ModelConfig(noise_in=0.0), cfg, evaluation=ALL)
+
+
+@pytest.mark.parametrize("name", ["recall", "noisy", "jitter", "unseen_coherence"])
+def test_sets_describe_their_trials_and_follow_the_requested_device(name) -> None:
+    """Every set's batch, made while torch's default device is another one (meta stands in
+    for a GPU on a CPU-only box), is made where it was asked for and equals the one made
+    without that default; the noisy and jittered sets keep the recall trials' description
+    (here each trial's coherence)."""
+    task = get_task("perceptual_decision_making")
+    want = _batch(task, name, size=64)
+    with torch.device("meta"):
+        got = heldout_batch(task, name, ALL, 0.05, 7, 2, 64, device="cpu")
+    tensors = [got.inputs, got.labels, *got.meta.values()]
+    assert all(t.device.type == "cpu" for t in tensors)
+    assert torch.equal(got.inputs, want.inputs) and torch.equal(got.labels, want.labels)
+    assert got.meta.keys() == want.meta.keys()
+    assert all(torch.equal(got.meta[k], want.meta[k]) for k in want.meta)
+    if name in ("noisy", "jitter"):
+        recall = _batch(task, "recall", size=64)
+        assert torch.equal(got.meta["coherence"], recall.meta["coherence"])

@@ -486,7 +486,22 @@ def test_masked_adam_refuses_no_parameters_and_mismatched_networks() -> None:
     with pytest.raises(
         ValueError, match=r"^parameter 'b' has leading size 2, expected 3 networks$"
     ):
-        MaskedAdam({"a": torch.zeros(3, 2), "b": torch.zeros(2, 2)})
+        MaskedAdam({"a": torch.zeros(3, 2), "b": torch.zeros(2, 5)})
+
+
+def test_masked_adam_keeps_its_state_on_the_parameters_device() -> None:
+    """Moments and step counts live where the parameters do, also when they are loaded from
+    a checkpoint written on another device (a CPU checkpoint resumed on a GPU). The meta
+    device stands in for the other device on a CPU-only box."""
+    params = {"w": torch.zeros(2, 3, device="meta"), "b": torch.zeros(2, 1, device="meta")}
+    opt = MaskedAdam(params)
+    on_cpu = MaskedAdam({k: torch.zeros(v.shape) for k, v in params.items()}).state_dict()
+    for state in (opt.state_dict(), None):
+        if state is None:
+            opt.load_state_dict(on_cpu)
+            state = opt.state_dict()
+        assert {t.device.type for t in [*state["m"].values(), *state["v"].values()]} == {"meta"}
+        assert state["t"].device.type == "meta"
 
 
 def test_a_parameter_without_gradient_is_skipped_and_the_others_still_move() -> None:
