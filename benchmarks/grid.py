@@ -25,8 +25,12 @@ of `--threads` threads each (both cores of this machine: 2 x 1). The benchmark r
 barrier), so the figures include what two workers on one box cost each other (memory
 bandwidth, caches); the grid uses their mean. `--seeds S` packs each variant S times (the
 service packs up to 24-32 networks of a task; 1 gives a pack of the variants alone).
-Printed: seconds per network on each side, the ratio, and the grid's hours;
-docs/benchmarks.md records a run.
+Printed: seconds per network on each side, the ratio, and the grid's hours; and per precision
+the training floor: the seconds per network that training's nominal matmul flops (recurrent and
+input products forward and backward, the regulariser's matrix exponentials) take at the
+batched-product roofs measured in the same run at the pack's shape (the products in the
+precision's dtype, the exponentials in float32), i.e. the least any implementation of these
+products could spend on this box. docs/benchmarks.md records a run.
 """
 
 from __future__ import annotations
@@ -47,8 +51,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from precision import product_gflops
 from topology import reference_suite
-from training import DEC, DELAY, FIX, STIM, NaiveNet, naive_round
+from training import DEC, DELAY, FIX, STIM, NaiveNet, naive_round, nominal_flop_parts
 
 from cortexrnn.services.connectome.local import ingest_field_folders
 from cortexrnn.services.model.config import ModelConfig
@@ -171,12 +176,21 @@ def measure(args: argparse.Namespace, barrier: Any | None) -> dict[str, dict[str
 
     rows = {"released (transcribed)": released}
     sync()
+    roofs = {
+        dtype: product_gflops(len(priors), BATCH, n, dtype, "cpu", reps=20) * 1e9
+        for dtype in (torch.float32, torch.bfloat16)
+    }
+    products, exponentials = nominal_flop_parts(priors, BATCH, task.n_steps, task.n_inputs)
+    sync()
     metric_s = statistics.median(metrics_seconds(pr.w_init, pr.distance) for pr in priors[:2])
     for precision in args.precisions.split(","):
         p = project_seconds(priors, precision, args.steps, task, sync)
         p["metrics"] = metric_s
         p["priors"] = prior_s
         p["total"] = p["train"] + p["evaluate"] + p["metrics"] + p["priors"]
+        low = torch.bfloat16 if precision == "bf16-mixed" else torch.float32
+        floor_step = products / roofs[low] + exponentials / roofs[torch.float32]
+        p["train floor"] = floor_step / len(priors) * STEPS_PER_NETWORK
         rows[f"project {precision}"] = p
     return rows
 
@@ -236,6 +250,14 @@ def main() -> None:
             f"{r['metrics']:>10.1f} {r['total']:>8.1f} "
             f"{released['total'] / r['total']:>11.1f}x {grid_h:>7.2f}"
         )
+    print(f"{'training at the roofs':<24} {'train s':>8} {'/ measured':>11} {'grid h':>7}")
+    for label, r in rows.items():
+        if "train floor" in r:
+            floor_h = (r["total"] - r["train"] + r["train floor"]) * GRID_NETWORKS
+            print(
+                f"{label:<24} {r['train floor']:>8.1f} {r['train floor'] / r['train']:>11.0%} "
+                f"{floor_h / args.workers / 3600:>7.2f}"
+            )
 
 
 if __name__ == "__main__":

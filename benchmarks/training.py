@@ -184,21 +184,27 @@ def naive_round(
 
 # ----- accounting ---------------------------------------------------------------------------
 def nominal_flops(priors: list[NetworkPrior], batch: int, t: int, n_in: int) -> float:
-    """Matmul flops per optimiser step for the pack: recurrent + input (forward and the two
-    backward products) and, for networks with communicability, the Taylor expm
-    (5 products + squarings) forward and backward (x3)."""
+    """Matmul flops per optimiser step for the pack (`nominal_flop_parts`, summed)."""
+    return sum(nominal_flop_parts(priors, batch, t, n_in))
+
+
+def nominal_flop_parts(
+    priors: list[NetworkPrior], batch: int, t: int, n_in: int
+) -> tuple[float, float]:
+    """Matmul flops per optimiser step for the pack, as (recurrent + input products forward
+    and the two backward products; for networks with communicability, the Taylor expm
+    (5 products + squarings of the initial weights' matrix) forward and backward (x3))."""
     n = priors[0].n_units
     rnn = 6.0 * t * batch * n * n + 6.0 * t * batch * n * n_in
-    total = 0.0
+    expm = 0.0
     for pr in priors:
-        total += rnn
         if pr.communicability != "none":
             w = torch.as_tensor(pr.w_init)
             a = w.abs()
             s = a.sum(0).clamp_min(1e-12).rsqrt()
             sq = int(squarings_needed((s[:, None] * a * s[None, :]).float()).item())
-            total += 3.0 * (5 + sq) * 2.0 * n**3
-    return total
+            expm += 3.0 * (5 + sq) * 2.0 * n**3
+    return rnn * len(priors), expm
 
 
 def matmul_roof(device: str, size: int = 2048, reps: int = 5) -> float:
