@@ -159,3 +159,21 @@ def test_sets_describe_their_trials_and_follow_the_requested_device(name) -> Non
     if name in ("noisy", "jitter"):
         recall = _batch(task, "recall", size=64)
         assert torch.equal(got.meta["coherence"], recall.meta["coherence"])
+
+
+def test_a_perceptual_pack_reports_the_unseen_coherences() -> None:
+    from cortexrnn.services.training.config import TrainingConfig
+
+    rng = np.random.default_rng(1)
+    priors = [NetworkPrior(w_init=np.linalg.qr(rng.normal(size=(6, 6)))[0]) for _ in range(2)]
+    cfg = TrainingConfig(
+        batch_size=8, train_trials=16, epochs=1, test_trials=12, checkpoint_every_steps=None
+    )
+    pdm = get_task("perceptual_decision_making", stimulus=3, delay=1)
+    res = PopulationTrainer(priors, [0, 1], pdm, ModelConfig(), cfg, evaluation=ALL).run()
+    for net in res.networks:
+        assert set(net.heldout_acc) == {
+            "test_acc_noisy",
+            "test_acc_jitter",
+            "test_acc_unseen_coherence",
+        }

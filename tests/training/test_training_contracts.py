@@ -331,6 +331,39 @@ def test_the_expm_method_asked_for_is_the_one_used(
     assert bool(calls) == uses_torch
 
 
+@pytest.mark.parametrize("method", ["torch", "taylor"])
+def test_after_a_divergence_the_rest_train_and_are_evaluated_as_without_it(
+    method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a network diverges (step 0 here), the others get a regulariser of their own: it
+    keeps the expm method asked for and the pack's float64, so they train exactly as in a
+    pack without the diverged network; the diverged network's extra held-out sets are NaN."""
+    calls: list[int] = []
+    orig = torch.linalg.matrix_exp
+
+    def counted(x: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return orig(x)
+
+    monkeypatch.setattr(torch.linalg, "matrix_exp", counted)
+    good = [_prior(s, communicability="direct", lam=0.05) for s in (3, 4)]
+    bad = NetworkPrior(w_init=np.full((N, N), 1e300))  # float64 activity overflows at once
+    cfg = _cfg(epochs=2, expm_method=method)
+    ev = EvaluationConfig(sets=["noisy"], noise_in=0.1)
+    res = _trainer([good[0], bad, good[1]], [1, 2, 3], ModelConfig(), cfg, evaluation=ev).run()
+    with_bad = len(calls)
+    calls.clear()
+    ref = _trainer(good, [1, 3], ModelConfig(), cfg, evaluation=ev).run()
+    assert with_bad == len(calls) and (with_bad >= cfg.total_steps) == (method == "torch")
+    assert res.networks[1].status == "diverged"
+    assert math.isnan(res.networks[1].heldout_acc["test_acc_noisy"])
+    for i, j in ((0, 0), (2, 1)):
+        got, want = res.networks[i], ref.networks[j]
+        for k, w in want.final_weights.items():
+            np.testing.assert_allclose(got.final_weights[k], w, rtol=0, atol=1e-12)
+        assert got.heldout_acc == want.heldout_acc
+
+
 # ----- run loop: checkpoints, cancel, precision switch, defaults --------------------------
 
 
