@@ -58,6 +58,9 @@ STREAM_NOISE = "noise"
 STREAM_ORDER = "order"
 
 _TRAINING, _DIVERGED, _STOPPED = 0, 1, 2
+# The pack's records (status, step and epoch rows, sums) live on the host whatever the device,
+# and whatever default device the caller set (torch.set_default_device).
+_HOST = torch.device("cpu")
 
 
 class PopulationTrainer:
@@ -143,17 +146,16 @@ class PopulationTrainer:
         self.fingerprint = pack_fingerprint(self.priors, self.seeds, task, model_cfg, train_cfg)
 
         self.step = 0
-        self.status = torch.zeros(self.p, dtype=torch.int64)
-        self.diverged_step = torch.full((self.p,), -1, dtype=torch.int64)
-        self.criterion_step = torch.full((self.p,), -1, dtype=torch.int64)
+        self.status = torch.zeros(self.p, dtype=torch.int64, device=_HOST)
+        self.diverged_step = torch.full((self.p,), -1, dtype=torch.int64, device=_HOST)
+        self.criterion_step = torch.full((self.p,), -1, dtype=torch.int64, device=_HOST)
         self.step_rows: list[Tensor] = []  # [3, P] float64 per step: ce, acc, reg
         self.eval_rows: list[Tensor] = []  # [3, P] float64: step, loss, acc
         self.epoch_rows: list[
             Tensor
         ] = []  # [7, P] float64: epoch, step, tr_loss, tr_acc, reg, te_loss, te_acc
-        self.acc_sums = torch.zeros(
-            4, self.p, dtype=torch.float64
-        )  # loss, acc, reg, count this epoch
+        # loss, acc, reg, count this epoch
+        self.acc_sums = torch.zeros(4, self.p, dtype=torch.float64, device=_HOST)
         self.snapshots: list[Tensor] = [self.model.W.detach().to("cpu", copy=True)]
         self.dirty_since_eval = True
         self._orders: dict[int, list[list[int]]] = {}
@@ -223,8 +225,8 @@ class PopulationTrainer:
         set `name` (services/training/heldout.py); the model's own noise off. With `nets`,
         only those networks are evaluated; the others get NaN."""
         nets = list(range(self.p)) if nets is None else list(nets)
-        loss = torch.full((self.p,), math.nan, dtype=torch.float64)
-        correct = torch.full((self.p,), math.nan, dtype=torch.float64)
+        loss = torch.full((self.p,), math.nan, dtype=torch.float64, device=_HOST)
+        correct = torch.full((self.p,), math.nan, dtype=torch.float64, device=_HOST)
         if not nets:
             return loss, correct
         index = self._index(nets)
@@ -232,8 +234,8 @@ class PopulationTrainer:
         with torch.no_grad():
             total = self.cfg.test_trials
             chunk = self.cfg.batch_size
-            loss_k = torch.zeros(len(nets), dtype=torch.float64)
-            correct_k = torch.zeros(len(nets), dtype=torch.float64)
+            loss_k = torch.zeros(len(nets), dtype=torch.float64, device=_HOST)
+            correct_k = torch.zeros(len(nets), dtype=torch.float64, device=_HOST)
             for ci, start in enumerate(range(0, total, chunk)):
                 size = min(chunk, total - start)
                 xs, ys = [], []
@@ -350,7 +352,11 @@ class PopulationTrainer:
     # ----- checkpoints ----------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
         def stack(rows: list[Tensor], k: int) -> Tensor:
-            return torch.stack(rows) if rows else torch.zeros(0, k, self.p, dtype=torch.float64)
+            return (
+                torch.stack(rows)
+                if rows
+                else torch.zeros(0, k, self.p, dtype=torch.float64, device=_HOST)
+            )
 
         opt = self.opt.state_dict()
         return {
@@ -408,7 +414,11 @@ class PopulationTrainer:
         self.dirty_since_eval = False
         self.eval_rows.append(
             torch.stack(
-                [torch.full((self.p,), float(self.step), dtype=torch.float64), te_loss, te_acc]
+                [
+                    torch.full((self.p,), float(self.step), dtype=torch.float64, device=_HOST),
+                    te_loss,
+                    te_acc,
+                ]
             )
         )
         reached = (
@@ -430,8 +440,8 @@ class PopulationTrainer:
         self.epoch_rows.append(
             torch.stack(
                 [
-                    torch.full((self.p,), float(epoch), dtype=torch.float64),
-                    torch.full((self.p,), float(self.step), dtype=torch.float64),
+                    torch.full((self.p,), float(epoch), dtype=torch.float64, device=_HOST),
+                    torch.full((self.p,), float(self.step), dtype=torch.float64, device=_HOST),
                     mean[0],
                     mean[1],
                     mean[2],
@@ -470,7 +480,9 @@ class PopulationTrainer:
                 # Every network is frozen: skip to the end of the epoch, keeping records aligned.
                 nxt = min(total, (self.step // spe + 1) * spe)
                 while self.step < nxt:
-                    self.step_rows.append(torch.full((3, self.p), math.nan, dtype=torch.float64))
+                    self.step_rows.append(
+                        torch.full((3, self.p), math.nan, dtype=torch.float64, device=_HOST)
+                    )
                     self.step += 1
             end_epoch = self.step % spe == 0
             if end_epoch or (every_eval is not None and self.step % every_eval == 0):
@@ -509,7 +521,7 @@ class PopulationTrainer:
         last = (
             self.step_rows[-1]
             if self.step_rows
-            else torch.full((3, self.p), math.nan, dtype=torch.float64)
+            else torch.full((3, self.p), math.nan, dtype=torch.float64, device=_HOST)
         )
         test = self.eval_rows[-1][2] if self.eval_rows else None
         names = {_TRAINING: "training", _DIVERGED: "diverged", _STOPPED: "stopped"}

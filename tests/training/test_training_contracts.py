@@ -364,6 +364,45 @@ def test_after_a_divergence_the_rest_train_and_are_evaluated_as_without_it(
         assert got.heldout_acc == want.heldout_acc
 
 
+def test_a_pack_trains_and_resumes_alike_whatever_default_device_the_caller_set(
+    tmp_path: Path,
+) -> None:
+    """A worker that sets torch's default device (torch.set_default_device) gets the same
+    pack: every tensor is made on the trainer's device or, for the records, on the host. The
+    meta device stands in for the other device on a CPU-only box (a tensor made without a
+    device lands there and fails); the pack covers input and recurrent noise, clipping, a
+    communicability term, a network that diverges, extra held-out sets and a resume."""
+    priors = [
+        _prior(1, communicability="direct", lam=0.05),
+        NetworkPrior(w_init=np.full((N, N), 1e300)),
+        _prior(2, lam=0.02),
+    ]
+    model = ModelConfig(noise_in=0.1, noise_rec=0.1)
+    cfg = _cfg(epochs=3, grad_clip=0.5, checkpoint_every_steps=2)
+    ev = EvaluationConfig(sets=["noisy", "jitter"], noise_in=0.1)
+    want = _trainer(priors, [1, 2, 3], model, cfg, evaluation=ev).run()
+    ck = tmp_path / "pack.pt"
+    steps = {"n": 0}
+
+    def cancel() -> bool:
+        steps["n"] += 1
+        return steps["n"] == 5
+
+    cancelling = TrainingCallbacks(should_cancel=cancel)
+    with torch.device("meta"):
+        part = _trainer(
+            priors, [1, 2, 3], model, cfg, evaluation=ev, callbacks=cancelling, checkpoint=ck
+        ).run()
+        got = _trainer(priors, [1, 2, 3], model, cfg, evaluation=ev, checkpoint=ck).run()
+    assert part.cancelled and not got.cancelled
+    for a, b in zip(got.networks, want.networks, strict=True):
+        assert a.status == b.status
+        for k, w in b.final_weights.items():
+            assert np.array_equal(a.final_weights[k], w), k
+        np.testing.assert_array_equal(a.step_loss, b.step_loss)
+        assert a.heldout_acc == pytest.approx(b.heldout_acc, nan_ok=True)
+
+
 # ----- run loop: checkpoints, cancel, precision switch, defaults --------------------------
 
 
