@@ -121,7 +121,7 @@ class _Pieces:
         return self._get(
             f"distance-{kind_key}",
             extra,
-            lambda: space.normalise(raw(), kind_key, fidelity.unnormalised_distances),
+            lambda: space.normalise(raw(), fidelity.unnormalised_distances),
         )
 
     def emd_target(self, paper_eps: bool) -> np.ndarray:

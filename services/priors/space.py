@@ -96,7 +96,7 @@ def real_distances(positions_nm: np.ndarray, reshape_bug: bool, minmax: bool) ->
     return cdist(coords, coords)
 
 
-def normalise(d: np.ndarray, kind: str, unnormalised: bool) -> np.ndarray:
+def normalise(d: np.ndarray, unnormalised: bool) -> np.ndarray:
     """Corrected: divided by the mean off-diagonal distance. Paper (§5.3): as built (unit
     grid spacing; real distances come min-max normalised per axis from `real_distances`)."""
     if unnormalised:

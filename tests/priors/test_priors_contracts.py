@@ -26,6 +26,7 @@ from cortexrnn.services.priors import (
     Fidelity,
     build_network_prior,
     build_network_priors,
+    builder,
     expand_preset,
     inits,
     parse_paper_name,
@@ -107,18 +108,20 @@ def test_a_selection_picks_those_neurons_in_that_order_and_bad_selections_are_re
         "past the end": np.array([0, 8]),
         "repeated": np.array([1, 2, 1]),
     }
+    shape = r"^indices must be a non-empty 1-D array of neuron indices$"
+    bounds = r"^indices must lie in \[0, 8\) for dataset 'tiny'$"
     messages = {
-        "2-D": "non-empty 1-D",
-        "empty": "non-empty 1-D",
-        "float": "non-empty 1-D",
-        "negative": r"\[0, 8\) for dataset 'tiny'",
-        "past the end": r"\[0, 8\) for dataset 'tiny'",
-        "repeated": "must not repeat",
+        "2-D": shape,
+        "empty": shape,
+        "float": shape,
+        "negative": bounds,
+        "past the end": bounds,
+        "repeated": r"^indices must not repeat a neuron$",
     }
     for case, idx in bad.items():
         with pytest.raises(ValueError, match=messages[case]):
             build_network_prior(c, idx, Condition(), seed=0)
-    with pytest.raises(ValueError, match="non-empty 1-D"):
+    with pytest.raises(ValueError, match=shape):
         build_network_priors(c, np.array([], dtype=np.int64), [(Condition(), 0)])
 
 
@@ -136,6 +139,7 @@ def test_the_record_names_the_selection_whatever_its_integer_type() -> None:
     assert full.meta["indices_digest"] == every.meta["indices_digest"]
     assert a.meta["dataset"] == "tiny" and a.meta["seed"] == 3 and a.meta["n_units"] == 3
     assert a.meta["orientation"] == "(post, pre)"
+    assert build_network_prior(c, None, cond).meta["seed"] == 0  # the documented default
     assert a.meta["condition"] == cond.model_dump(mode="json")
     assert a.meta["fidelity"] == Fidelity().model_dump(mode="json")
 
@@ -163,6 +167,33 @@ def test_every_named_interneuron_class_is_inhibitory_under_dale() -> None:
     np.testing.assert_allclose(p.w_init, expected, rtol=1e-12, atol=1e-15)
     assert p.w_init.sum() == pytest.approx(0.0, abs=1e-12)
     assert rho(p.w_init) == pytest.approx(rho(free), rel=1e-9)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-3])
+@pytest.mark.parametrize("excitatory", ["mixed", "none", "all"])
+def test_the_dale_init_of_any_mix_and_scale_keeps_signs_balance_and_radius(
+    excitatory: str, scale: float
+) -> None:
+    """By hand, on a free init of radius 0.95 · scale (weights that sum to less than 1 at the
+    small scale): each column takes its unit's sign; with both kinds present the weights sum
+    to zero; with one kind only nothing is rescaled between kinds (an all-inhibitory network
+    is not zeroed); the free init's radius is kept."""
+    rng = np.random.default_rng(4)
+    n = 8
+    free = rng.normal(size=(n, n))
+    free *= 0.95 * scale / np.abs(np.linalg.eigvals(free)).max()
+    exc = {"mixed": np.arange(n) < 6, "none": np.zeros(n, bool), "all": np.ones(n, bool)}[
+        excitatory
+    ]
+    got = builder._project_sign(free, "dale", exc)
+    signed = np.abs(free) * np.where(exc, 1.0, -1.0)
+    if excitatory == "mixed":
+        assert np.abs(free).sum() < 1.0 or scale == 1.0
+        signed[:, ~exc] *= np.abs(free[:, exc]).sum() / np.abs(free[:, ~exc]).sum()
+        assert got.sum() == pytest.approx(0.0, abs=1e-12 * scale)
+    rho = lambda m: np.abs(np.linalg.eigvals(m)).max()  # noqa: E731
+    np.testing.assert_allclose(got, signed * rho(free) / rho(signed), rtol=1e-10)
+    assert rho(got) == pytest.approx(0.95 * scale, rel=1e-9)
 
 
 def test_a_dale_init_keeps_the_free_inits_radius_where_signs_alone_would_explode() -> None:
@@ -322,6 +353,22 @@ def test_the_released_lambda_free_l1_is_noted_only_where_it_applies() -> None:
 
 
 # --- space --------------------------------------------------------------------------------
+
+
+def test_default_grid_distances_are_those_of_the_default_grid_in_raster_order() -> None:
+    pos = np.array([(x, y, z) for x in range(2) for y in range(3) for z in range(2)], float)
+    np.testing.assert_array_equal(space.grid_distances(12, None), cdist(pos, pos))
+    assert all(type(v) is int for n in (312, 12, 14, 27, 7) for v in space.paper_grid_shape(n))
+
+
+def test_distances_are_divided_by_their_mean_whatever_their_scale() -> None:
+    d = cdist(*(2 * [np.array([[0.0, 0, 0], [0.3, 0, 0], [0, 0.4, 0]])]))
+    np.testing.assert_allclose(space.normalise(d, False), d / (1.2 / 3), rtol=1e-12)
+    assert space.normalise(d, True) is d
+    message = r"^all selected neurons sit at the same position: distances cannot be normalised$"
+    for same in (np.zeros((3, 3)), np.zeros((1, 1))):
+        with pytest.raises(ValueError, match=message):
+            space.normalise(same, False)
 
 
 def test_default_grids_on_hand() -> None:
@@ -615,6 +662,33 @@ def test_a_shared_cache_never_hands_one_prior_another_priors_pieces() -> None:
     want = build_network_prior(other, None, conds[0], fids[0], seed=1)
     np.testing.assert_array_equal(got.distance, want.distance)
     np.testing.assert_array_equal(got.w_init, want.w_init)
+
+
+def test_priors_built_together_equal_each_built_alone() -> None:
+    """One call for arms whose shared pieces differ only in their settings (functional
+    source, diagonal kept or not, grid shape): each gets its own pieces."""
+    c = tiny(12, seed=12)
+    runs = [
+        (Condition(init="functional"), 0),
+        (Condition(init="functional-no-diagonal"), 0),
+        (Condition(init="functional", functional_source="sttc"), 0),
+        (Condition(init="functional", functional_source="precision+sttc"), 0),
+        (Condition(space="grid"), 0),
+        (Condition(space="grid", grid_shape=(3, 2, 2)), 0),
+    ]
+    for (cond, seed), got in zip(runs, build_network_priors(c, None, runs), strict=True):
+        want = build_network_prior(c, None, cond, Fidelity(), seed)
+        np.testing.assert_array_equal(got.w_init, want.w_init)
+        np.testing.assert_array_equal(got.distance, want.distance)
+
+
+@pytest.mark.parametrize("init", ["orthogonal", "he_normal", "glorot_normal"])
+def test_random_inits_are_reproducible_from_the_seed(init: str) -> None:
+    c = tiny(10)
+    cond = Condition(init=init)
+    a, b = (build_network_prior(c, None, cond, seed=5).w_init for _ in range(2))
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, build_network_prior(c, None, cond, seed=6).w_init)
 
 
 def test_many_priors_ask_the_outer_cache_once_per_piece() -> None:
