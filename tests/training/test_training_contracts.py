@@ -403,6 +403,30 @@ def test_a_pack_trains_and_resumes_alike_whatever_default_device_the_caller_set(
         assert a.heldout_acc == pytest.approx(b.heldout_acc, nan_ok=True)
 
 
+def test_a_resume_from_before_the_first_evaluation_is_exact(tmp_path: Path) -> None:
+    """A checkpoint written before any evaluation or epoch record (step 2 of 3-step epochs)
+    resumes to the uninterrupted run's records and weights, no phantom rows included."""
+    priors = [_prior(1, lam=0.02), _prior(2, communicability="direct", lam=0.05)]
+    cfg = _cfg(epochs=2, checkpoint_every_steps=2)
+    want = _trainer(priors, [1, 2], ModelConfig(), cfg).run()
+    ck = tmp_path / "early.pt"
+    steps = {"n": 0}
+
+    def after_two() -> bool:
+        steps["n"] += 1
+        return steps["n"] == 2
+
+    two = TrainingCallbacks(should_cancel=after_two)
+    part = _trainer(priors, [1, 2], ModelConfig(), cfg, callbacks=two, checkpoint=ck).run()
+    assert part.cancelled and part.step == 2 and not part.networks[0].evals
+    got = _trainer(priors, [1, 2], ModelConfig(), cfg, checkpoint=ck).run()
+    for a, b in zip(got.networks, want.networks, strict=True):
+        np.testing.assert_array_equal(a.step_loss, b.step_loss)
+        assert a.evals == b.evals and a.epochs == b.epochs
+        for k, w in b.final_weights.items():
+            assert np.array_equal(a.final_weights[k], w), k
+
+
 # ----- run loop: checkpoints, cancel, precision switch, defaults --------------------------
 
 
