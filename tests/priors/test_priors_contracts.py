@@ -141,6 +141,8 @@ def test_the_record_names_the_selection_whatever_its_integer_type() -> None:
     assert a.meta["orientation"] == "(post, pre)"
     assert build_network_prior(c, None, cond).meta["seed"] == 0  # the documented default
     assert a.meta["condition"] == cond.model_dump(mode="json")
+    grid = Condition(space="grid", grid_shape=(5, 1, 2))
+    assert build_network_prior(c, None, grid).meta["condition"]["grid_shape"] == [5, 1, 2]
     assert a.meta["fidelity"] == Fidelity().model_dump(mode="json")
 
 
@@ -330,7 +332,11 @@ def test_emd_on_neurons_without_synapses_among_them_is_refused() -> None:
     counts[0, 1], counts[1, 0] = 5, 2
     c = tiny(6, counts=counts)
     cond = Condition(communicability="emd")
-    with pytest.raises(ValueError, match=r"no synapses among them: the C\* \(emd\) target is all"):
+    with pytest.raises(
+        ValueError,
+        match=r"^the selected neurons of dataset 'tiny' have no synapses among them: the C\* "
+        r"\(emd\) target is all zeros; select more neurons or use communicability none/direct$",
+    ):
         build_network_prior(c, np.array([2, 3, 4]), cond, seed=0)
     # The one reciprocal pair 0 <-> 1 is enough.
     p = build_network_prior(c, np.array([0, 1, 2]), cond, seed=0)
@@ -341,7 +347,8 @@ def test_the_released_lambda_free_l1_is_noted_only_where_it_applies() -> None:
     c = tiny(8)
     fid = Fidelity(l1_without_lambda=True)
     base = build_network_prior(c, None, Condition(lam=0.5), fid, seed=0)
-    assert base.lam == 1.0 and "lambda" in str(base.meta["lam_note"])
+    assert base.lam == 1.0
+    assert base.meta["lam_note"] == "paper fidelity: baseline L1 without lambda (1.0)"
     for cond in (
         Condition(lam=0.5, communicability="direct"),
         Condition(lam=0.5, space="real"),
@@ -520,7 +527,11 @@ def test_functional_base_multiplies_the_named_matrices(source: str, keep: bool) 
 def test_functional_inputs_that_cannot_make_an_init_are_refused() -> None:
     c = tiny(6)
     idx = np.arange(6)
-    with pytest.raises(ValueError, match="unknown functional source 'rates'"):
+    with pytest.raises(
+        ValueError,
+        match=r"^unknown functional source 'rates'; use one of correlation\+sttc, sttc, "
+        r"precision\+sttc$",
+    ):
         fn.functional_base(c.functional, idx, "rates", True)
     only_corr = {"correlation": c.functional["correlation"]}
     with pytest.raises(ValueError, match=r"sttc matrix \(dataset has: correlation\)"):
@@ -533,7 +544,11 @@ def test_functional_inputs_that_cannot_make_an_init_are_refused() -> None:
     bad = dict(c.functional)
     bad["correlation"] = c.functional["correlation"].copy()
     bad["correlation"][2, 4] = np.nan
-    with pytest.raises(ValueError, match="correlation matrix holds NaN"):
+    with pytest.raises(
+        ValueError,
+        match=r"^the dataset's correlation matrix holds NaN or infinite values among the "
+        r"selected neurons$",
+    ):
         fn.functional_base(bad, idx, "correlation+sttc", True)
     # A NaN outside the selection does not matter.
     fn.functional_base(bad, np.array([0, 1, 3]), "correlation+sttc", True)
@@ -543,7 +558,11 @@ def test_functional_inputs_that_cannot_make_an_init_are_refused() -> None:
     assert flat.shape == (3, 3) and flat.dtype == np.float64 and not flat.any()
     np.testing.assert_array_equal(fn.minmax(np.ones((4, 4)), False), np.zeros((4, 4)))
     assert fn.minmax(np.zeros((0, 0)), False).shape == (0, 0)
-    with pytest.raises(ValueError, match="constant"):
+    with pytest.raises(
+        ValueError,
+        match=r"^the functional matrices of the selected neurons are constant: the bio init is "
+        r"all zeros$",
+    ):
         build_network_prior(tiny(6, functional=const), None, Condition(init="functional"))
 
 
