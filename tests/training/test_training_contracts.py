@@ -14,6 +14,8 @@ torch.optim.Adam's bookkeeping, hand-computed values), never against the trainer
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import math
 import time
 from pathlib import Path
@@ -25,6 +27,7 @@ import torch
 from cortexrnn.services.model.config import ModelConfig
 from cortexrnn.services.priors.network_prior import NetworkPrior
 from cortexrnn.services.tasks import batch_generator, get_task
+from cortexrnn.services.training import heldout as heldout_mod
 from cortexrnn.services.training import trainer as trainer_mod
 from cortexrnn.services.training.adam import MaskedAdam
 from cortexrnn.services.training.checkpoint import (
@@ -425,6 +428,74 @@ def test_a_resume_from_before_the_first_evaluation_is_exact(tmp_path: Path) -> N
         assert a.evals == b.evals and a.epochs == b.epochs
         for k, w in b.final_weights.items():
             assert np.array_equal(a.final_weights[k], w), k
+
+
+def test_every_purpose_draws_from_generators_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Initial weights, training trials, batch order, noise and held-out trials each come from
+    their own (seed, chunk, stream) generators: no two purposes share one, so no draw is
+    correlated with another's."""
+    import inspect
+
+    from cortexrnn.services.tasks import base
+
+    used: dict[str, set[tuple[int, int, str]]] = {}
+    orig = base.batch_generator
+
+    def recording(seed: int, chunk: int, stream: str = base.STREAM_TRAIN, *a, **k):
+        caller = next(f.function for f in inspect.stack()[1:] if not f.function.startswith("<"))
+        used.setdefault(caller, set()).add((seed, chunk, stream))
+        return orig(seed, chunk, stream, *a, **k)
+
+    for module in (trainer_mod, heldout_mod):
+        monkeypatch.setattr(module, "batch_generator", recording)
+    model = ModelConfig(noise_in=0.1, noise_rec=0.1)
+    ev = EvaluationConfig(sets=["noisy", "jitter"], noise_in=0.1)
+    for stream in ("fresh", "fixed"):
+        used.clear()
+        cfg = _cfg(epochs=2, trial_stream=stream)
+        _trainer([_prior(1), _prior(2)], [4, 5], model, cfg, evaluation=ev).run()
+        assert {"__init__", "_train_batch", "_noise", "heldout_batch"} <= set(used)
+        for a, b in itertools.combinations(used, 2):
+            assert not used[a] & used[b], (stream, a, b, used[a] & used[b])
+
+
+def test_a_regulariser_is_trained_whenever_one_of_its_terms_is_on() -> None:
+    """lambda = 1 (the released lambda-free L1) and an EMD term alone (lambda = 0) are
+    regularisers like any other: their loss is computed and trained on."""
+    cases = [_prior(1, lam=1.0), _prior(2, communicability="emd", lam=0.0, lam_emd=1.0)]
+    for pr in cases:
+        if pr.communicability == "emd":
+            pr = dataclasses.replace(pr, emd_target=np.sort(np.abs(pr.w_init).ravel())[N:])
+        net = _trainer([pr], [1], ModelConfig(), _cfg(epochs=1)).run().networks[0]
+        assert np.all(net.step_reg > 0), net.step_reg
+
+
+def test_early_stopping_stops_only_the_networks_that_reached_the_criterion() -> None:
+    """With early_stop, a network stops at the evaluation where it first reaches the
+    criterion (as read off the same pack trained without stopping) and the others go on; one
+    that never reaches it has no steps to criterion. Once every network has stopped, the later
+    epochs repeat the last evaluation (loss and accuracy) instead of recomputing it."""
+    priors = [_prior(1, lam=0.02), _prior(7, lam=0.02)]
+    base = dict(epochs=3, test_trials=64)
+    plain = _trainer(priors, [1, 2], ModelConfig(), _cfg(**base)).run()
+    accs = [[(e["step"], e["test_acc"]) for e in net.evals] for net in plain.networks]
+    first = [a[0][1] for a in accs]
+    assert first[0] != first[1], first
+    best = max(acc for a in accs for _, acc in a)
+    total = plain.total_steps
+    for criterion in ((first[0] + first[1]) / 2, min(1.0, best + 1e-6)):
+        cfg = _cfg(**base, criterion=criterion, early_stop=True)
+        res = _trainer(priors, [1, 2], ModelConfig(), cfg).run()
+        for net, a in zip(res.networks, accs, strict=True):
+            want = next((int(step) for step, acc in a if acc >= criterion), None)
+            assert net.steps_to_criterion == want, (criterion, a)
+            assert net.steps_trained == (want if want is not None else total)
+    everyone = _cfg(**base, criterion=0.01, early_stop=True)
+    for net in _trainer(priors, [1, 2], ModelConfig(), everyone).run().networks:
+        assert net.steps_trained == everyone.steps_per_epoch and len(net.epochs) == 3
+        last = net.evals[-1]
+        for epoch in net.epochs:
+            assert (epoch["test_loss"], epoch["test_acc"]) == (last["test_loss"], last["test_acc"])
 
 
 # ----- run loop: checkpoints, cancel, precision switch, defaults --------------------------
