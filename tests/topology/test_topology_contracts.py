@@ -248,6 +248,16 @@ def test_epoch_metrics_use_the_smaller_null_count_unless_told() -> None:
     m = compute_epoch_metrics(w, louvain=False)
     assert m.info["n_nulls"] == 100 and m.small_world_sigma is not None
     assert compute_epoch_metrics(w, n_nulls=3, louvain=False).info["n_nulls"] == 3
+    # The spatial metrics of an epoch use the distances given, as the final ones do.
+    d = np.abs(np.subtract.outer(np.arange(24.0), np.arange(24.0)))
+    spatial_epoch = compute_epoch_metrics(w, d, n_nulls=3, louvain=False)
+    assert spatial_epoch.wiring_cost == pytest.approx(float((np.abs(w) * d).sum()), rel=1e-12)
+    bad = d.copy()
+    bad[0, 1] = np.nan
+    broken = compute_epoch_metrics(w, bad, n_nulls=3, louvain=False)
+    assert broken.wiring_cost is None and broken.wiring_cost_graph is None
+    assert broken.reasons["wiring_cost"] == "distance matrix has non-finite entries"
+    assert broken.reasons["wiring_cost_graph"] == "distance matrix has non-finite entries"
 
 
 def test_too_few_nodes_for_nulls_and_one_node_graphs_say_why() -> None:
