@@ -80,3 +80,24 @@ def test_condition_validation() -> None:
         Condition(space="real", grid_shape=(2, 2, 2))
     with pytest.raises(ValidationError, match="Extra inputs"):
         Condition(reg=0.1)
+
+
+def test_the_sign_presets_built_at_import_are_the_paper_variants_with_their_sign() -> None:
+    """The three paper presets are built when the module loads; reloading it rebuilds them
+    (so that a change to how they are built is what this test sees), and each holds the
+    eleven hand-written variants under its suffix, with its sign and nothing else changed."""
+    import importlib
+
+    from cortexrnn.services.priors import presets
+
+    presets = importlib.reload(presets)
+    for preset, suffix, sign in (
+        ("paper-2026", "", "free"),
+        ("paper-2026-positive", "+", "positive"),
+        ("paper-2026-dale", "(dale)", "dale"),
+    ):
+        conditions = presets.expand_preset(preset)
+        assert list(conditions) == [name + suffix for name, *_ in EXPECTED], preset
+        for name, init, space, comm in EXPECTED:
+            want = Condition(init=init, space=space, communicability=comm, sign=sign)
+            assert conditions[name + suffix] == want, (preset, name)
