@@ -676,3 +676,16 @@ def test_small_world_formulas_refuse_what_they_cannot_compute() -> None:
     # References in the wrong order clip at -1 and +1, as Muldoon's code.
     swp, dc, dl, _ = propensity(0.3, 0.9, 0.6, 2.0, 1.6, 1.7)
     assert (swp, dc, dl) == (pytest.approx(0.0), pytest.approx(-1.0), 1.0)
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_even_a_single_rewired_null_is_rewired(count: int) -> None:
+    """However few nulls are asked for, each is a rewiring of the graph (same degrees, other
+    edges), never the graph itself."""
+    g = nx.gnm_random_graph(30, 90, seed=4)
+    adj = nx.to_numpy_array(g, dtype=bool)
+    nulls = rewire_batch(adj, count, np.random.default_rng(1)).numpy()
+    assert nulls.shape == (count, 30, 30)
+    for null in nulls:
+        np.testing.assert_array_equal(null.sum(0), adj.sum(0))
+        assert (null != adj).sum() > 30
