@@ -714,13 +714,18 @@ def test_many_priors_ask_the_outer_cache_once_per_piece() -> None:
     c = tiny(10, seed=11)
     calls: list[str] = []
 
+    keys: list[dict] = []
+
     def cache(kind, key, compute):
         calls.append(kind)
+        keys.append(key)
         return compute()
 
     cond = Condition(init="functional", space="real", communicability="emd")
     runs = [(cond, s) for s in range(4)] + [(Condition(space="grid"), 0)]
     many = build_network_priors(c, None, runs, cache=cache)
+    # The outer cache is told which dataset and selection each piece is of.
+    assert all(k["dataset"] == "tiny" and k["n"] == 10 for k in keys), keys
     assert sorted(calls) == sorted(
         ["prior-functional-base", "prior-distance-real", "prior-emd-target", "prior-distance-grid"]
     )
