@@ -38,6 +38,7 @@ from cortexrnn.services.topology import (
 )
 from cortexrnn.services.topology import entropy as ent
 from cortexrnn.services.topology import metrics as metrics_mod
+from cortexrnn.services.topology import smallworld as sw
 from cortexrnn.services.topology.nulls import gnm_batch, gnp_batch, rewire_batch
 from cortexrnn.services.topology.released_nulls import (
     RELEASED_DENSITY,
@@ -689,3 +690,42 @@ def test_even_a_single_rewired_null_is_rewired(count: int) -> None:
     for null in nulls:
         np.testing.assert_array_equal(null.sum(0), adj.sum(0))
         assert (null != adj).sum() > 30
+
+
+def test_small_world_formulas_name_any_undefined_input_and_clip_like_the_released_code() -> None:
+    """Each input of sigma (efficiency form) and of the propensity, made NaN alone, makes the
+    value undefined with the stated reason; the propensity's ratios are clipped to [-1, 1] as
+    MATLAB's code clips them, here where the lattice's path is shorter than the random one's
+    (ΔL = 1 / -0.5, clipped to -1; ΔC = 0.1 / 0.5), by hand."""
+    sig = (0.5, 0.2, 0.4, 0.5)
+    assert sw.sigma_efficiency(*sig) == pytest.approx(((0.5 / 0.2) / (0.5 / 0.4), None))
+    for i in range(len(sig)):
+        bad = [math.nan if j == i else v for j, v in enumerate(sig)]
+        assert sw.sigma_efficiency(*bad) == (
+            None,
+            "clustering or efficiency of the graph or its nulls is undefined",
+        )
+    swp = (0.5, 0.1, 0.6, 3.0, 2.0, 1.5)
+    value, dc, dl, reason = sw.propensity(*swp)
+    assert (dc, dl, reason) == (pytest.approx(0.2), -1.0, None)
+    assert value == pytest.approx(1.0 - math.sqrt(0.2**2 + 1.0) / math.sqrt(2.0))
+    for i in range(len(swp)):
+        bad = [math.nan if j == i else v for j, v in enumerate(swp)]
+        assert sw.propensity(*bad) == (
+            None,
+            None,
+            None,
+            "clustering or path length of the graph or its references is undefined",
+        )
+
+
+def test_a_one_edge_graph_has_networkx_louvain_modularity() -> None:
+    """A graph of one edge has the Louvain modularity networkx gives it (0: one community of
+    the pair, singletons), not an undefined one."""
+    one = np.zeros((4, 4), dtype=bool)
+    one[0, 1] = one[1, 0] = True
+    q, labels = louvain_modularity(one, 0)
+    g = nx.from_numpy_array(one)
+    want = nx.community.modularity(g, nx.community.louvain_communities(g, seed=0))
+    assert q == pytest.approx(want, abs=1e-12) and want == 0.0
+    assert labels.tolist() == [0, 0, 1, 2]
