@@ -404,6 +404,7 @@ def test_a_pack_trains_and_resumes_alike_whatever_default_device_the_caller_set(
         for k, w in b.final_weights.items():
             assert np.array_equal(a.final_weights[k], w), k
         np.testing.assert_array_equal(a.step_loss, b.step_loss)
+        np.testing.assert_equal((a.evals, a.epochs), (b.evals, b.epochs))  # NaN equals NaN
         assert a.heldout_acc == pytest.approx(b.heldout_acc, nan_ok=True)
 
 
