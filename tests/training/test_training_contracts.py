@@ -406,6 +406,14 @@ def test_a_pack_trains_and_resumes_alike_whatever_default_device_the_caller_set(
         np.testing.assert_array_equal(a.step_loss, b.step_loss)
         np.testing.assert_equal((a.evals, a.epochs), (b.evals, b.epochs))  # NaN equals NaN
         assert a.heldout_acc == pytest.approx(b.heldout_acc, nan_ok=True)
+    # A pack whose networks all stopped early skips to the end of each epoch with empty rows.
+    stopping = _cfg(epochs=3, criterion=0.01, early_stop=True)
+    want = _trainer(priors[::2], [1, 3], model, stopping).run()
+    with torch.device("meta"):
+        got = _trainer(priors[::2], [1, 3], model, stopping).run()
+    for a, b in zip(got.networks, want.networks, strict=True):
+        assert a.status == b.status == "stopped" and a.steps_trained < stopping.total_steps
+        np.testing.assert_equal((a.step_loss, a.epochs), (b.step_loss, b.epochs))
 
 
 def test_a_resume_from_before_the_first_evaluation_is_exact(tmp_path: Path) -> None:
