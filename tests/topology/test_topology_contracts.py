@@ -729,3 +729,19 @@ def test_a_one_edge_graph_has_networkx_louvain_modularity() -> None:
     want = nx.community.modularity(g, nx.community.louvain_communities(g, seed=0))
     assert q == pytest.approx(want, abs=1e-12) and want == 0.0
     assert labels.tolist() == [0, 0, 1, 2]
+
+
+def test_directed_metrics_are_those_of_the_directed_top_fraction_graph() -> None:
+    """An asymmetric W at a fraction other than the default: the directed metrics are
+    networkx's on the directed graph of its top entries (not on the undirected graph the
+    other metrics use)."""
+    rng = np.random.default_rng(8)
+    w = rng.normal(size=(20, 20))
+    np.fill_diagonal(w, 0.0)
+    adj, _ = top_fraction_graph(w, 0.25, directed=True)
+    assert not np.array_equal(adj, adj.T)
+    g = nx.from_numpy_array(adj.astype(int), create_using=nx.DiGraph)
+    m = compute_metrics(w, n_nulls=2, fraction=0.25, louvain=False)
+    assert m.directed_n_edges == g.number_of_edges()
+    assert m.directed_reciprocity == pytest.approx(nx.reciprocity(g), rel=1e-12)
+    assert m.directed_avg_clustering == pytest.approx(nx.average_clustering(g), rel=1e-12)
