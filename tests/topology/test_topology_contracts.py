@@ -745,3 +745,18 @@ def test_directed_metrics_are_those_of_the_directed_top_fraction_graph() -> None
     assert m.directed_n_edges == g.number_of_edges()
     assert m.directed_reciprocity == pytest.approx(nx.reciprocity(g), rel=1e-12)
     assert m.directed_avg_clustering == pytest.approx(nx.average_clustering(g), rel=1e-12)
+
+
+def test_three_separate_pairs_say_why_path_and_propensity_are_undefined() -> None:
+    """Three disjoint edges: no path between pairs, and the lattice and random references of
+    the propensity coincide (0/0); each undefined value says exactly that."""
+    w = np.zeros((8, 8))
+    for i, j in ((0, 1), (2, 3), (4, 5)):
+        w[i, j] = w[j, i] = 1.0
+    m = compute_metrics(w, n_nulls=2, fraction=0.1)
+    assert m.modularity_cnm == pytest.approx(2 / 3)
+    assert m.char_path_length is None
+    assert m.reasons["char_path_length"] == "the graph is disconnected"
+    for name in ("small_world_propensity", "swp_delta_c", "swp_delta_l"):
+        assert getattr(m, name) is None
+        assert m.reasons[name] == "the lattice and random references coincide (0/0)"
