@@ -27,10 +27,10 @@ bandwidth, caches); the grid uses their mean. `--seeds S` packs each variant S t
 service packs up to 24-32 networks of a task; 1 gives a pack of the variants alone).
 Printed: seconds per network on each side, the ratio, and the grid's hours; and per precision
 the training floor: the seconds per network that training's nominal matmul flops (recurrent and
-input products forward and backward, the regulariser's matrix exponentials) take at the
-batched-product roofs measured in the same run at the pack's shape (the products in the
-precision's dtype, the exponentials in float32), i.e. the least any implementation of these
-products could spend on this box. docs/benchmarks.md records a run.
+input products forward and backward, the regulariser's matrix exponentials) take at the matmul
+roofs measured in the same run (the best of a 2048² product in float32 and in bfloat16; the
+products in the precision's dtype, the exponentials in float32), i.e. the least any
+implementation of these products could spend on this box. docs/benchmarks.md records a run.
 """
 
 from __future__ import annotations
@@ -51,9 +51,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from precision import product_gflops
+from gpu import low_precision_roof
 from topology import reference_suite
-from training import DEC, DELAY, FIX, STIM, NaiveNet, naive_round, nominal_flop_parts
+from training import (
+    DEC,
+    DELAY,
+    FIX,
+    STIM,
+    NaiveNet,
+    matmul_roof,
+    naive_round,
+    nominal_flop_parts,
+)
 
 from cortexrnn.services.connectome.local import ingest_field_folders
 from cortexrnn.services.model.config import ModelConfig
@@ -177,8 +186,8 @@ def measure(args: argparse.Namespace, barrier: Any | None) -> dict[str, dict[str
     rows = {"released (transcribed)": released}
     sync()
     roofs = {
-        dtype: product_gflops(len(priors), BATCH, n, dtype, "cpu", reps=20) * 1e9
-        for dtype in (torch.float32, torch.bfloat16)
+        torch.float32: matmul_roof("cpu") * 1e9,
+        torch.bfloat16: low_precision_roof("cpu", 2048) * 1e9,
     }
     products, exponentials = nominal_flop_parts(priors, BATCH, task.n_steps, task.n_inputs)
     sync()
