@@ -156,7 +156,7 @@ class PopulationTrainer:
         ] = []  # [7, P] float64: epoch, step, tr_loss, tr_acc, reg, te_loss, te_acc
         # loss, acc, reg, count this epoch
         self.acc_sums = torch.zeros(4, self.p, dtype=torch.float64, device=_HOST)
-        self.snapshots: list[Tensor] = [self.model.W.detach().to("cpu", copy=True)]
+        self.snapshots: list[Tensor] = [self.model.W.detach().to(_HOST, copy=True)]
         self.dirty_since_eval = True
         self._orders: dict[int, list[list[int]]] = {}
         self._indices: dict[tuple[int, ...], Tensor] = {}
@@ -451,7 +451,7 @@ class PopulationTrainer:
             )
         )
         self.acc_sums.zero_()
-        self.snapshots.append(self.model.W.detach().to("cpu", copy=True))
+        self.snapshots.append(self.model.W.detach().to(_HOST, copy=True))
 
     def run(self) -> PackResult:
         with _matmul_precision(self.cfg.precision):

@@ -87,6 +87,30 @@ def _init(tr: PopulationTrainer, p: int) -> dict[str, torch.Tensor]:
     return {k: v.detach()[p].clone() for k, v in tr.params.items()}
 
 
+def _cancel_after(steps: int) -> TrainingCallbacks:
+    """Callbacks that cancel the pack when it asks for the `steps`-th time (after that step)."""
+    asked = {"n": 0}
+
+    def cancel() -> bool:
+        asked["n"] += 1
+        return asked["n"] == steps
+
+    return TrainingCallbacks(should_cancel=cancel)
+
+
+def _count_matrix_exp(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that gets one entry per call of torch.linalg.matrix_exp from now on."""
+    calls: list[int] = []
+    orig = torch.linalg.matrix_exp
+
+    def counted(x: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return orig(x)
+
+    monkeypatch.setattr(torch.linalg, "matrix_exp", counted)
+    return calls
+
+
 # ----- gradient clipping and recurrent noise ----------------------------------------------
 
 
@@ -322,14 +346,7 @@ def test_the_expm_method_asked_for_is_the_one_used(
 ) -> None:
     """training.expm_method "torch" evaluates the communicability with
     torch.linalg.matrix_exp; "taylor" never calls it."""
-    calls: list[int] = []
-    orig = torch.linalg.matrix_exp
-
-    def counted(x: torch.Tensor) -> torch.Tensor:
-        calls.append(1)
-        return orig(x)
-
-    monkeypatch.setattr(torch.linalg, "matrix_exp", counted)
+    calls = _count_matrix_exp(monkeypatch)
     pr = _prior(3, communicability="direct", lam=0.05)
     train_population([pr], [1], TASK, ModelConfig(), _cfg(epochs=1, expm_method=method))
     assert bool(calls) == uses_torch
@@ -342,14 +359,7 @@ def test_after_a_divergence_the_rest_train_and_are_evaluated_as_without_it(
     """Once a network diverges (step 0 here), the others get a regulariser of their own: it
     keeps the expm method asked for and the pack's float64, so they train exactly as in a
     pack without the diverged network; the diverged network's extra held-out sets are NaN."""
-    calls: list[int] = []
-    orig = torch.linalg.matrix_exp
-
-    def counted(x: torch.Tensor) -> torch.Tensor:
-        calls.append(1)
-        return orig(x)
-
-    monkeypatch.setattr(torch.linalg, "matrix_exp", counted)
+    calls = _count_matrix_exp(monkeypatch)
     good = [_prior(s, communicability="direct", lam=0.05) for s in (3, 4)]
     bad = NetworkPrior(w_init=np.full((N, N), 1e300))  # float64 activity overflows at once
     cfg = _cfg(epochs=2, expm_method=method)
@@ -386,13 +396,7 @@ def test_a_pack_trains_and_resumes_alike_whatever_default_device_the_caller_set(
     ev = EvaluationConfig(sets=["noisy", "jitter"], noise_in=0.1)
     want = _trainer(priors, [1, 2, 3], model, cfg, evaluation=ev).run()
     ck = tmp_path / "pack.pt"
-    steps = {"n": 0}
-
-    def cancel() -> bool:
-        steps["n"] += 1
-        return steps["n"] == 5
-
-    cancelling = TrainingCallbacks(should_cancel=cancel)
+    cancelling = _cancel_after(5)
     with torch.device("meta"):
         part = _trainer(
             priors, [1, 2, 3], model, cfg, evaluation=ev, callbacks=cancelling, checkpoint=ck
@@ -423,14 +427,9 @@ def test_a_resume_from_before_the_first_evaluation_is_exact(tmp_path: Path) -> N
     cfg = _cfg(epochs=2, checkpoint_every_steps=2)
     want = _trainer(priors, [1, 2], ModelConfig(), cfg).run()
     ck = tmp_path / "early.pt"
-    steps = {"n": 0}
-
-    def after_two() -> bool:
-        steps["n"] += 1
-        return steps["n"] == 2
-
-    two = TrainingCallbacks(should_cancel=after_two)
-    part = _trainer(priors, [1, 2], ModelConfig(), cfg, callbacks=two, checkpoint=ck).run()
+    part = _trainer(
+        priors, [1, 2], ModelConfig(), cfg, callbacks=_cancel_after(2), checkpoint=ck
+    ).run()
     assert part.cancelled and part.step == 2 and not part.networks[0].evals
     got = _trainer(priors, [1, 2], ModelConfig(), cfg, checkpoint=ck).run()
     for a, b in zip(got.networks, want.networks, strict=True):
