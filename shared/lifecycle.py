@@ -127,10 +127,6 @@ def wait_for(run: Run, original_id: int, now: datetime) -> None:
     run.pack_id = None  # never packed, so never trained (a retried run leaves its old pack)
 
 
-def is_waiting(run: Run) -> bool:
-    return run.state == QUEUED and run.pack_id is None and run.cached_from_id is not None
-
-
 def dedupe_runs(session: Session, runs: Sequence[Run], *, force: bool) -> tuple[int, int]:
     """Pending, flushed `runs` (new or retried) whose inputs already succeeded are answered
     from that result; those identical to a run still to be trained wait for it (the lowest id

@@ -106,9 +106,14 @@ def test_open_send_again_and_close_a_pack(sessions) -> None:
         runs[0].state = RunState.FAILED.value
         runs[0].transition(RunState.PENDING)
         runs[1].state = RunState.CANCELLED.value
+        elsewhere = pending_runs(s, _user(s, "bob"), 1)  # pending, in no pack
+        pack.dispatched_at = before - timedelta(hours=1)
         s.flush()
+        resent = utcnow()
         again = lifecycle.send_pack_again(s, pack, "cpu")
         assert again is pack
+        assert pack.dispatched_at is not None and pack.dispatched_at >= resent
+        assert elsewhere[0].state == "pending"
         assert (pack.state, pack.worker, pack.attempt, pack.queue) == ("queued", None, 0, "cpu")
         assert [r.state for r in runs] == ["queued", "cancelled"]
         lifecycle.close_pack(pack)
@@ -151,7 +156,10 @@ def test_a_run_asked_to_cancel_is_cancelled_not_requeued_when_its_worker_dies(se
         now = utcnow()
         assert lifecycle.requeue_or_lose(pack, runs, 3, now) is True
         assert runs[0].state == "cancelled" and runs[1].state == "queued"
-        assert runs[0].error is not None and "its worker (w1) stopped" in runs[0].error
+        assert runs[0].error == (
+            "cancelled; its worker (w1) stopped before the run reached its next step, "
+            "so it was not trained again (retry resumes it)"
+        )
         assert runs[0].finished_at == now
         # Only runs asked to cancel left: the pack is cancelled, not requeued.
         _claim(s, pack, "w2")
@@ -176,6 +184,8 @@ def test_claim_starts_the_queued_runs_once(sessions) -> None:
         for r in started:
             assert (r.state, r.worker) == ("running", "w1")
             assert r.heartbeat_at is not None and r.started_at is not None
+        # One claim, one moment: every started run's start and heartbeat.
+        assert len({r.started_at for r in started} | {r.heartbeat_at for r in started}) == 1
         assert runs[2].state == "cancelled" and runs[2].worker is None
         s.refresh(pack)
         assert (pack.state, pack.worker) == ("running", "w1") and pack.heartbeat_at is not None
@@ -209,12 +219,23 @@ def test_heartbeats_progress_membership_and_hold_belong_to_the_holder(sessions) 
                 seconds=1
             )
         # A worker with two slots holds two packs: a heartbeat is for the one it names.
-        other = _running_pack(s, pending_runs(s, _user(s, "bob"), 1))
+        other_runs = pending_runs(s, _user(s, "bob"), 1)
+        other = _running_pack(s, other_runs)
         before = other.heartbeat_at
+        run_before = other_runs[0].heartbeat_at
+        assert run_before is not None
         assert lifecycle.heartbeat_pack(s, pack.id, "w1", t + timedelta(minutes=5)) is True
+        lifecycle.heartbeat_runs(s, pack.id, [*ids, other_runs[0].id], "w1", t)
         s.commit()
         s.refresh(other)
-        assert other.heartbeat_at == before
+        s.refresh(pack)
+        s.refresh(other_runs[0])
+        assert other.heartbeat_at == before and other_runs[0].heartbeat_at is not None
+        assert other_runs[0].heartbeat_at.replace(tzinfo=None) == run_before.replace(tzinfo=None)
+        assert pack.heartbeat_at is not None
+        assert pack.heartbeat_at.replace(tzinfo=None) - t.replace(tzinfo=None) > timedelta(
+            minutes=4
+        )
         later = t + timedelta(minutes=10)
         assert lifecycle.record_progress(s, pack.id, ids[0], 30, 40, later) is True
         s.commit()
@@ -249,6 +270,10 @@ def test_heartbeats_progress_membership_and_hold_belong_to_the_holder(sessions) 
         s.flush()
         assert lifecycle.record_progress(s, pack.id, ids[0], 35, 40, t) is False
         assert lifecycle.record_progress(s, pack.id, ids[1], 0, 0, t) is True
+        assert lifecycle.record_progress(s, pack.id, ids[1], 1, 1, t) is True
+        s.commit()
+        s.refresh(runs[1])
+        assert runs[1].progress == 0.999  # a one-step run at its step
         # A pack that no longer runs takes no heartbeat, even from the worker it had.
         lifecycle.cancel_pack(s, pack.id, ids, 1, 2, "ck")
         s.commit()
@@ -474,7 +499,8 @@ def test_a_waiting_run_takes_the_originals_success_with_its_step_counts(sessions
             w.run_hash = "H"
         s.flush()
         assert lifecycle.dedupe_runs(s, waiting, force=False) == (0, 2)
-        assert all(lifecycle.is_waiting(w) for w in waiting)
+        for w in waiting:  # waiting: queued, never packed, pointing at the run that trains
+            assert (w.state, w.pack_id, w.cached_from_id) == ("queued", None, orig[0].id)
         assert lifecycle.dedupe_runs(s, waiting, force=True) == (0, 0)
         lifecycle.finish_pack(s, pack.id, [orig[0].id], [OK], 12, 40, "ck")
         for w in waiting:
@@ -541,3 +567,173 @@ def test_cancelling_again_after_the_worker_died_changes_nothing(sessions) -> Non
         lifecycle.cancel_experiment(s, _experiment(s, mine[0]), "alice")
         assert (mine[0].state, mine[0].error) == ("cancelled", error)
         assert theirs[0].state == "queued" and theirs[0].pack_id == pack.id
+
+
+def test_finish_skips_runs_that_left_wherever_they_stand_in_the_pack(sessions) -> None:
+    """Runs that left (deleted with their experiment, released and now running in another
+    pack, cancelled) are skipped wherever they stand in the pack's list, and a run failed by
+    its outcome does not stop the runs after it from being written."""
+    with sessions() as s:
+        runs = pending_runs(s, _user(s), 4)
+        pack = _running_pack(s, runs)
+        moved, failing, ok, cancelled = runs
+        # Released from this pack, retried and now running in another one.
+        moved.transition(RunState.CANCELLED)
+        moved.pack_id = None
+        s.flush()
+        moved.transition(RunState.PENDING)
+        s.flush()
+        other = _running_pack(s, [moved], "w2")
+        cancelled.transition(RunState.CANCELLED)
+        # The worker's list: a run since deleted first, then the pack's runs.
+        ids = [10**6, moved.id, ok.id, failing.id, cancelled.id]
+        bad = SimpleNamespace(error="prior not built: x", status=None, row={})
+        outcomes = [OK, OK, OK, bad, OK]
+        lifecycle.finish_pack(s, pack.id, ids, outcomes, 9, 9, "/ck/p.pt")
+        assert (moved.state, moved.pack_id, moved.checkpoint_path) == ("running", other.id, None)
+        assert (ok.state, ok.checkpoint_path) == ("succeeded", "/ck/p.pt")
+        assert (failing.state, failing.error) == ("failed", "prior not built: x")
+        assert cancelled.state == "cancelled"
+        # A failed run before a good one: both written.
+        more = pending_runs(s, _user(s, "bob"), 2)
+        pack2 = _running_pack(s, more, "w3")
+        lifecycle.finish_pack(s, pack2.id, [r.id for r in more], [bad, OK], 3, 3, "/ck/q.pt")
+        assert [r.state for r in more] == ["failed", "succeeded"]
+
+
+def test_retry_and_delete_touch_only_their_own_experiment(sessions) -> None:
+    with sessions() as s:
+        mine = pending_runs(s, _user(s), 1)
+        theirs = pending_runs(s, _user(s, "bob"), 2)
+        mine[0].state = theirs[0].state = RunState.FAILED.value
+        lifecycle.open_pack(s, "k", theirs[1:], "cpu")  # bob's other run is queued
+        s.flush()
+        assert lifecycle.retry_experiment(s, _experiment(s, mine[0])) == 1
+        assert mine[0].state == "pending" and theirs[0].state == "failed"
+        mine[0].transition(RunState.CANCELLED)
+        s.flush()
+        # Bob's queued run does not keep alice from deleting her finished experiment.
+        lifecycle.delete_experiment(s, _experiment(s, mine[0]))
+        s.flush()
+        assert s.get(Run, theirs[1].id) is not None
+
+
+def test_waiting_runs_wait_until_their_original_ends_and_take_only_its_outcome(sessions) -> None:
+    """Two originals in flight, each with a run of another experiment waiting for it. Cancelling
+    the first original's experiment while that run is still running leaves its waiting run
+    waiting (the run may yet finish); when it succeeds, only its own waiting run takes the
+    result, and a waiting run whose experiment was cancelled meanwhile stays cancelled."""
+    with sessions() as s:
+        alice, bob, carol = _user(s), _user(s, "bob"), _user(s, "carol")
+        originals = pending_runs(s, alice, 2)
+        originals[0].run_hash, originals[1].run_hash = "A", "B"
+        s.flush()
+        pack = _running_pack(s, originals)
+        waiting = pending_runs(s, bob, 2)
+        waiting[0].run_hash, waiting[1].run_hash = "A", "B"
+        late = pending_runs(s, carol, 1)
+        late[0].run_hash = "A"
+        s.flush()
+        assert lifecycle.dedupe_runs(s, waiting + late, force=False) == (0, 3)
+        lifecycle.cancel_experiment(s, _experiment(s, late[0]), "carol")
+        assert late[0].state == "cancelled"
+        lifecycle.cancel_experiment(s, _experiment(s, originals[0]), "alice")
+        assert originals[0].state == "running" and originals[0].cancel_requested
+        for w, o in zip(waiting, originals, strict=True):
+            assert (w.state, w.pack_id, w.cached_from_id) == ("queued", None, o.id)
+        # The pack reached its end before it could stop: the first original succeeded.
+        lifecycle.finish_pack(s, pack.id, [originals[0].id], [OK], 5, 5, "ck")
+        assert (waiting[0].state, waiting[0].cached_from_id) == ("succeeded", originals[0].id)
+        assert (waiting[1].state, waiting[1].cached_from_id) == ("queued", originals[1].id)
+        assert late[0].state == "cancelled" and late[0].error == "cancelled by carol"
+
+
+def test_cancel_stops_a_pack_whose_other_run_waits_to_be_sent_again(sessions) -> None:
+    """A shared pack's other run was cancelled when a worker died and then retried: pending,
+    back in the pack only when it is sent again. Cancelling the experiment still training in
+    the pack stops the pack (its run flagged, keeping the pack) rather than releasing the run
+    from a pack that would train on for no one."""
+    with sessions() as s:
+        mine = pending_runs(s, _user(s), 1)
+        theirs = pending_runs(s, _user(s, "bob"), 1)
+        pack = _running_pack(s, [mine[0], theirs[0]])
+        theirs[0].cancel_requested = True
+        assert lifecycle.requeue_or_lose(pack, [mine[0], theirs[0]], 3, utcnow()) is True
+        _claim(s, pack, "w2")
+        assert lifecycle.retry_experiment(s, _experiment(s, theirs[0])) == 1
+        assert (theirs[0].state, theirs[0].pack_id) == ("pending", pack.id)
+        lifecycle.cancel_experiment(s, _experiment(s, mine[0]), "alice")
+        assert (mine[0].state, mine[0].pack_id) == ("running", pack.id)
+        assert mine[0].cancel_requested
+
+
+@pytest.mark.postgres
+def test_a_pack_held_for_its_results_cannot_be_requeued_under_the_worker(postgres_url) -> None:
+    """While a worker holds its pack to write results, the row is locked: the scheduler's
+    requeue of that pack waits (here it gives up at once, by lock_timeout) instead of moving
+    the pack to another worker in the middle of the write."""
+    from sqlalchemy import text, update
+    from sqlalchemy.exc import OperationalError
+
+    from cortexrnn.shared.db import get_sessionmaker
+    from cortexrnn.shared.migrate import upgrade
+
+    upgrade(url=postgres_url)
+    factory = get_sessionmaker(postgres_url)
+    with factory() as s, factory() as scheduler:
+        pack = _running_pack(s, pending_runs(s, _user(s), 1))
+        s.commit()
+        assert lifecycle.hold_pack(s, pack.id, "w1")
+        scheduler.execute(text("SET LOCAL lock_timeout = '50ms'"))
+        with pytest.raises(OperationalError, match="lock timeout"):
+            scheduler.execute(update(Pack).where(Pack.id == pack.id).values(state="queued"))
+        scheduler.rollback()
+        s.commit()  # the results are written: the scheduler may now change the row
+        scheduler.execute(update(Pack).where(Pack.id == pack.id).values(state="queued"))
+        scheduler.commit()
+
+
+def test_a_new_run_is_answered_by_the_run_that_trained_or_trains_itself(
+    sessions,
+) -> None:
+    """Submission's deduplication by run hash: a new run is answered from the run that trained
+    (not from a run that was itself answered from it), and trains itself where the only
+    identical runs failed, or where the one in flight is being cancelled (not waiting for it,
+    nor for a run that waits for it)."""
+    with sessions() as s:
+        user = _user(s)
+
+        def runs_of(hash_: str, n: int = 1) -> list[Run]:
+            made = pending_runs(s, user, n, "same")
+            for r in made:
+                r.run_hash = hash_
+            s.flush()
+            return made
+
+        # H: the early run failed, a later one trained and succeeded, then the early one was
+        # retried and answered from it; a new run is answered from the one that trained.
+        (early,) = runs_of("H")
+        early.state = RunState.FAILED.value
+        (trained,) = runs_of("H")
+        trained.state = RunState.SUCCEEDED.value
+        s.flush()
+        lifecycle.retry_experiment(s, _experiment(s, early))
+        assert (early.state, early.cached_from_id) == ("succeeded", trained.id)
+        (new,) = runs_of("H")
+        assert lifecycle.dedupe_runs(s, [new], force=False) == (1, 0)
+        assert new.cached_from_id == trained.id
+
+        # X: the only identical run failed. C: the run in flight is being cancelled, and
+        # another run waits for it (it takes its place if it stops, or its result if it ends).
+        (failed,) = runs_of("X")
+        failed.state = RunState.FAILED.value
+        (stopping,) = runs_of("C")
+        _running_pack(s, [stopping], "w2")
+        (waiter,) = runs_of("C")
+        assert lifecycle.dedupe_runs(s, [waiter], force=False) == (0, 1)
+        assert (waiter.state, waiter.cached_from_id) == ("queued", stopping.id)
+        stopping.cancel_requested = True
+        s.flush()
+        fresh = runs_of("X") + runs_of("C")
+        assert lifecycle.dedupe_runs(s, fresh, force=False) == (0, 0)
+        assert [(r.state, r.cached_from_id) for r in fresh] == [("pending", None)] * 2
