@@ -111,8 +111,12 @@ def test_bad_options_are_clear_errors() -> None:
         compute_metrics(w, n_nulls=0, released_nulls=-2)
     with pytest.raises(ValueError, match=r"anatomical must have the shape of W \(6, 6\)"):
         compute_metrics(w, anatomical=np.eye(5), n_nulls=0)
-    with pytest.raises(ValueError, match="functional"):
+    with pytest.raises(ValueError, match=r"^functional must have the shape of W \(6, 6\), got"):
         compute_metrics(w, functional=np.eye(7), n_nulls=0)
+    with pytest.raises(
+        ValueError, match=r"^distance must have the shape of W \(6, 6\), got \(2, 2\)$"
+    ):
+        compute_metrics(w, distance=np.eye(2), n_nulls=0)
     with pytest.raises(ValueError, match="square"):
         compute_metrics(np.zeros(4))
     with pytest.raises(ValueError, match=r"fraction must lie in \(0, 1\], got 0"):
@@ -457,8 +461,11 @@ def test_small_and_empty_batches() -> None:
         ):
             assert values.shape == (adj.shape[0],) and np.isnan(values).all()
         assert st.connected.shape == (adj.shape[0],) and not st.connected.any()
+        assert st.connected.dtype == np.bool_
     one = batch_stats(np.zeros((1, 1), dtype=bool))
     assert one.efficiency[0] == 0.0 and math.isnan(one.char_path_length[0])
+    # The record's types whatever the size: float64 values, boolean connectedness.
+    assert one.efficiency.dtype == one.char_path_length.dtype == np.float64
     assert bool(one.connected[0]) and one.avg_clustering[0] == 0.0
     pair = batch_stats(np.array([[False, True], [True, False]]))
     assert (pair.efficiency[0], pair.char_path_length[0], pair.muldoon_path_length[0]) == (
@@ -492,6 +499,8 @@ def test_directed_statistics_of_tiny_graphs_by_hand() -> None:
     assert math.isnan(directed_stats(np.zeros((0, 0), dtype=bool))["avg_clustering"])
     m = compute_metrics(np.zeros((5, 5)), n_nulls=0)
     assert m.directed_n_edges == 0.0
+    one_node = compute_metrics(np.array([[2.0]]), n_nulls=0)
+    assert one_node.reasons["directed_global_efficiency"] == "fewer than 2 nodes"
     assert m.reasons["directed_reciprocity"] == "the directed graph has no edges"
 
 
@@ -585,12 +594,19 @@ def test_rewiring_a_two_edge_graph_reaches_both_other_matchings() -> None:
 def test_entropy_on_inputs_where_it_is_undefined_or_trivial() -> None:
     assert ent.kde_entropy(np.array([1.0])) == (None, "need at least 2 weights for a KDE, got 1")
     assert ent.kde_entropy(np.array([1.0, np.nan]))[1] == "weights contain NaN or infinity"
-    assert "all weights are equal" in str(ent.kde_entropy(np.full(9, 0.3))[1])
+    assert ent.kde_entropy(np.full(9, 0.3)) == (
+        None,
+        "all weights are equal: the KDE is degenerate",
+    )
+    # Two weights a subnormal apart: their spread is not zero, Scott's bandwidth rounds to 0.
+    assert ent.kde_entropy(np.array([0.0, 5e-324])) == (None, "zero bandwidth")
     assert ent.histogram_entropy(np.array([])) == (None, "no weights")
     assert ent.histogram_entropy(np.array([0.0, np.inf]))[1] == "weights contain NaN or infinity"
     assert ent.histogram_entropy(np.full(9, 0.3)) == (0.0, None)  # a point mass
-    value, reason = ent.histogram_entropy(np.array([-1e308, 1e308]))
-    assert value is None and "overflows" in str(reason)
+    assert ent.histogram_entropy(np.array([-1e308, 1e308])) == (
+        None,
+        "the weight range overflows float64",
+    )
     value, reason = ent.histogram_entropy(np.array([1.0, np.nextafter(1.0, 2.0)]))
     assert value is None and "too narrow" in str(reason)
     # Two equal halves: one bit, whatever the bin count.
@@ -673,7 +689,10 @@ def test_small_world_formulas_refuse_what_they_cannot_compute() -> None:
     assert omega(0.3, 0.6, math.inf, 1.6)[1] == (
         "the graph is disconnected: characteristic path length undefined"
     )
-    assert "mean degree below 4" in str(omega(0.3, 0.0, 2.0, 1.6)[1])
+    lattice_flat = (None, "the lattice reference has zero clustering (mean degree below 4)")
+    assert omega(0.3, 0.0, 2.0, 1.6) == lattice_flat
+    assert omega(0.3, math.nan, 2.0, 1.6) == lattice_flat  # undefined, as zero
+    assert sigma_path(0.5, math.inf, 2.0, 1.6)[1] == "the nulls have zero or undefined clustering"
     assert propensity(0.3, 0.1, 0.6, math.nan, 1.6, 3.6)[3] == (
         "clustering or path length of the graph or its references is undefined"
     )
@@ -776,12 +795,15 @@ def test_three_separate_pairs_say_why_path_and_propensity_are_undefined() -> Non
 
 
 def test_any_nonzero_entry_of_an_adjacency_is_an_edge() -> None:
-    """A 0/1 matrix of floats (as `W != 0` times anything) gives what its boolean form gives."""
+    """A matrix of any nonzero values where the edges are (as weights masked by the graph)
+    gives what its boolean form gives: the graph metrics are binary."""
     g = nx.gnm_random_graph(12, 26, seed=3)
     adj = nx.to_numpy_array(g, nodelist=range(12)).astype(bool)
-    scaled = adj * 2.5
+    scaled = adj * np.random.default_rng(0).uniform(0.5, 3.0, adj.shape)
     assert cnm_communities(scaled) == cnm_communities(adj)
     assert degree_assortativity(scaled) == degree_assortativity(adj)
+    labels = np.arange(12) % 3
+    assert modularity(scaled, labels) == modularity(adj, labels)
     directed = np.triu(adj) | (np.tril(adj) & (np.arange(12)[:, None] % 3 == 0))
     assert directed_stats(directed * 0.5) == directed_stats(directed)
 
@@ -828,3 +850,81 @@ def test_gnm_top_up_reaches_every_node_pair_uniformly() -> None:
         assert scipy.stats.chisquare(per_pair).pvalue > 1e-4
     # One node has no pair: the nulls are empty graphs.
     assert gnm_batch(1, 0, 3, np.random.default_rng(0)).shape == (3, 1, 1)
+
+
+def test_a_batch_of_different_graphs_gives_each_graphs_own_statistics() -> None:
+    """Graphs of one batch differ in density and connectedness: each keeps its own
+    transitivity, clustering, path length and efficiency, as computed alone and by networkx."""
+    graphs = [
+        nx.gnm_random_graph(16, 20, seed=1),  # sparse, disconnected
+        nx.gnm_random_graph(16, 60, seed=2),
+        nx.watts_strogatz_graph(16, 4, 0.1, seed=3),
+    ]
+    adjs = np.stack([nx.to_numpy_array(g, nodelist=range(16)).astype(bool) for g in graphs])
+    together = batch_stats(adjs)
+    for b, g in enumerate(graphs):
+        alone = batch_stats(adjs[b])
+        assert together.transitivity[b] == pytest.approx(nx.transitivity(g), rel=1e-12)
+        assert together.avg_clustering[b] == pytest.approx(nx.average_clustering(g), rel=1e-12)
+        assert together.efficiency[b] == pytest.approx(nx.global_efficiency(g), rel=1e-12)
+        for field in ("transitivity", "avg_clustering", "efficiency", "char_path_length"):
+            np.testing.assert_array_equal(getattr(together, field)[b], getattr(alone, field)[0])
+        if nx.is_connected(g):
+            assert together.char_path_length[b] == pytest.approx(
+                nx.average_shortest_path_length(g), rel=1e-12
+            )
+        else:
+            assert math.isnan(together.char_path_length[b])
+
+
+def test_paths_of_a_graph_with_degrees_beyond_bfloat16_against_networkx() -> None:
+    """Degrees above 255 take the exact (float32) counting path: the paths too, with one node
+    at distance 2 from the rest and one unreachable."""
+    g = nx.gnm_random_graph(300, 40000, seed=1)
+    g.remove_edges_from(list(g.edges(0)))
+    g.add_edge(0, 1)
+    g.remove_edges_from(list(g.edges(299)))
+    adj = nx.to_numpy_array(g, nodelist=range(300)).astype(bool)
+    st = batch_stats(adj)
+    assert max(d for _, d in g.degree()) > 256
+    assert st.efficiency[0] == pytest.approx(nx.global_efficiency(g), rel=1e-12)
+    assert math.isnan(st.char_path_length[0])  # node 299 is alone
+    g.remove_node(299)
+    st = batch_stats(nx.to_numpy_array(g, nodelist=range(299)).astype(bool))
+    assert st.char_path_length[0] == pytest.approx(nx.average_shortest_path_length(g), rel=1e-12)
+
+
+def test_spearman_refuses_infinite_values_on_either_side() -> None:
+    """Ranks would turn an infinity into an ordinary rank: spearman refuses non-finite input
+    first, as pearson does, whichever side holds it."""
+    finite = np.array([1.0, 2.0, 3.0, 4.0])
+    with_inf = np.array([1.0, 2.0, np.inf, 4.0])
+    for x, y in ((with_inf, finite), (finite, with_inf)):
+        assert spatial.spearman(x, y) == (None, "non-finite entries")
+    assert spatial.spearman(finite, finite[::-1].copy()) == (-1.0, None)
+
+
+def test_spectral_radius_falls_back_to_numpy_and_says_when_neither_solver_converges(
+    monkeypatch,
+) -> None:
+    w = np.array([[0.0, 2.0], [8.0, 0.0]])
+    assert spatial.spectral_radius(np.zeros((0, 0))) == (None, "empty matrix")
+
+    def torch_fails(_: object) -> None:
+        raise RuntimeError("LAPACK failed")
+
+    monkeypatch.setattr(spatial.torch.linalg, "eigvals", torch_fails)
+    value, reason = spatial.spectral_radius(w)
+    assert value == pytest.approx(4.0, rel=1e-12) and reason is None
+
+    def numpy_fails(_: object) -> None:
+        raise np.linalg.LinAlgError("no convergence")
+
+    monkeypatch.setattr(spatial.np.linalg, "eigvals", numpy_fails)
+    assert spatial.spectral_radius(w) == (None, "the eigenvalue solver did not converge")
+
+
+def test_one_null_is_enough_for_the_null_based_metrics() -> None:
+    w, _ = trained_looking_weights(40, seed=3)
+    m = compute_metrics(w, n_nulls=1, seed=0)
+    assert m.small_world_sigma is not None and "small_world_sigma" not in m.reasons
