@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -39,6 +40,28 @@ def _running_pack(s: Session, runs: list[Run], worker: str = "w1") -> Pack:
 def _claim(s: Session, pack: Pack, worker: str) -> None:
     assert lifecycle.claim_pack(s, pack.id, worker)
     s.refresh(pack)
+
+
+def _identical_runs(s: Session, user: User, run_hash: str, n: int = 1, **kw: Any) -> list[Run]:
+    """`n` pending runs of a new experiment whose inputs all hash to `run_hash`, as identical
+    submissions' runs do (flushed)."""
+    runs = pending_runs(s, user, n, "same", **kw)
+    for run in runs:
+        run.run_hash = run_hash
+    s.flush()
+    return runs
+
+
+def _shared_pack_after_its_worker_died(s: Session, flagged: str) -> tuple[Run, Run, Pack]:
+    """(alice's run, bob's run, their pack): the two runs trained in one pack, the `flagged`
+    one ("mine": alice's, "theirs": bob's) asked to cancel, then the worker died: that run is
+    cancelled (keeping its pack id) and the other is queued again in the pack."""
+    mine = pending_runs(s, _user(s), 1)[0]
+    theirs = pending_runs(s, _user(s, "bob"), 1)[0]
+    pack = _running_pack(s, [mine, theirs])
+    (mine if flagged == "mine" else theirs).cancel_requested = True
+    assert lifecycle.requeue_or_lose(pack, [mine, theirs], 3, utcnow()) is True
+    return mine, theirs, pack
 
 
 def _experiment(s: Session, run: Run) -> Experiment:
@@ -441,12 +464,10 @@ def test_retry_puts_failed_lost_and_cancelled_runs_back_and_refuses_when_none(se
 def test_a_retried_run_identical_to_a_succeeded_one_is_answered_unless_forced(sessions) -> None:
     with sessions() as s:
         user = _user(s)
-        done = pending_runs(s, user, 1, "same")
-        done[0].run_hash = "H"
+        done = _identical_runs(s, user, "H")
         done[0].state = RunState.SUCCEEDED.value
         for force in (False, True):
-            runs = pending_runs(s, user, 1, "same", spec={"force": force})
-            runs[0].run_hash = "H"
+            runs = _identical_runs(s, user, "H", spec={"force": force})
             runs[0].state = RunState.FAILED.value
             s.flush()
             lifecycle.retry_experiment(s, _experiment(s, runs[0]))
@@ -490,14 +511,9 @@ def test_delete_is_refused_while_runs_fly_or_others_reuse_the_results(sessions) 
 def test_a_waiting_run_takes_the_originals_success_with_its_step_counts(sessions) -> None:
     with sessions() as s:
         user = _user(s)
-        orig = pending_runs(s, user, 1, "same")
-        orig[0].run_hash = "H"
-        s.flush()
+        orig = _identical_runs(s, user, "H")
         pack = _running_pack(s, orig)
-        waiting = pending_runs(s, user, 2, "same")
-        for w in waiting:
-            w.run_hash = "H"
-        s.flush()
+        waiting = _identical_runs(s, user, "H", 2)
         assert lifecycle.dedupe_runs(s, waiting, force=False) == (0, 2)
         for w in waiting:  # waiting: queued, never packed, pointing at the run that trains
             assert (w.state, w.pack_id, w.cached_from_id) == ("queued", None, orig[0].id)
@@ -514,19 +530,11 @@ def test_runs_changed_together_share_one_timestamp(sessions) -> None:
     waiting runs given their original's success (one moment, one row value)."""
     with sessions() as s:
         user = _user(s)
-        done = pending_runs(s, user, 1, "same")
-        done[0].run_hash = "DONE"
+        done = _identical_runs(s, user, "DONE")
         done[0].state = RunState.SUCCEEDED.value
-        orig = pending_runs(s, user, 1, "same")
-        orig[0].run_hash = "FLY"
-        s.flush()
-        answered = pending_runs(s, user, 3, "same")
-        waiting = pending_runs(s, user, 3, "same")
-        for r in answered:
-            r.run_hash = "DONE"
-        for r in waiting:
-            r.run_hash = "FLY"
-        s.flush()
+        orig = _identical_runs(s, user, "FLY")
+        answered = _identical_runs(s, user, "DONE", 3)
+        waiting = _identical_runs(s, user, "FLY", 3)
         assert lifecycle.dedupe_runs(s, answered + waiting, force=False) == (3, 3)
         assert len({r.finished_at for r in answered}) == 1 and answered[0].finished_at
         assert len({r.queued_at for r in waiting}) == 1 and waiting[0].queued_at
@@ -556,17 +564,13 @@ def test_cancelling_again_after_the_worker_died_changes_nothing(sessions) -> Non
     another experiment's run, waits to train again; a second cancel of its experiment leaves
     it (and the other run) as they are."""
     with sessions() as s:
-        mine = pending_runs(s, _user(s), 1)
-        theirs = pending_runs(s, _user(s, "bob"), 1)
-        pack = _running_pack(s, [mine[0], theirs[0]])
-        mine[0].cancel_requested = True
-        assert lifecycle.requeue_or_lose(pack, [mine[0], theirs[0]], 3, utcnow()) is True
-        assert mine[0].state == "cancelled" and mine[0].pack_id == pack.id
-        assert theirs[0].state == "queued"
-        error = mine[0].error
-        lifecycle.cancel_experiment(s, _experiment(s, mine[0]), "alice")
-        assert (mine[0].state, mine[0].error) == ("cancelled", error)
-        assert theirs[0].state == "queued" and theirs[0].pack_id == pack.id
+        mine, theirs, pack = _shared_pack_after_its_worker_died(s, flagged="mine")
+        assert mine.state == "cancelled" and mine.pack_id == pack.id
+        assert theirs.state == "queued"
+        error = mine.error
+        lifecycle.cancel_experiment(s, _experiment(s, mine), "alice")
+        assert (mine.state, mine.error) == ("cancelled", error)
+        assert theirs.state == "queued" and theirs.pack_id == pack.id
 
 
 def test_finish_skips_runs_that_left_wherever_they_stand_in_the_pack(sessions) -> None:
@@ -654,17 +658,13 @@ def test_cancel_stops_a_pack_whose_other_run_waits_to_be_sent_again(sessions) ->
     the pack stops the pack (its run flagged, keeping the pack) rather than releasing the run
     from a pack that would train on for no one."""
     with sessions() as s:
-        mine = pending_runs(s, _user(s), 1)
-        theirs = pending_runs(s, _user(s, "bob"), 1)
-        pack = _running_pack(s, [mine[0], theirs[0]])
-        theirs[0].cancel_requested = True
-        assert lifecycle.requeue_or_lose(pack, [mine[0], theirs[0]], 3, utcnow()) is True
+        mine, theirs, pack = _shared_pack_after_its_worker_died(s, flagged="theirs")
         _claim(s, pack, "w2")
-        assert lifecycle.retry_experiment(s, _experiment(s, theirs[0])) == 1
-        assert (theirs[0].state, theirs[0].pack_id) == ("pending", pack.id)
-        lifecycle.cancel_experiment(s, _experiment(s, mine[0]), "alice")
-        assert (mine[0].state, mine[0].pack_id) == ("running", pack.id)
-        assert mine[0].cancel_requested
+        assert lifecycle.retry_experiment(s, _experiment(s, theirs)) == 1
+        assert (theirs.state, theirs.pack_id) == ("pending", pack.id)
+        lifecycle.cancel_experiment(s, _experiment(s, mine), "alice")
+        assert (mine.state, mine.pack_id) == ("running", pack.id)
+        assert mine.cancel_requested
 
 
 @pytest.mark.postgres
@@ -702,38 +702,30 @@ def test_a_new_run_is_answered_by_the_run_that_trained_or_trains_itself(
     nor for a run that waits for it)."""
     with sessions() as s:
         user = _user(s)
-
-        def runs_of(hash_: str, n: int = 1) -> list[Run]:
-            made = pending_runs(s, user, n, "same")
-            for r in made:
-                r.run_hash = hash_
-            s.flush()
-            return made
-
         # H: the early run failed, a later one trained and succeeded, then the early one was
         # retried and answered from it; a new run is answered from the one that trained.
-        (early,) = runs_of("H")
+        (early,) = _identical_runs(s, user, "H")
         early.state = RunState.FAILED.value
-        (trained,) = runs_of("H")
+        (trained,) = _identical_runs(s, user, "H")
         trained.state = RunState.SUCCEEDED.value
         s.flush()
         lifecycle.retry_experiment(s, _experiment(s, early))
         assert (early.state, early.cached_from_id) == ("succeeded", trained.id)
-        (new,) = runs_of("H")
+        (new,) = _identical_runs(s, user, "H")
         assert lifecycle.dedupe_runs(s, [new], force=False) == (1, 0)
         assert new.cached_from_id == trained.id
 
         # X: the only identical run failed. C: the run in flight is being cancelled, and
         # another run waits for it (it takes its place if it stops, or its result if it ends).
-        (failed,) = runs_of("X")
+        (failed,) = _identical_runs(s, user, "X")
         failed.state = RunState.FAILED.value
-        (stopping,) = runs_of("C")
+        (stopping,) = _identical_runs(s, user, "C")
         _running_pack(s, [stopping], "w2")
-        (waiter,) = runs_of("C")
+        (waiter,) = _identical_runs(s, user, "C")
         assert lifecycle.dedupe_runs(s, [waiter], force=False) == (0, 1)
         assert (waiter.state, waiter.cached_from_id) == ("queued", stopping.id)
         stopping.cancel_requested = True
         s.flush()
-        fresh = runs_of("X") + runs_of("C")
+        fresh = _identical_runs(s, user, "X") + _identical_runs(s, user, "C")
         assert lifecycle.dedupe_runs(s, fresh, force=False) == (0, 0)
         assert [(r.state, r.cached_from_id) for r in fresh] == [("pending", None)] * 2
