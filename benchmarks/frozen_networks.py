@@ -8,8 +8,8 @@ still training, interleaved round by round in one run.
 Before 2026-12-06 a frozen network stayed in the pack's batched products (its loss and update
 masked), so every row here cost what the baseline costs; now only the networks still training
 are computed. Table 3's positive-only packs are the case in point: 6 of the 11 variants
-diverge within two steps. Run with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 to match the pack
-processes (worker/huge_pages.py).
+diverge within two steps. Run with the GLIBC_TUNABLES pack processes
+get (worker/malloc_tunables.py, docs/operations.md) to match them.
 """
 
 from __future__ import annotations

@@ -10,9 +10,10 @@ Both sides train the same networks: field 6_6_2 (N = 312) at paper fidelity, go/
 paper's 45-step timing, batch 128, 400 optimiser steps per network (10 epochs x 40 steps); only
 `--steps` steps are timed and the rest is extrapolated (the cost per step is flat).
 
-- project: one pack of the variants (one seed each) in `PopulationTrainer` per precision,
-  then `compute_metrics` with 1,000 density-matched nulls and 1,000 released-code nulls, and
-  the held-out evaluation (2,560 trials);
+- project: one pack of the variants (`--seeds` each) in `PopulationTrainer` per precision,
+  then `compute_metrics` of every network with its seed (1,000 density-matched nulls and
+  1,000 released-code nulls, drawn once per seed in a process as in a pack's), and the
+  held-out evaluation (2,560 trials);
 - released: each network alone, Keras-style (benchmarks/training.py's `NaiveNet`: trials
   built in numpy, a Python time loop, the regulariser with `matrix_exp`, torch Adam), and its
   small-world nulls one at a time as the notebook draws them (`(U + U.T) / 2 > 0.7`, bctpy's
@@ -23,7 +24,9 @@ The grid: 11 variants x 3 tasks x 20 seeds = 660 networks, on `--workers` worker
 of `--threads` threads each (both cores of this machine: 2 x 1). The benchmark runs in
 `--workers` processes at once, each timing its own copy with the phases started together (a
 barrier), so the figures include what two workers on one box cost each other (memory
-bandwidth, caches); the grid uses their mean. `--seeds S` packs each variant S times (the
+bandwidth, caches); the grid uses their mean. The released side is measured first, in plain
+processes; then the project's, in processes with the pack processes' malloc tunables
+(worker/malloc_tunables.py). `--seeds S` packs each variant S times (the
 service packs up to 24-32 networks of a task; 1 gives a pack of the variants alone).
 Printed: seconds per network on each side, the ratio, and the grid's hours; and per precision
 the training floor: the seconds per network that training's nominal matmul flops (recurrent and
@@ -75,6 +78,7 @@ from cortexrnn.services.tasks.base import Task
 from cortexrnn.services.topology import compute_metrics
 from cortexrnn.services.training.config import TrainingConfig
 from cortexrnn.services.training.trainer import PopulationTrainer
+from cortexrnn.worker import malloc_tunables
 
 GRID_NETWORKS = 11 * 3 * 20
 STEPS_PER_NETWORK = 10 * 40
@@ -132,21 +136,14 @@ def project_seconds(
     return {"train": step * STEPS_PER_NETWORK, "evaluate": evaluate}
 
 
-def metrics_seconds(w: np.ndarray, distance: np.ndarray | None) -> float:
+def metrics_seconds(w: np.ndarray, distance: np.ndarray | None, seed: int) -> float:
     t0 = time.perf_counter()
-    compute_metrics(w, distance, n_nulls=1000, released_nulls=1000, seed=0)
+    compute_metrics(w, distance, n_nulls=1000, released_nulls=1000, seed=seed)
     return time.perf_counter() - t0
 
 
-def measure(args: argparse.Namespace, barrier: Any | None) -> dict[str, dict[str, float]]:
-    """One worker's figures; with `barrier`, each timed phase starts when every worker is
-    ready for it."""
-
-    def sync() -> None:
-        if barrier is not None:
-            barrier.wait()
-
-    torch.set_num_threads(args.threads)
+def _pack_priors(args: argparse.Namespace) -> tuple[list[NetworkPrior], float]:
+    """The pack's priors on field 6_6_2 and the seconds per network they took to build."""
     field = ingest_field_folders([field_dir()], name="6_6_2")
     preset = expand_preset("paper-2026")
     names = args.variants.split(",")
@@ -157,12 +154,15 @@ def measure(args: argparse.Namespace, barrier: Any | None) -> dict[str, dict[str
         [(preset[name], seed) for seed in range(args.seeds) for name in names],
         Fidelity.paper(),
     )
-    prior_s = (time.perf_counter() - t0) / len(priors)
-    # the naive side's trials (training.numpy_trials): go/no-go, 45 steps
-    task = get_task("go_no_go", fixation=FIX, stimulus=STIM, delay=DELAY, decision=DEC)
-    n = priors[0].n_units
+    return priors, (time.perf_counter() - t0) / len(priors)
 
-    # released: each network alone, then its metrics with notebook-style nulls
+
+def measure_released(
+    args: argparse.Namespace, sync: Callable[[], None]
+) -> dict[str, dict[str, float]]:
+    """Each variant's network alone, Keras-style, then its metrics with notebook-style nulls."""
+    priors, _ = _pack_priors(args)
+    names = args.variants.split(",")
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     nets = []
@@ -175,15 +175,22 @@ def measure(args: argparse.Namespace, barrier: Any | None) -> dict[str, dict[str
         naive_round(nets, BATCH, rng, "cpu") / len(nets) for _ in range(args.steps)
     )
     sync()
-    w = priors[0].w_init
-    t_graph, _t_gnm, _t_rewire = reference_suite(w, 2, seed=0)
+    t_graph, _t_gnm, _t_rewire = reference_suite(priors[0].w_init, 2, seed=0)
     released = {
         "train": naive * STEPS_PER_NETWORK,
-        "metrics": t_graph[0] + 1000 * released_null_seconds(n, args.ref_nulls),
+        "metrics": t_graph[0] + 1000 * released_null_seconds(priors[0].n_units, args.ref_nulls),
     }
     released["total"] = released["train"] + released["metrics"]
+    return {"released (transcribed)": released}
 
-    rows = {"released (transcribed)": released}
+
+def measure_project(
+    args: argparse.Namespace, sync: Callable[[], None]
+) -> dict[str, dict[str, float]]:
+    """The pack per precision, the final metrics, and the training floor at the roofs."""
+    priors, prior_s = _pack_priors(args)
+    # the naive side's trials (training.numpy_trials): go/no-go, 45 steps
+    task = get_task("go_no_go", fixation=FIX, stimulus=STIM, delay=DELAY, decision=DEC)
     sync()
     roofs = {
         torch.float32: matmul_roof("cpu") * 1e9,
@@ -191,7 +198,13 @@ def measure(args: argparse.Namespace, barrier: Any | None) -> dict[str, dict[str
     }
     products, exponentials = nominal_flop_parts(priors, BATCH, task.n_steps, task.n_inputs)
     sync()
-    metric_s = statistics.median(metrics_seconds(pr.w_init, pr.distance) for pr in priors[:2])
+    # Every network of the pack with its run's seed, as a pack process measures them: the
+    # networks of one seed share their null graphs (services/topology/metrics.py).
+    names = args.variants.split(",")
+    metric_s = statistics.mean(
+        metrics_seconds(pr.w_init, pr.distance, i // len(names)) for i, pr in enumerate(priors)
+    )
+    rows = {}
     for precision in args.precisions.split(","):
         p = project_seconds(priors, precision, args.steps, task, sync)
         p["metrics"] = metric_s
@@ -204,8 +217,38 @@ def measure(args: argparse.Namespace, barrier: Any | None) -> dict[str, dict[str
     return rows
 
 
-def _worker(args: argparse.Namespace, barrier: Any, out: Any) -> None:
-    out.put(measure(args, barrier))
+def _worker(args: argparse.Namespace, side: str, barrier: Any, out: Any) -> None:
+    torch.set_num_threads(args.threads)
+    measure = measure_released if side == "released" else measure_project
+    out.put(measure(args, barrier.wait))
+
+
+def measure_side(args: argparse.Namespace, side: str) -> list[dict[str, dict[str, float]]]:
+    """`args.workers` processes measuring `side` at once, each phase started together. The
+    project's processes start as pack processes do, with their malloc tunables; the released
+    side's as any Python process (the tunables make the notebook-style nulls no faster)."""
+    saved = os.environ.get("GLIBC_TUNABLES")
+    if side == "project":
+        malloc_tunables.enable_for_children(malloc_tunables.pack_tunables())
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(args.workers), ctx.Queue()
+    procs = [
+        ctx.Process(target=_worker, args=(args, side, barrier, out)) for _ in range(args.workers)
+    ]
+    try:
+        for proc in procs:
+            proc.start()
+    finally:
+        if saved is None:
+            os.environ.pop("GLIBC_TUNABLES", None)
+        else:
+            os.environ["GLIBC_TUNABLES"] = saved
+    per_worker = [out.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+        if proc.exitcode != 0:
+            raise SystemExit(f"a benchmark worker failed (exit {proc.exitcode})")
+    return per_worker
 
 
 def main() -> None:
@@ -223,25 +266,22 @@ def main() -> None:
         f"thread(s) x {args.workers} worker(s) measured at once, "
         f"{time.strftime('%Y-%m-%d %H:%M')}"
     )
-    if args.workers == 1:
-        per_worker = [measure(args, None)]
-    else:
-        ctx = mp.get_context("spawn")
-        barrier, out = ctx.Barrier(args.workers), ctx.Queue()
-        procs = [
-            ctx.Process(target=_worker, args=(args, barrier, out)) for _ in range(args.workers)
-        ]
-        for proc in procs:
-            proc.start()
-        per_worker = [out.get() for _ in procs]
-        for proc in procs:
-            proc.join()
-            if proc.exitcode != 0:
-                raise SystemExit(f"a benchmark worker failed (exit {proc.exitcode})")
-    rows = {
-        label: {k: statistics.mean(w[label][k] for w in per_worker) for k in first}
-        for label, first in per_worker[0].items()
-    }
+    print(
+        "# project processes: GLIBC_TUNABLES="
+        + malloc_tunables.with_tunables(
+            os.environ.get("GLIBC_TUNABLES"), malloc_tunables.pack_tunables()
+        )
+    )
+    # numpy's BLAS (bctpy's efficiency, the metrics) gets the workers' threads as torch does:
+    # with its default of every core, two workers at once oversubscribe the box and the
+    # released side's null timings vary 5x.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    rows: dict[str, dict[str, float]] = {}
+    for side in ("released", "project"):
+        per_worker = measure_side(args, side)
+        for label, first in per_worker[0].items():
+            rows[label] = {k: statistics.mean(w[label][k] for w in per_worker) for k in first}
     released = rows["released (transcribed)"]
     names = args.variants.split(",")
     print(

@@ -60,8 +60,11 @@ class Settings(BaseSettings):
     # worker's process, as before).
     pack_isolation: bool = True
     # Pack processes allocate their large buffers in transparent huge pages (glibc's
-    # malloc.hugetlb tunable, worker/huge_pages.py): ~15 % faster steps on CPU.
+    # malloc.hugetlb tunable, worker/malloc_tunables.py): ~15 % faster steps on CPU.
     huge_pages: bool = True
+    # Pack processes keep the memory they free for their next allocations instead of giving it
+    # back to the kernel (worker/malloc_tunables.py): no page faults after the first step.
+    keep_freed_memory: bool = True
     allow_insecure: bool = False
     # Admission limits (shared/admission.py, docs/operations.md): a spec that exceeds one is
     # refused at submission with a 422 naming the field. The defaults let the paper's grids

@@ -43,7 +43,7 @@ from cortexrnn.shared import lifecycle
 from cortexrnn.shared.db import transact
 from cortexrnn.shared.models import Pack, Run, RunState, utcnow
 from cortexrnn.shared.settings import get_settings, reset_settings_cache
-from cortexrnn.worker import drain, huge_pages, pack_memory
+from cortexrnn.worker import drain, malloc_tunables, pack_memory
 from cortexrnn.worker.dispatch import send_pack
 
 log = logging.getLogger("cortexrnn.worker")
@@ -55,8 +55,11 @@ _context: ForkServerContext | None = None
 def _forkserver() -> ForkServerContext:
     global _context  # one fork server per worker process, started on first use
     if _context is None:
-        if get_settings().huge_pages:
-            huge_pages.enable_for_children()  # read by the fork server's interpreter at start
+        settings = get_settings()
+        # read by the fork server's interpreter at its start, inherited by the pack processes
+        malloc_tunables.enable_for_children(
+            malloc_tunables.pack_tunables(settings.huge_pages, settings.keep_freed_memory)
+        )
         ctx = multiprocessing.get_context("forkserver")
         assert isinstance(ctx, ForkServerContext)
         # Each pack's process runs the worker's main module again (multiprocessing's rule for

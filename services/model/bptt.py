@@ -16,6 +16,8 @@ products per step (W h forward; dpre W and the weight gradient backward) take bf
 operands and give bfloat16 results (CPU kernels have no float32-output form), which are
 added to float32 drives, activations and gradient accumulators. Master weights, optimiser
 state, the loss and every sum over steps stay float32; only each step's product is rounded.
+The bfloat16 copies of h that the forward products take are kept for the backward's weight
+gradient (half the size of the float32 activations) rather than made again.
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ class RecurrentScan(torch.autograd.Function):
         leaky = alpha != 1.0
         h_buf = torch.empty_like(drive) if leaky else r
         wt = w.transpose(1, 2) if low is None else w.transpose(1, 2).to(low)
+        # Mixed precision: h_0 .. h_{T-2} in bfloat16, made for the forward products and kept
+        # for the weight gradient's; the step's product. (Unused placeholders in fp32.)
+        h_low = torch.empty_like(drive, dtype=low) if low is not None else r
+        product = drive.new_empty(drive.shape[1:], dtype=low) if low is not None else r[0]
         r[0].copy_(drive[0])
         _activate_(r[0], activation)
         if leaky:
@@ -66,11 +72,15 @@ class RecurrentScan(torch.autograd.Function):
             if low is None:
                 torch.baddbmm(drive[t], h_buf[t - 1], wt, out=r[t])
             else:
-                torch.add(drive[t], torch.bmm(h_buf[t - 1].to(low), wt), out=r[t])
+                h_low[t - 1].copy_(h_buf[t - 1])
+                torch.bmm(h_low[t - 1], wt, out=product)
+                # = drive[t] + product, bit for bit, in two vectorised passes: the mixed-dtype
+                # add with three operands runs as a scalar loop, 2x slower
+                r[t].copy_(product).add_(drive[t])
             _activate_(r[t], activation)
             if leaky:
                 torch.lerp(h_buf[t - 1], r[t], alpha, out=h_buf[t])
-        ctx.save_for_backward(w, r, h_buf if leaky else r)
+        ctx.save_for_backward(w, r, h_buf if leaky else r, h_low if low is not None else None)
         ctx.alpha = alpha
         ctx.activation = activation
         ctx.low = low
@@ -78,7 +88,7 @@ class RecurrentScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_h: Tensor) -> tuple[Tensor | None, Tensor | None, None, None, None]:
-        w, r, h_buf = ctx.saved_tensors
+        w, r, h_buf, h_low = ctx.saved_tensors
         alpha, activation, low = ctx.alpha, ctx.activation, ctx.low
         leaky = alpha != 1.0
         t_steps = r.shape[0]
@@ -97,7 +107,7 @@ class RecurrentScan(torch.autograd.Function):
                 back = torch.bmm(dpre, w)
             else:
                 d_low = dpre.to(low)
-                grad_w.add_(torch.bmm(d_low.transpose(1, 2), h_buf[t - 1].to(low)))
+                grad_w.add_(torch.bmm(d_low.transpose(1, 2), h_low[t - 1]))
                 back = torch.bmm(d_low, w_low).to(dpre.dtype)
             dh = back.add_(dh, alpha=1.0 - alpha) if leaky else back
         need_drive, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]

@@ -127,7 +127,9 @@ class PopulationRNN(nn.Module):
         # Input drive for every step at once: one big matmul instead of T small ones.
         drive = torch.matmul(x, sel(self.U).transpose(1, 2))  # [T, P, B, N]
         if cfg.bias:
-            drive = drive + sel(self.b)[:, None, :]
+            drive.add_(
+                sel(self.b)[:, None, :]
+            )  # in place: matmul's backward does not need its output
         if noise_rec is not None and cfg.noise_rec > 0:
             drive = drive + cfg.noise_rec * noise_rec
         w = sel(self.W)

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from cortexrnn.services.model.expm import expm
+from cortexrnn.services.model.sorting import sort_last
 from cortexrnn.services.priors.network_prior import NetworkPrior
 
 ExpmMethod = Literal["taylor", "torch"]
@@ -208,7 +209,7 @@ class PackRegularizer:
         if self.emd_target is not None:
             c_emd = c.index_select(0, self.emd_local)
             vals = c_emd[:, self.offdiag]  # [n_emd, N(N-1)]
-            vals_sorted = torch.sort(vals, dim=-1).values
+            vals_sorted = sort_last(vals)
             emd = wasserstein_sorted(vals_sorted, self.emd_target) * self.lam_emd
             total = total.index_add(0, self.emd_global, emd)
         return total

@@ -6,8 +6,9 @@ The model follows what the code allocates (float32 tensors, 4 bytes; float64 pri
 
 - activations kept for the backward pass (services/model/bptt.py): the scan's activations and,
   in the backward, the drive's gradient, each [T, B, N] per network; one more for a leaky
-  unit's state (alpha < 1) and one for the recurrent noise; the inputs, their noise and the
-  noisy copy are [T, B, n_in] each. The drive before the scan is freed when the scan ends.
+  unit's state (alpha < 1) and one for the recurrent noise; in bf16-mixed, the state's
+  bfloat16 copy (2 bytes); the inputs, their noise and the noisy copy are [T, B, n_in] each.
+  The drive before the scan is freed when the scan ends.
 - weights W, U, V, b, c with their gradients, Adam's two moments and one temporary: 5 copies.
 - the regulariser: the distance matrix on the device, and for communicability the
   degree-12 Taylor exponential's saved products and its squarings (~24 N x N).
@@ -37,7 +38,7 @@ from cortexrnn.services.priors.conditions import Condition
 from cortexrnn.services.spec.model import ExperimentSpec, RunSpec, TaskEntry
 from cortexrnn.services.tasks.registry import get_task
 
-F32, F64 = 4, 8
+F32, F64, BF16 = 4, 8, 2
 RUNTIME_BYTES = 512 * 2**20
 WEIGHT_COPIES = 5  # value, gradient, Adam m and v, one temporary
 EXPM_MATRICES = 24  # N x N float32 tensors the communicability keeps for its backward
@@ -142,6 +143,8 @@ def run_memory(
     b = cfg.batch_size
     saved = 2 + (model.alpha < 1.0) + (model.noise_rec > 0)
     activations = F32 * (saved * t * b * n + 3 * t * b * n_in)
+    if cfg.precision == "bf16-mixed":
+        activations += BF16 * t * b * n
     params = n * n + n * n_in + n_out * n + n + n_out
     regulariser = F32 * n * n * (1 + (EXPM_MATRICES if condition.communicability != "none" else 0))
     priors = F64 * n * n * (1 + (condition.space != "none"))

@@ -28,7 +28,7 @@ from .modularity import cnm_modularity, louvain_modularity
 from .nulls import gnm_batch, gnp_batch, rewire_batch
 from .paths import BatchStats, batch_stats, directed_stats
 from .record import TopologyMetrics
-from .released_nulls import released_null_means
+from .released_nulls import released_null_means_of_seed
 from .smallworld import omega, propensity, sigma_efficiency, sigma_path
 from .spatial import (
     graph_wiring_cost,
@@ -318,8 +318,7 @@ def _released_nulls(
 ) -> None:
     if stats is None:
         return
-    # A stream of its own, so that switching these nulls on leaves the G(n, m) ones unchanged.
-    means = released_null_means(adj.shape[0], count, np.random.default_rng([seed, 7]))
+    means = released_null_means_of_seed(adj.shape[0], count, seed)
     out.info["null_released_density"] = means.density
     out.set("null_released_avg_clustering", means.avg_clustering)
     out.set("null_released_global_efficiency", means.global_efficiency)

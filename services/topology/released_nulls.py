@@ -15,6 +15,7 @@ nulls as `small_world_sigma` and this one separately, at paper fidelity only.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,3 +76,12 @@ def released_null_means(
         float(np.concatenate(efficiency).mean()),
         float(np.concatenate(density).mean()),
     )
+
+
+@functools.lru_cache(maxsize=64)
+def released_null_means_of_seed(n: int, count: int, seed: int) -> ReleasedNullMeans:
+    """`released_null_means` on a stream of its own for `seed` (so that switching these nulls
+    on leaves the G(n, m) ones unchanged). The nulls do not depend on the graph compared with
+    them, so every network of one seed and size in a process, and every epoch snapshot of it,
+    shares one draw."""
+    return released_null_means(n, count, np.random.default_rng([seed, 7]))

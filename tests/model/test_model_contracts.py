@@ -327,7 +327,7 @@ def test_taylor12_is_the_degree_12_series() -> None:
 
 
 def test_squarings_needed_hand_computed() -> None:
-    """s = ceil(log2(||x||_1 / theta)), at least 0, at most 64; theta = 1/4 (float64), 1
+    """s = ceil(log2(||x||_1 / theta)), at least 0, at most 64; theta = 1/4 (float64), 5/4
     (float32); NaN/inf and inactive matrices get 0."""
 
     def one_norm(v: float) -> np.ndarray:
@@ -339,6 +339,9 @@ def test_squarings_needed_hand_computed() -> None:
     x = torch.from_numpy(np.stack([one_norm(v) for v in norms]))
     assert squarings_needed(x).tolist() == [0, 0, 1, 4, 64]
     assert squarings_needed(x[:4].float()).tolist() == [0, 0, 0, 2]
+    # float32 at the edge: 1.25 needs none, just above it one, 2.5 one, just above it two
+    edge = torch.from_numpy(np.stack([one_norm(v) for v in (1.2, 1.25, 1.26, 2.5, 2.52)]))
+    assert squarings_needed(edge.float()).tolist() == [0, 0, 1, 1, 2]
     assert squarings_needed(x[3]).tolist() == 4  # a single matrix: a 0-d count
     bad = torch.stack([x[3], torch.full((3, 3), float("nan"), dtype=torch.float64)])
     bad = torch.cat([bad, torch.full((1, 3, 3), float("inf"), dtype=torch.float64)])
@@ -362,6 +365,26 @@ def test_expm_any_batch_shape_matches_scipy() -> None:
     for idx in np.ndindex(2, 3):
         ref = scipy.linalg.expm(batch[idx])
         assert np.linalg.norm(got[idx] - ref) / np.linalg.norm(ref) < 1e-12
+
+
+@pytest.mark.parametrize("nonnegative", [False, True])
+def test_float32_expm_is_accurate_to_working_precision_up_to_theta(nonnegative: bool) -> None:
+    """float32 at 1-norms up to theta = 1.25, where no squaring is done: within a few units
+    of float32 roundoff of scipy's float64 exponential. Nonnegative matrices whose columns all
+    sum to the 1-norm (spectral radius = 1-norm) are the worst case of the series' truncation:
+    at 2.4 left unsquared, it would be off by ~20 units."""
+    rng = np.random.default_rng(23)
+    n = 60
+    for target in (0.9, 1.1, 1.2, 1.25, 1.3, 2.4):
+        x = rng.normal(size=(n, n))
+        if nonnegative:
+            x = np.abs(x) * (rng.random((n, n)) < 0.3)
+            x *= target / x.sum(axis=0)
+        else:
+            x *= target / np.abs(x).sum(axis=0).max()
+        got = expm(torch.from_numpy(x).float()).double().numpy()
+        ref = scipy.linalg.expm(x)
+        assert np.linalg.norm(got - ref, 1) / np.linalg.norm(ref, 1) < 8 * 2.0**-24, target
 
 
 def test_expm_inactive_matrices_get_the_unsquared_series() -> None:

@@ -146,6 +146,11 @@ def test_estimate_matches_hand_computed_numbers() -> None:
     mem = run_memory(spec, task, cond, 16, n_nulls=0)
     # Kept for the backward: 2 x [40, 32, 16] floats, plus 3 x [40, 32, 3] input tensors.
     assert mem.activations == 4 * (2 * 40 * 32 * 16 + 3 * 40 * 32 * 3) == 209_920
+    # bf16-mixed also keeps the state's bfloat16 copy: [40, 32, 16] of 2 bytes.
+    mixed = spec.model_copy(
+        update={"training": spec.training.model_copy(update={"precision": "bf16-mixed"})}
+    )
+    assert run_memory(mixed, task, cond, 16, n_nulls=0).activations == 209_920 + 2 * 40 * 32 * 16
     # W 16x16, U 16x3, V 2x16, b 16, c 2 = 354 floats, 5 copies (value, grad, Adam m, v, tmp).
     assert mem.weights == 4 * 5 * 354 == 7_080
     # Snapshots: 2 epochs' W (initial, end) kept twice; rows: (2 steps + 1 eval) x (48 + 200).
