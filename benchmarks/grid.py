@@ -226,10 +226,11 @@ def _worker(args: argparse.Namespace, side: str, barrier: Any, out: Any) -> None
 def measure_side(args: argparse.Namespace, side: str) -> list[dict[str, dict[str, float]]]:
     """`args.workers` processes measuring `side` at once, each phase started together. The
     project's processes start as pack processes do, with their malloc tunables; the released
-    side's as any Python process (the tunables make the notebook-style nulls no faster)."""
+    side's as the notebook's would, as any Python process."""
     saved = os.environ.get("GLIBC_TUNABLES")
     if side == "project":
         malloc_tunables.enable_for_children(malloc_tunables.pack_tunables())
+        print(f"# project processes: GLIBC_TUNABLES={os.environ['GLIBC_TUNABLES']}")
     ctx = mp.get_context("spawn")
     barrier, out = ctx.Barrier(args.workers), ctx.Queue()
     procs = [
@@ -265,12 +266,6 @@ def main() -> None:
         f"# grid benchmark: torch {torch.__version__}, {platform.machine()}, {args.threads} "
         f"thread(s) x {args.workers} worker(s) measured at once, "
         f"{time.strftime('%Y-%m-%d %H:%M')}"
-    )
-    print(
-        "# project processes: GLIBC_TUNABLES="
-        + malloc_tunables.with_tunables(
-            os.environ.get("GLIBC_TUNABLES"), malloc_tunables.pack_tunables()
-        )
     )
     # numpy's BLAS (bctpy's efficiency, the metrics) gets the workers' threads as torch does:
     # with its default of every core, two workers at once oversubscribe the box and the
